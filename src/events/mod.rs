@@ -1,0 +1,1 @@
+//! containerd's event stream: subscription, decoding and per-container ordered dispatch.

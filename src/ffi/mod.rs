@@ -1,0 +1,1 @@
+//! The C ABI (`lcd_*`). The only `unsafe` code of the crate lives here.

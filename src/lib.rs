@@ -1,0 +1,34 @@
+//! libcontainerd: Docker-grade container management on a real containerd, with a C ABI.
+//!
+//! A [`Remote`] is the access point to containerd (one this library starts and
+//! supervises, or an existing socket). A [`Client`] drives container lifecycles for one
+//! [`Backend`], the host program's callback table, which receives ordered state events
+//! and each process's stdio.
+//!
+//! All calls are blocking and thread-safe; the core runs on an internal tokio runtime.
+//! Do not call them from inside an async runtime's worker thread.
+
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod ffi;
+pub mod io;
+pub mod metrics;
+pub mod remote;
+pub mod restart;
+mod runtime;
+pub mod spec;
+
+pub use backend::{Backend, IoPipe, State, StateInfo};
+pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};
+pub use error::{Code, Error, Result};
+pub use remote::{Remote, RemoteOptions};
+pub use restart::{PolicyName, RestartPolicy};
+pub use spec::{ContainerSpec, CreateOptions, ProcessSpec, RuntimeOption};
+
+/// The library version (the crate's).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Version of the C ABI; bumped on every incompatible change.
+pub const ABI_VERSION: u32 = 1;

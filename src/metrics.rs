@@ -1,0 +1,1 @@
+//! containerd's cgroup metrics (`Tasks.Metrics`) turned into the stats JSON.

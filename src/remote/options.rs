@@ -1,0 +1,128 @@
+//! Remote options (`options_json` of `lcd_remote_new`), with their defaults.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::parse_json;
+
+/// Default `state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/run/libcontainerd";
+/// Default containerd namespace.
+pub const DEFAULT_NAMESPACE: &str = "libcontainerd";
+
+/// Remote options as given; every field is optional (the seed's RemoteOptions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteOptions {
+    /// Directory for the daemon's files and the fifos (default `/run/libcontainerd`).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Start (and supervise) a containerd of our own (default: true unless `remote_addr`).
+    #[serde(default)]
+    pub start_daemon: Option<bool>,
+    /// Socket of an existing containerd.
+    #[serde(default)]
+    pub remote_addr: Option<PathBuf>,
+    /// containerd binary (default `containerd` on PATH).
+    #[serde(default)]
+    pub containerd_path: Option<PathBuf>,
+    /// Run the daemon with debug logging.
+    #[serde(default)]
+    pub debug_log: Option<bool>,
+    /// Leave containers running when the remote is cleaned up.
+    #[serde(default)]
+    pub live_restore: Option<bool>,
+    /// OOM score adjustment of the daemon (-1000..1000).
+    #[serde(default)]
+    pub oom_score: Option<i32>,
+    /// runc-compatible runtime binary (default `runc`).
+    #[serde(default)]
+    pub runtime_path: Option<String>,
+    /// Global arguments for the runtime, placed before its subcommand.
+    #[serde(default)]
+    pub runtime_args: Option<Vec<String>>,
+    /// containerd namespace (default `libcontainerd`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl RemoteOptions {
+    /// Parses options JSON; `None` means all defaults.
+    pub fn from_json(json: Option<&str>) -> Result<Self> {
+        let o: RemoteOptions = match json {
+            None => RemoteOptions::default(),
+            Some(j) => parse_json("remote options", j)?,
+        };
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// Checks ranges and paths of the fields that are set.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(s) = self.oom_score {
+            if !(-1000..=1000).contains(&s) {
+                return Err(Error::invalid(format!("remote options: oom_score {s} is outside -1000..1000")));
+            }
+        }
+        for (name, p) in [("state_dir", &self.state_dir), ("remote_addr", &self.remote_addr)] {
+            if let Some(p) = p {
+                if p.as_os_str().is_empty() || !p.is_absolute() {
+                    return Err(Error::invalid(format!("remote options: {name} {p:?} must be an absolute path")));
+                }
+            }
+        }
+        if let Some(ns) = &self.namespace {
+            crate::spec::validate_id("namespace", ns).map_err(|e| e.context("remote options"))?;
+        }
+        if let Some(rt) = &self.runtime_path {
+            if rt.is_empty() {
+                return Err(Error::invalid("remote options: runtime_path is empty"));
+            }
+        }
+        if self.start_daemon == Some(false) && self.remote_addr.is_none() {
+            return Err(Error::invalid("remote options: start_daemon is false but no remote_addr is given"));
+        }
+        Ok(())
+    }
+
+    /// The state directory in effect.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR))
+    }
+    /// Whether this remote starts its own daemon.
+    pub fn start_daemon(&self) -> bool {
+        self.start_daemon.unwrap_or(self.remote_addr.is_none())
+    }
+    /// The namespace in effect.
+    pub fn namespace(&self) -> String {
+        self.namespace.clone().unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+    }
+    /// The runtime binary in effect.
+    pub fn runtime_path(&self) -> String {
+        self.runtime_path.clone().unwrap_or_else(|| "runc".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typo_is_named() {
+        let e = RemoteOptions::from_json(Some(r#"{"start_deamon": true}"#)).unwrap_err();
+        assert_eq!(e.code(), crate::Code::InvalidArgument);
+        assert!(e.message().contains("start_deamon"), "{e}");
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(RemoteOptions::from_json(Some(r#"{"oom_score": 5000}"#)).is_err());
+        assert!(RemoteOptions::from_json(Some(r#"{"state_dir": "rel"}"#)).is_err());
+        assert!(RemoteOptions::from_json(Some(r#"{"start_daemon": "yes"}"#)).is_err());
+        let o = RemoteOptions::from_json(None).unwrap();
+        assert!(o.start_daemon());
+        assert_eq!(o.namespace(), "libcontainerd");
+    }
+}

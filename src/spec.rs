@@ -1,0 +1,324 @@
+//! Validation of what callers hand in: container and process ids, the library's own
+//! JSON documents (strict: unknown keys are rejected by name), the OCI runtime spec,
+//! the exec process description and `LinuxResources`.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxResources, Process, Spec};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::restart::RestartPolicy;
+
+/// The process id of a container's first process.
+pub const INIT_PROCESS_ID: &str = "init";
+
+/// Longest accepted container or process id.
+pub const MAX_ID_LEN: usize = 64;
+
+/// Checks a container or process id: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`.
+/// Ids become path components, so nothing else may pass. `what` names the argument in
+/// the error ("container id", "process id").
+pub fn validate_id(what: &str, id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(Error::invalid(format!("{what} is {} characters long; at most {MAX_ID_LEN} are allowed", id.len())));
+    }
+    let bytes = id.as_bytes();
+    if !bytes[0].is_ascii_alphanumeric() {
+        return Err(Error::invalid(format!("{what} {id:?} must start with a letter or digit")));
+    }
+    if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(Error::invalid(format!("{what} {id:?} contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed")));
+    }
+    Ok(())
+}
+
+/// Checks a process id passed to an exec call: a valid id that is not `init`.
+pub fn validate_exec_id(id: &str) -> Result<()> {
+    validate_id("process id", id)?;
+    if id == INIT_PROCESS_ID {
+        return Err(Error::invalid("process id \"init\" is reserved for the container's first process"));
+    }
+    Ok(())
+}
+
+/// Parses a JSON document; errors are INVALID_ARGUMENT and say which document was
+/// wrong and why (serde names an unknown or mistyped key and its position).
+pub fn parse_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| Error::invalid(format!("invalid {what} JSON: {e}")))
+}
+
+/// The runtime a container runs with (`WithRuntime`): a runc-compatible binary and
+/// global arguments placed before its subcommand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeOption {
+    /// Path of a runc-compatible binary.
+    pub path: String,
+    /// Global arguments, e.g. `["--debug"]`.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// Options of `create` and `restore` (`options_json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOptions {
+    /// Runs the container with this runtime instead of the remote's default.
+    #[serde(default)]
+    pub runtime: Option<RuntimeOption>,
+    /// What to do when the container's init process exits.
+    #[serde(default)]
+    pub restart_policy: Option<RestartPolicy>,
+}
+
+impl CreateOptions {
+    /// Parses `options_json`; `None` means no options.
+    pub fn from_json(json: Option<&str>) -> Result<Self> {
+        let opts: CreateOptions = match json {
+            None => CreateOptions::default(),
+            Some(j) => parse_json("create options", j)?,
+        };
+        if let Some(rt) = &opts.runtime {
+            if rt.path.is_empty() {
+                return Err(Error::invalid("create options: runtime.path is empty"));
+            }
+        }
+        Ok(opts)
+    }
+}
+
+/// `process.user` of an exec (the seed's `User`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessUser {
+    /// User id.
+    #[serde(default)]
+    pub uid: u32,
+    /// Group id.
+    #[serde(default)]
+    pub gid: u32,
+    /// Supplementary group ids.
+    #[serde(default, rename = "additionalGids")]
+    pub additional_gids: Vec<u32>,
+}
+
+/// One resource limit of an exec (`{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRlimit {
+    /// `RLIMIT_*` name.
+    #[serde(rename = "type")]
+    pub typ: String,
+    /// Hard limit.
+    pub hard: u64,
+    /// Soft limit.
+    pub soft: u64,
+}
+
+/// The seed's `Process`: what `add_process` runs inside a container. Unset fields are
+/// taken from the container's own process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Allocate a terminal.
+    #[serde(default)]
+    pub terminal: Option<bool>,
+    /// User and groups.
+    #[serde(default)]
+    pub user: Option<ProcessUser>,
+    /// Command and arguments (required, non-empty).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment, `KEY=value` each.
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    /// Working directory (absolute).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Capabilities (`CAP_*`), applied to every capability set.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// Resource limits.
+    #[serde(default)]
+    pub rlimits: Option<Vec<ProcessRlimit>>,
+    /// AppArmor profile.
+    #[serde(default, rename = "apparmorProfile")]
+    pub apparmor_profile: Option<String>,
+    /// SELinux label.
+    #[serde(default, rename = "selinuxLabel")]
+    pub selinux_label: Option<String>,
+}
+
+impl ProcessSpec {
+    /// Parses and checks `process_json`.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let p: ProcessSpec = parse_json("process", json)?;
+        if p.args.is_empty() {
+            return Err(Error::invalid("process: args must name a command"));
+        }
+        if let Some(cwd) = &p.cwd {
+            if !cwd.starts_with('/') {
+                return Err(Error::invalid(format!("process: cwd {cwd:?} must be an absolute path")));
+            }
+        }
+        Ok(p)
+    }
+
+    /// The OCI process to exec: the container's own process with these overrides.
+    pub fn to_oci(&self, base: Option<&Process>) -> Result<Process> {
+        let mut v = match base {
+            Some(b) => serde_json::to_value(b).map_err(|e| Error::internal(format!("encode process: {e}")))?,
+            None => serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0}}),
+        };
+        let o = v.as_object_mut().ok_or_else(|| Error::internal("process is not an object"))?;
+        o.insert("args".into(), serde_json::json!(self.args));
+        if let Some(t) = self.terminal {
+            o.insert("terminal".into(), t.into());
+        } else {
+            o.insert("terminal".into(), false.into());
+        }
+        o.remove("consoleSize");
+        if let Some(u) = &self.user {
+            o.insert("user".into(), serde_json::json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}));
+        }
+        if let Some(env) = &self.env {
+            o.insert("env".into(), serde_json::json!(env));
+        }
+        if let Some(cwd) = &self.cwd {
+            o.insert("cwd".into(), cwd.clone().into());
+        }
+        if let Some(caps) = &self.capabilities {
+            o.insert(
+                "capabilities".into(),
+                serde_json::json!({"bounding": caps, "effective": caps, "inheritable": caps, "permitted": caps, "ambient": caps}),
+            );
+        }
+        if let Some(rl) = &self.rlimits {
+            o.insert("rlimits".into(), serde_json::json!(rl));
+        }
+        if let Some(a) = &self.apparmor_profile {
+            o.insert("apparmorProfile".into(), a.clone().into());
+        }
+        if let Some(s) = &self.selinux_label {
+            o.insert("selinuxLabel".into(), s.clone().into());
+        }
+        serde_json::from_value(v).map_err(|e| Error::invalid(format!("process: {e}")))
+    }
+}
+
+/// A parsed OCI runtime spec together with its original JSON (sent to containerd
+/// verbatim, so fields oci-spec does not know survive).
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The parsed spec.
+    pub spec: Spec,
+    /// The JSON handed to containerd.
+    pub json: String,
+}
+
+impl ContainerSpec {
+    /// Parses `spec_json` and checks what must hold before containerd is asked:
+    /// a process with args, and `root.path` an existing absolute directory.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let spec: Spec = parse_json("OCI spec", json)?;
+        let process = spec.process().as_ref().ok_or_else(|| Error::invalid("OCI spec: process is missing"))?;
+        if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::invalid("OCI spec: process.args must name a command"));
+        }
+        let root = spec.root().as_ref().ok_or_else(|| Error::invalid("OCI spec: root is missing"))?;
+        let path: &Path = root.path();
+        if !path.is_absolute() {
+            return Err(Error::invalid(format!("OCI spec: root.path {:?} must be an absolute host path", path)));
+        }
+        if !path.is_dir() {
+            return Err(Error::invalid(format!("OCI spec: root.path {:?} is not a directory", path)));
+        }
+        Ok(ContainerSpec { spec, json: json.to_string() })
+    }
+
+    /// The rootfs directory.
+    pub fn root_path(&self) -> PathBuf {
+        self.spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default()
+    }
+
+    /// Whether the init process has a terminal.
+    pub fn terminal(&self) -> bool {
+        self.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false)
+    }
+}
+
+/// Parses OCI `LinuxResources` JSON for `update_resources`, rejecting values the
+/// kernel would refuse (negative limits other than -1).
+pub fn parse_resources(json: &str) -> Result<LinuxResources> {
+    let r: LinuxResources = parse_json("resources", json)?;
+    if let Some(m) = r.memory() {
+        for (name, v) in [("memory.limit", m.limit()), ("memory.reservation", m.reservation()), ("memory.swap", m.swap())] {
+            if let Some(v) = v {
+                if v < -1 {
+                    return Err(Error::invalid(format!("resources: {name} {v} is negative")));
+                }
+            }
+        }
+    }
+    if let Some(p) = r.pids() {
+        if p.limit() < -1 {
+            return Err(Error::invalid(format!("resources: pids.limit {} is negative", p.limit())));
+        }
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "A9", "web-1", "x.y_z", &"a".repeat(64)] {
+            validate_id("container id", ok).unwrap();
+        }
+        for bad in ["", "../x", "a/b", ".a", "-a", "a b", "é", &"a".repeat(65), "a\0b"] {
+            assert_eq!(validate_id("container id", bad).unwrap_err().code(), crate::Code::InvalidArgument, "{bad:?}");
+        }
+        assert!(validate_exec_id("init").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = CreateOptions::from_json(Some(r#"{"restart_polcy": {}}"#)).unwrap_err();
+        assert!(e.message().contains("restart_polcy"), "{e}");
+        let e = ProcessSpec::from_json(r#"{"args": ["sh"], "tty": true}"#).unwrap_err();
+        assert!(e.message().contains("tty"), "{e}");
+        assert!(CreateOptions::from_json(Some("{")).is_err());
+        assert_eq!(CreateOptions::from_json(None).unwrap(), CreateOptions::default());
+    }
+
+    #[test]
+    fn process_overrides_base() {
+        let p = ProcessSpec::from_json(r#"{"args": ["id"], "user": {"uid": 1000, "gid": 1000}, "cwd": "/tmp"}"#).unwrap();
+        let base: Process = serde_json::from_str(r#"{"args": ["sh"], "cwd": "/", "env": ["A=1"], "user": {"uid": 0, "gid": 0}}"#).unwrap();
+        let oci = p.to_oci(Some(&base)).unwrap();
+        assert_eq!(oci.args().as_ref().unwrap(), &vec!["id".to_string()]);
+        assert_eq!(oci.user().uid(), 1000);
+        assert_eq!(oci.cwd().to_str(), Some("/tmp"));
+        assert_eq!(oci.env().as_ref().unwrap(), &vec!["A=1".to_string()]);
+    }
+
+    #[test]
+    fn spec_root_must_exist() {
+        let e = ContainerSpec::from_json(r#"{"ociVersion": "1.0.2", "process": {"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}}, "root": {"path": "/nonexistent/rootfs"}}"#).unwrap_err();
+        assert_eq!(e.code(), crate::Code::InvalidArgument);
+        assert!(e.message().contains("root.path"));
+    }
+
+    #[test]
+    fn negative_memory_rejected() {
+        assert!(parse_resources(r#"{"memory": {"limit": -5}}"#).is_err());
+        assert!(parse_resources(r#"{"memory": {"limit": 67108864}}"#).is_ok());
+    }
+}
