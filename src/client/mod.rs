@@ -1,12 +1,29 @@
-//! The container lifecycle for one [`Backend`].
+//! The container lifecycle for one [`Backend`]: the registry of containers this
+//! client tracks, and one file per group of calls.
 
-use std::sync::Arc;
+mod control;
+mod exec;
+mod lifecycle;
+mod list;
+mod restore;
+pub(crate) mod runc;
+mod stats;
 
-use oci_spec::runtime::LinuxResources;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use oci_spec::runtime::{LinuxResources, Process};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-use crate::error::Result;
-use crate::spec::{ContainerSpec, CreateOptions, ProcessSpec};
+use crate::backend::{Backend, IoPipe, State, StateInfo};
+use crate::error::{Code, Error, Result};
+use crate::events::{Dispatcher, Event};
+use crate::io::ProcessIo;
+use crate::remote::connection::Connection;
+use crate::remote::RemoteInner;
+use crate::spec::{validate_id, ContainerSpec, CreateOptions, ProcessSpec};
 
 /// A container's (or process's) status in `list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,68 +78,370 @@ pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
 }
 
-pub(crate) struct ClientInner {}
+/// One exec process of a run.
+pub(crate) struct ExecRun {
+    pub pid: u32,
+    pub started: bool,
+    pub exited: bool,
+    pub io: Option<ProcessIo>,
+}
 
-#[allow(unused_variables)]
+/// What the library knows of a container's current run.
+#[derive(Default)]
+pub(crate) struct Run {
+    /// Host pid of init (0 until started).
+    pub pid: u32,
+    /// Init has started (start-container or restore reported).
+    pub started: bool,
+    /// Init's exit has been taken (reported or being reported): later exits are duplicates.
+    pub exited: bool,
+    /// The OOM killer struck during this run.
+    pub oom: bool,
+    /// Frozen, as far as we know.
+    pub paused: bool,
+    /// Stopped through `signal` with SIGTERM/SIGKILL.
+    pub manual_stop: bool,
+    /// Init's stdio.
+    pub init_io: Option<ProcessIo>,
+    /// Exec processes by id.
+    pub execs: HashMap<String, ExecRun>,
+    /// The container's own process, the base of every exec.
+    pub process: Option<Process>,
+    /// The options the container was created with.
+    pub options: CreateOptions,
+}
+
+/// A tracked container: its run, the lock that orders operations and exit handling,
+/// and the queue of its containerd events.
+pub(crate) struct Container {
+    pub id: String,
+    pub op: Arc<tokio::sync::Mutex<()>>,
+    pub run: Mutex<Run>,
+    pub(crate) events: mpsc::UnboundedSender<Event>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) remote: Arc<RemoteInner>,
+    dispatcher: Dispatcher,
+    backend: Mutex<Option<Arc<dyn Backend>>>,
+    containers: Mutex<HashMap<String, Arc<Container>>>,
+    closed: AtomicBool,
+}
+
+impl ClientInner {
+    pub(crate) fn new(remote: Arc<RemoteInner>, backend: Arc<dyn Backend>) -> Arc<ClientInner> {
+        Arc::new(ClientInner {
+            remote,
+            dispatcher: Dispatcher::new(backend.clone()),
+            backend: Mutex::new(Some(backend)),
+            containers: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.remote.conn
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::precondition("the client has been closed"));
+        }
+        self.remote.check_live()
+    }
+
+    /// Reports a state change (in order, on a dispatcher thread).
+    pub(crate) fn report(&self, container_id: &str, info: StateInfo) {
+        self.dispatcher.send(container_id, info);
+    }
+
+    /// Calls `attach_streams` on this thread; a panic in it becomes INTERNAL.
+    pub(crate) fn attach(&self, container_id: &str, process_id: &str, pipe: IoPipe) -> Result<()> {
+        let backend = self.backend.lock().unwrap().clone();
+        match backend {
+            None => {
+                pipe.discard();
+                Ok(())
+            }
+            Some(b) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.attach_streams(container_id, process_id, pipe)))
+                .unwrap_or_else(|_| Err(Error::internal("attach_streams panicked")))
+                .map_err(|e| e.context(format!("attach_streams({container_id}, {process_id})"))),
+        }
+    }
+
+    /// The tracked container `id`.
+    pub(crate) fn container(&self, id: &str) -> Option<Arc<Container>> {
+        self.containers.lock().unwrap().get(id).cloned()
+    }
+
+    /// The tracked container `id`, or NOT_FOUND.
+    pub(crate) fn tracked(&self, id: &str) -> Result<Arc<Container>> {
+        self.container(id).ok_or_else(|| Error::not_found(format!("no such container: {id}")))
+    }
+
+    /// Starts tracking `id` (ALREADY_EXISTS if it is tracked) and its event loop.
+    pub(crate) fn register(self: &Arc<Self>, id: &str) -> Result<Arc<Container>> {
+        let mut map = self.containers.lock().unwrap();
+        if map.contains_key(id) {
+            return Err(Error::new(Code::AlreadyExists, format!("container {id} is already active")));
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let c = Arc::new(Container { id: id.to_string(), op: Arc::new(tokio::sync::Mutex::new(())), run: Mutex::new(Run::default()), events: tx });
+        map.insert(id.to_string(), c.clone());
+        crate::runtime::handle().spawn(container_loop(Arc::downgrade(self), c.clone(), rx));
+        Ok(c)
+    }
+
+    /// Stops tracking `c` (if it is still the tracked container of its id).
+    pub(crate) fn unregister(&self, c: &Arc<Container>) {
+        let mut map = self.containers.lock().unwrap();
+        if map.get(&c.id).is_some_and(|cur| Arc::ptr_eq(cur, c)) {
+            map.remove(&c.id);
+        }
+    }
+
+    /// Takes an event for a container this client tracks; false if it tracks none.
+    pub(crate) fn accept(&self, ev: &Event) -> bool {
+        match self.container(ev.container_id()) {
+            Some(c) => {
+                let _ = c.events.send(ev.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Container>> {
+        self.containers.lock().unwrap().values().cloned().collect()
+    }
+
+    /// After a reconnection: asks containerd about every tracked process and feeds the
+    /// exits that happened meanwhile into the containers' queues (duplicates of exits
+    /// that do arrive are dropped there).
+    pub(crate) async fn reconcile(&self) {
+        for c in self.snapshot() {
+            let (pid, execs): (u32, Vec<(String, u32)>) = {
+                let run = c.run.lock().unwrap();
+                if !run.started || run.exited {
+                    continue;
+                }
+                (run.pid, run.execs.iter().filter(|(_, e)| e.started && !e.exited).map(|(k, e)| (k.clone(), e.pid)).collect())
+            };
+            for (exec_id, epid) in execs {
+                if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, &exec_id, epid).await {
+                    let _ = c.events.send(ev);
+                }
+            }
+            if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, "", pid).await {
+                let _ = c.events.send(ev);
+            }
+        }
+    }
+
+    /// Stops every tracked container (unless `live_restore`) and waits until their
+    /// exits have been delivered; then no new container may be created.
+    pub(crate) async fn shutdown(&self, live_restore: bool) {
+        if !live_restore {
+            let stops = self.snapshot().into_iter().map(|c| lifecycle::stop_and_wait(self, c));
+            futures_join_all(stops).await;
+            self.flush_async().await;
+        }
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits, off the runtime's workers, until queued events have been delivered.
+    pub(crate) async fn flush_async(&self) {
+        let shared = self.dispatcher.flusher();
+        let _ = tokio::task::spawn_blocking(move || shared.flush()).await;
+    }
+
+    /// Whether `c` is still the tracked container of its id.
+    pub(crate) fn is_tracked(&self, c: &Arc<Container>) -> bool {
+        self.containers.lock().unwrap().get(&c.id).is_some_and(|cur| Arc::ptr_eq(cur, c))
+    }
+}
+
+/// Runs the futures concurrently and waits for all of them.
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let futs: Vec<_> = futs.map(Box::pin).collect();
+    let mut pending: Vec<_> = futs.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for slot in pending.iter_mut() {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    all_done = false;
+                }
+            }
+        }
+        if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await
+}
+
+/// Handles one container's containerd events, in order.
+async fn container_loop(client: Weak<ClientInner>, c: Arc<Container>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    while let Some(ev) = rx.recv().await {
+        let Some(client) = client.upgrade() else { return };
+        match ev {
+            Event::Exit { process_id, pid, exit_status, exited_at, .. } => {
+                if process_id == c.id {
+                    if lifecycle::handle_init_exit(&client, &c, pid, exit_status, exited_at).await {
+                        return;
+                    }
+                } else {
+                    exec::handle_exec_exit(&client, &c, &process_id, pid, exit_status, exited_at).await;
+                }
+            }
+            Event::Oom { .. } => {
+                let _g = c.op.lock().await;
+                let pid = {
+                    let mut run = c.run.lock().unwrap();
+                    if !run.started || run.exited {
+                        continue;
+                    }
+                    run.oom = true;
+                    run.pid
+                };
+                client.report(&c.id, info(State::Oom, pid, "init"));
+            }
+            Event::Paused { .. } | Event::Resumed { .. } => {
+                let paused = matches!(ev, Event::Paused { .. });
+                let _g = c.op.lock().await;
+                let pid = {
+                    let mut run = c.run.lock().unwrap();
+                    if !run.started || run.exited {
+                        continue;
+                    }
+                    run.paused = paused;
+                    run.pid
+                };
+                client.report(&c.id, info(if paused { State::Pause } else { State::Resume }, pid, "init"));
+            }
+        }
+        if !client.is_tracked(&c) {
+            return;
+        }
+    }
+}
+
+/// A StateInfo without exit details.
+pub(crate) fn info(state: State, pid: u32, process_id: &str) -> StateInfo {
+    StateInfo { state, pid, exit_code: 0, process_id: process_id.to_string(), oom_killed: false, exited_at_unix_nano: 0 }
+}
+
 impl Client {
     /// Creates and starts a container: `attach_streams` runs before the process starts,
     /// then `start-container` is reported.
     pub fn create(&self, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        lifecycle::create(&self.inner, id, spec, options)
     }
-    /// Sends a signal to the container's init process.
+
+    /// Sends a signal to the container's init process. SIGTERM and SIGKILL count as an
+    /// explicit stop; a paused container is thawed so the signal is delivered.
     pub fn signal(&self, id: &str, signal: i32) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        control::signal(&self.inner, id, None, signal)
     }
+
     /// Sends a signal to one process of the container.
     pub fn signal_process(&self, id: &str, process_id: &str, signal: i32) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        validate_id("process id", process_id)?;
+        self.inner.check_open()?;
+        control::signal(&self.inner, id, Some(process_id), signal)
     }
-    /// Runs another process in the container.
+
+    /// Runs another process in the container; returns its host pid.
     pub fn add_process(&self, id: &str, process_id: &str, process: &ProcessSpec) -> Result<u32> {
-        todo!()
+        validate_id("container id", id)?;
+        crate::spec::validate_exec_id(process_id)?;
+        self.inner.check_open()?;
+        exec::add_process(&self.inner, id, process_id, process)
     }
-    /// Resizes a process's terminal.
+
+    /// Resizes a process's terminal (`init` for the container's own).
     pub fn resize(&self, id: &str, process_id: &str, width: u32, height: u32) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        validate_id("process id", process_id)?;
+        self.inner.check_open()?;
+        control::resize(&self.inner, id, process_id, width, height)
     }
-    /// Freezes the container.
+
+    /// Freezes the container; returns once containerd has frozen it.
     pub fn pause(&self, id: &str) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        control::set_paused(&self.inner, id, true)
     }
-    /// Thaws the container.
+
+    /// Thaws the container; returns once containerd has thawed it.
     pub fn resume(&self, id: &str) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        control::set_paused(&self.inner, id, false)
     }
+
     /// Re-adopts a container this library created, after a restart of the host program
     /// or of containerd.
     pub fn restore(&self, id: &str, options: &CreateOptions) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        restore::restore(&self.inner, id, options)
     }
+
     /// The container's cgroup figures, as the stats JSON.
     pub fn stats(&self, id: &str) -> Result<serde_json::Value> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        stats::stats(&self.inner, id)
     }
+
     /// Host pids of every process in the container.
     pub fn get_pids(&self, id: &str) -> Result<Vec<u32>> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        stats::pids(&self.inner, id)
     }
+
     /// Every process with its pid and process id.
     pub fn summary(&self, id: &str) -> Result<Vec<ProcessSummary>> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        stats::summary(&self.inner, id)
     }
+
     /// Applies OCI `LinuxResources` to the running container.
     pub fn update_resources(&self, id: &str, resources: &LinuxResources) -> Result<()> {
-        todo!()
+        validate_id("container id", id)?;
+        self.inner.check_open()?;
+        control::update_resources(&self.inner, id, resources)
     }
+
     /// The containers in this client's namespace.
     pub fn list(&self) -> Result<Vec<ContainerInfo>> {
-        todo!()
+        self.inner.check_open()?;
+        list::list(&self.inner)
     }
+
+    /// Waits until every state change queued so far has been delivered (a no-op
+    /// inside a callback).
+    pub fn flush_events(&self) {
+        self.inner.dispatcher.flush();
+    }
+
     /// Stops event delivery, waits for callbacks in flight (unless called from inside
     /// one, then the wait is deferred) and releases the backend. Idempotent; further
-    /// calls fail with FAILED_PRECONDITION.
+    /// calls fail with FAILED_PRECONDITION. Containers keep running.
     pub fn close(&self) {
-        todo!()
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.dispatcher.close();
+        let b = self.inner.backend.lock().unwrap().take();
+        drop(b);
     }
 }

@@ -1,10 +1,9 @@
-//! Process stdio: fifos shared with the shim, the stdin relay that turns a closed
-//! pipe into containerd's CloseIO, and output draining.
+//! Process stdio: the fifos shared with containerd's shim, the stdin relay that turns
+//! the caller closing its pipe into containerd's CloseIO, output draining, and the
+//! wait for the shim to finish copying before a process is reaped.
 
-use std::os::fd::OwnedFd;
+mod fifo;
+mod relay;
 
-/// Reads `fd` to its end in the background and throws the bytes away.
-pub fn discard(fd: OwnedFd) {
-    let _ = fd;
-    todo!()
-}
+pub use fifo::{FifoSet, ProcessIo};
+pub use relay::discard;

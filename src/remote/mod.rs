@@ -1,14 +1,29 @@
-//! The access point to containerd: options, the supervised daemon, the connection.
+//! The access point to containerd: options, the supervised daemon, the connection,
+//! and the one event subscription that feeds every client.
 
+pub(crate) mod connection;
 mod options;
+pub(crate) mod supervisor;
 
-use std::sync::Arc;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 pub use options::{RemoteOptions, DEFAULT_NAMESPACE, DEFAULT_STATE_DIR};
 
 use crate::backend::Backend;
-use crate::client::Client;
-use crate::error::Result;
+use crate::client::{Client, ClientInner};
+use crate::error::{Code, Error, Result};
+use crate::events::{self, Notice};
+use crate::spec::RuntimeOption;
+use connection::Connection;
+use supervisor::{Daemon, DaemonConfig, DaemonPaths};
+
+/// How long `Remote::new` waits for the event subscription to go live.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A reference to a remote; clones share it. The remote ends (as by [`Remote::cleanup`])
 /// when the last reference, including those its clients hold, is dropped.
@@ -17,33 +32,289 @@ pub struct Remote {
     pub(crate) inner: Arc<RemoteInner>,
 }
 
-pub(crate) struct RemoteInner {}
+pub(crate) struct RemoteInner {
+    options: Mutex<RemoteOptions>,
+    state_dir: PathBuf,
+    pub(crate) conn: Connection,
+    daemon: Option<Arc<Daemon>>,
+    clients: Mutex<Vec<Weak<ClientInner>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    cleaned: Mutex<bool>,
+}
 
 impl Remote {
     /// Connects to containerd, starting and supervising a daemon under `state_dir`
     /// when the options say so (reusing a live one recorded in its pid file).
     pub fn new(options: RemoteOptions) -> Result<Remote> {
-        let _ = options;
-        todo!()
+        options.validate()?;
+        let state_dir = options.state_dir();
+        let namespace = options.namespace();
+        let start = options.start_daemon();
+        let socket = match (&options.remote_addr, start) {
+            (Some(addr), false) => addr.clone(),
+            _ => DaemonPaths::new(&state_dir).socket(),
+        };
+        let conn = Connection::new(&socket, &namespace)?;
+        let daemon_cfg = DaemonConfig {
+            containerd_path: options.containerd_path.clone().unwrap_or_else(|| PathBuf::from("containerd")),
+            debug_log: options.debug_log.unwrap_or(false),
+            oom_score: options.oom_score,
+        };
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        crate::runtime::block_on(async move {
+            let daemon = if start {
+                Some(Daemon::start_or_adopt(&state_dir, daemon_cfg, &conn).await?)
+            } else {
+                supervisor::prepare_private_dir(&state_dir)?;
+                conn.probe(Duration::from_secs(5)).await.map_err(|e| Error::new(Code::Unavailable, e.message().to_string()))?;
+                None
+            };
+            let inner = Arc::new(RemoteInner {
+                options: Mutex::new(options),
+                state_dir,
+                conn: conn.clone(),
+                daemon: daemon.clone(),
+                clients: Mutex::new(Vec::new()),
+                stop,
+                cleaned: Mutex::new(false),
+            });
+            let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
+            let weak = Arc::downgrade(&inner);
+            let sink = move |n: Notice| match n {
+                Notice::Subscribed { reconnected } => {
+                    let _ = ready_tx.send(true);
+                    if reconnected {
+                        if let Some(r) = weak.upgrade() {
+                            r.reconcile_all();
+                        }
+                    }
+                }
+                Notice::Event(ev) => {
+                    if let Some(r) = weak.upgrade() {
+                        r.route(ev);
+                    }
+                }
+            };
+            crate::runtime::handle().spawn(events::event_loop(conn.clone(), sink, stop_rx));
+            if let Some(d) = daemon {
+                let w = Arc::downgrade(&inner);
+                crate::runtime::handle().spawn(d.supervise(conn.clone(), move || {
+                    if let Some(r) = w.upgrade() {
+                        log::info!("containerd relaunched under {}", r.state_dir.display());
+                    }
+                }));
+            }
+            let live = tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready_rx.wait_for(|r| *r)).await;
+            if !matches!(live, Ok(Ok(_))) {
+                let r = Remote { inner };
+                let _ = r.shutdown_async().await;
+                return Err(Error::new(Code::Unavailable, format!("containerd's event stream did not open within {SUBSCRIBE_TIMEOUT:?}")));
+            }
+            Ok(Remote { inner })
+        })
     }
 
     /// Applies the options that may change on a live remote (`live_restore`,
     /// `oom_score`, `debug_log`, `runtime_path`, `runtime_args`); fields left unset
     /// stay as they are. Changing the others is FAILED_PRECONDITION.
-    pub fn update_options(&self, options: RemoteOptions) -> Result<()> {
-        let _ = options;
-        todo!()
+    pub fn update_options(&self, update: RemoteOptions) -> Result<()> {
+        update.validate_update()?;
+        let mut opts = self.inner.options.lock().unwrap();
+        let fixed: [(&str, bool); 5] = [
+            ("state_dir", update.state_dir.is_some() && update.state_dir != opts.state_dir),
+            ("start_daemon", update.start_daemon.is_some() && update.start_daemon != opts.start_daemon),
+            ("remote_addr", update.remote_addr.is_some() && update.remote_addr != opts.remote_addr),
+            ("containerd_path", update.containerd_path.is_some() && update.containerd_path != opts.containerd_path),
+            ("namespace", update.namespace.is_some() && update.namespace != opts.namespace),
+        ];
+        if let Some((name, _)) = fixed.iter().find(|(_, changed)| *changed) {
+            return Err(Error::precondition(format!("remote option {name} cannot change on a live remote")));
+        }
+        if let Some(d) = &self.inner.daemon {
+            d.update(update.debug_log, update.oom_score)?;
+        } else if update.oom_score.is_some() || update.debug_log.is_some() {
+            return Err(Error::precondition("oom_score and debug_log apply only to a daemon this remote started"));
+        }
+        if update.live_restore.is_some() {
+            opts.live_restore = update.live_restore;
+        }
+        if update.debug_log.is_some() {
+            opts.debug_log = update.debug_log;
+        }
+        if update.oom_score.is_some() {
+            opts.oom_score = update.oom_score;
+        }
+        if update.runtime_path.is_some() {
+            opts.runtime_path = update.runtime_path;
+        }
+        if update.runtime_args.is_some() {
+            opts.runtime_args = update.runtime_args;
+        }
+        Ok(())
     }
 
     /// A new client whose events and stdio go to `backend`.
     pub fn client(&self, backend: Arc<dyn Backend>) -> Result<Client> {
-        let _ = backend;
-        todo!()
+        self.inner.check_live()?;
+        let client = ClientInner::new(self.inner.clone(), backend);
+        let mut clients = self.inner.clients.lock().unwrap();
+        clients.retain(|w| w.strong_count() > 0);
+        clients.push(Arc::downgrade(&client));
+        Ok(Client { inner: client })
     }
 
-    /// Stops the containers of this remote's clients unless `live_restore` is on, then
-    /// stops the daemon if this remote started it. Idempotent.
+    /// Stops the containers of this remote's clients unless `live_restore` is on
+    /// (their `exit` events are delivered before it returns), then stops the daemon if
+    /// this remote started or adopted it. Idempotent.
     pub fn cleanup(&self) -> Result<()> {
-        todo!()
+        crate::runtime::block_on(self.shutdown_async())
+    }
+
+    async fn shutdown_async(&self) -> Result<()> {
+        self.inner.shutdown().await
+    }
+
+    /// Pid of the supervised daemon (0 with `remote_addr`).
+    pub fn daemon_pid(&self) -> u32 {
+        self.inner.daemon.as_ref().map(|d| d.pid()).unwrap_or(0)
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.inner.state_dir.clone()
+    }
+}
+
+impl RemoteInner {
+    /// FAILED_PRECONDITION once the remote has been cleaned up.
+    pub(crate) fn check_live(&self) -> Result<()> {
+        if *self.cleaned.lock().unwrap() {
+            return Err(Error::precondition("the remote has been cleaned up"));
+        }
+        Ok(())
+    }
+
+    /// The namespace.
+    pub(crate) fn namespace(&self) -> &str {
+        self.conn.namespace()
+    }
+
+    /// Whether containers keep running at cleanup.
+    pub(crate) fn live_restore(&self) -> bool {
+        self.options.lock().unwrap().live_restore.unwrap_or(false)
+    }
+
+    /// Directory of one container's fifos.
+    pub(crate) fn fifo_dir(&self, container_id: &str) -> PathBuf {
+        self.state_dir.join("fifo").join(self.namespace()).join(container_id)
+    }
+
+    /// Root directory runc keeps its state in for our containers.
+    pub(crate) fn runc_root(&self) -> PathBuf {
+        self.state_dir.join("runc")
+    }
+
+    /// The runtime binary for a container: `path` itself, or a generated wrapper under
+    /// `state_dir/runtimes` that puts `args` before the runtime's subcommand.
+    pub(crate) fn runtime_binary(&self, custom: Option<&RuntimeOption>) -> Result<String> {
+        let (path, args) = match custom {
+            Some(r) => (r.path.clone(), r.args.clone()),
+            None => {
+                let o = self.options.lock().unwrap();
+                (o.runtime_path(), o.runtime_args.clone().unwrap_or_default())
+            }
+        };
+        if args.is_empty() {
+            return Ok(path);
+        }
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut script = String::from("#!/bin/sh\nexec");
+        for a in std::iter::once(&path).chain(args.iter()) {
+            script.push(' ');
+            script.push_str(&quote(a));
+        }
+        script.push_str(" \"$@\"\n");
+        let mut h = DefaultHasher::new();
+        script.hash(&mut h);
+        let dir = self.state_dir.join("runtimes");
+        supervisor::prepare_private_dir(&dir)?;
+        let file = dir.join(format!("runtime-{:016x}", h.finish()));
+        if !file.exists() {
+            let tmp = file.with_extension("tmp");
+            {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o700)
+                    .open(&tmp)
+                    .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+                f.write_all(script.as_bytes()).map_err(|e| Error::io("write runtime wrapper", e))?;
+            }
+            std::fs::rename(&tmp, &file).map_err(|e| Error::io("rename runtime wrapper", e))?;
+        }
+        Ok(file.to_string_lossy().into_owned())
+    }
+
+    fn clients(&self) -> Vec<Arc<ClientInner>> {
+        self.clients.lock().unwrap().iter().filter_map(|w| w.upgrade()).collect()
+    }
+
+    /// Hands an event to the client tracking its container.
+    fn route(&self, ev: events::Event) {
+        for c in self.clients() {
+            if c.accept(&ev) {
+                return;
+            }
+        }
+        log::debug!("event for a container no client tracks: {ev:?}");
+    }
+
+    /// After a reconnection: every client checks its containers for missed exits.
+    fn reconcile_all(&self) {
+        for c in self.clients() {
+            crate::runtime::handle().spawn(async move { c.reconcile().await });
+        }
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        {
+            let mut cleaned = self.cleaned.lock().unwrap();
+            if *cleaned {
+                return Ok(());
+            }
+            *cleaned = true;
+        }
+        let live_restore = self.live_restore();
+        for c in self.clients() {
+            c.shutdown(live_restore).await;
+        }
+        let _ = self.stop.send(true);
+        if let Some(d) = &self.daemon {
+            d.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RemoteInner {
+    fn drop(&mut self) {
+        if *self.cleaned.lock().unwrap() {
+            return;
+        }
+        let _ = self.stop.send(true);
+        // The last reference is gone: stop what this remote started. Clients are gone
+        // too (each holds a reference), so there are no containers left to stop here.
+        if let Some(d) = self.daemon.clone() {
+            let fut = async move {
+                let _ = d.stop().await;
+            };
+            if tokio::runtime::Handle::try_current().is_ok() {
+                crate::runtime::handle().spawn(fut);
+            } else {
+                crate::runtime::block_on(fut);
+            }
+        }
     }
 }

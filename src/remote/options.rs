@@ -126,3 +126,13 @@ mod tests {
         assert_eq!(o.namespace(), "libcontainerd");
     }
 }
+
+impl RemoteOptions {
+    /// Checks an update: the same ranges as at creation, without the rule that a
+    /// remote without a daemon needs an address (an update does not restate it).
+    pub fn validate_update(&self) -> Result<()> {
+        let mut copy = self.clone();
+        copy.start_daemon = None;
+        copy.validate()
+    }
+}

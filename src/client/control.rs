@@ -1,0 +1,105 @@
+//! Signals, terminal size, pause/resume and resource updates.
+
+use std::sync::Arc;
+
+use containerd_client::services::v1::{KillRequest, PauseTaskRequest, ResizePtyRequest, ResumeTaskRequest, UpdateTaskRequest};
+use containerd_client::types::v1::Status;
+use oci_spec::runtime::LinuxResources;
+
+use super::lifecycle::process_state;
+use super::runc::{json_any, RESOURCES_TYPE_URL};
+use super::ClientInner;
+use crate::error::{Error, Result};
+use crate::spec::INIT_PROCESS_ID;
+
+/// Highest signal number Linux knows.
+const MAX_SIGNAL: i32 = 64;
+
+fn exec_id(process_id: Option<&str>) -> String {
+    match process_id {
+        None | Some(INIT_PROCESS_ID) => String::new(),
+        Some(p) => p.to_string(),
+    }
+}
+
+fn what(id: &str, process_id: Option<&str>) -> String {
+    match process_id {
+        None | Some(INIT_PROCESS_ID) => format!("container {id}"),
+        Some(p) => format!("process {p} of container {id}"),
+    }
+}
+
+/// `signal` / `signal_process`.
+pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&str>, signal: i32) -> Result<()> {
+    if !(1..=MAX_SIGNAL).contains(&signal) {
+        return Err(Error::invalid(format!("signal {signal} is out of range 1..{MAX_SIGNAL}")));
+    }
+    let conn = client.conn();
+    let tracked = client.container(id);
+    let is_init = exec_id(process_id).is_empty();
+    if is_init && (signal == libc::SIGTERM || signal == libc::SIGKILL) {
+        if let Some(c) = &tracked {
+            c.run.lock().unwrap().manual_stop = true;
+        }
+    }
+    crate::runtime::block_on(async {
+        let req = KillRequest { container_id: id.into(), exec_id: exec_id(process_id), signal: signal as u32, all: false };
+        conn.tasks().kill(conn.request(req)).await.map_err(|s| Error::from_status(format!("signal {}", what(id, process_id)), &s))?;
+        // A frozen cgroup holds signals until it is thawed.
+        let paused = match &tracked {
+            Some(c) => c.run.lock().unwrap().paused,
+            None => matches!(process_state(conn, id, "").await, Ok((Status::Paused | Status::Pausing, ..))),
+        };
+        if paused {
+            conn.tasks()
+                .resume(conn.request(ResumeTaskRequest { container_id: id.into() }))
+                .await
+                .map_err(|s| Error::from_status(format!("resume container {id} after signalling it"), &s))?;
+            if let Some(c) = &tracked {
+                c.run.lock().unwrap().paused = false;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `resize`.
+pub(crate) fn resize(client: &Arc<ClientInner>, id: &str, process_id: &str, width: u32, height: u32) -> Result<()> {
+    if width == 0 || height == 0 || width > u16::MAX as u32 || height > u16::MAX as u32 {
+        return Err(Error::invalid(format!("terminal size {width}x{height} is out of range 1..65535")));
+    }
+    let conn = client.conn();
+    crate::runtime::block_on(async {
+        let req = ResizePtyRequest { container_id: id.into(), exec_id: exec_id(Some(process_id)), width, height };
+        conn.tasks().resize_pty(conn.request(req)).await.map_err(|s| Error::from_status(format!("resize {}", what(id, Some(process_id))), &s))?;
+        Ok(())
+    })
+}
+
+/// `pause` / `resume`: returns once containerd has frozen or thawed the task.
+pub(crate) fn set_paused(client: &Arc<ClientInner>, id: &str, paused: bool) -> Result<()> {
+    let conn = client.conn();
+    crate::runtime::block_on(async {
+        let r = if paused {
+            conn.tasks().pause(conn.request(PauseTaskRequest { container_id: id.into() })).await.map(|_| ())
+        } else {
+            conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await.map(|_| ())
+        };
+        r.map_err(|s| Error::from_status(format!("{} container {id}", if paused { "pause" } else { "resume" }), &s))
+    })?;
+    if let Some(c) = client.container(id) {
+        c.run.lock().unwrap().paused = paused;
+    }
+    Ok(())
+}
+
+/// `update_resources`.
+pub(crate) fn update_resources(client: &Arc<ClientInner>, id: &str, resources: &LinuxResources) -> Result<()> {
+    let json = serde_json::to_vec(resources).map_err(|e| Error::internal(format!("encode resources: {e}")))?;
+    let conn = client.conn();
+    crate::runtime::block_on(async {
+        let req = UpdateTaskRequest { container_id: id.into(), resources: Some(json_any(RESOURCES_TYPE_URL, json)), annotations: Default::default() };
+        conn.tasks().update(conn.request(req)).await.map_err(|s| Error::from_status(format!("update resources of container {id}"), &s))?;
+        Ok(())
+    })
+}

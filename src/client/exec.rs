@@ -1,0 +1,146 @@
+//! Exec: `add_process` and the end of an exec process.
+
+use std::sync::Arc;
+
+use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, StartRequest};
+
+use super::lifecycle::{stdin_closer, DRAIN_IDLE};
+use super::runc::{json_any, PROCESS_TYPE_URL};
+use super::{info, ClientInner, Container, ExecRun};
+use crate::backend::{State, StateInfo};
+use crate::error::{Code, Error, Result};
+use crate::io::{FifoSet, ProcessIo};
+use crate::spec::ProcessSpec;
+
+/// `add_process`: see [`crate::Client::add_process`].
+pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str, process: &ProcessSpec) -> Result<u32> {
+    let c = client.tracked(id)?;
+    let base = {
+        let run = c.run.lock().unwrap();
+        if !run.started || run.exited {
+            return Err(Error::precondition(format!("container {id} is not running")));
+        }
+        if run.execs.contains_key(process_id) {
+            return Err(Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")));
+        }
+        run.process.clone()
+    };
+    let oci = process.to_oci(base.as_ref())?;
+    let terminal = oci.terminal().unwrap_or(false);
+    let spec = serde_json::to_vec(&oci).map_err(|e| Error::internal(format!("encode process: {e}")))?;
+    let fifos = FifoSet::new(&client.remote.fifo_dir(id), process_id, terminal);
+    let conn = client.conn().clone();
+    let setup = (|| {
+        fifos.create()?;
+        let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(conn.clone(), id.to_string(), process_id.to_string()))?;
+        client.attach(id, process_id, pipe)?;
+        Ok(io)
+    })();
+    let mut io = match setup {
+        Ok(io) => io,
+        Err(e) => {
+            fifos.remove();
+            return Err(e);
+        }
+    };
+    // Exit events of this exec wait until it is registered.
+    let guard = c.op.clone().blocking_lock_owned();
+    {
+        let mut run = c.run.lock().unwrap();
+        if !run.started || run.exited {
+            drop(run);
+            io.close();
+            return Err(Error::precondition(format!("container {id} is not running")));
+        }
+        if run.execs.contains_key(process_id) {
+            drop(run);
+            io.close();
+            return Err(Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")));
+        }
+        run.execs.insert(process_id.to_string(), ExecRun { pid: 0, started: false, exited: false, io: None });
+    }
+    let (stdin, stdout, stderr) = fifos.as_strings();
+    let started = crate::runtime::block_on(async {
+        let req = ExecProcessRequest {
+            container_id: id.into(),
+            stdin,
+            stdout,
+            stderr,
+            terminal,
+            spec: Some(json_any(PROCESS_TYPE_URL, spec)),
+            exec_id: process_id.into(),
+        };
+        conn.tasks().exec(conn.request(req)).await.map_err(|s| match s.code() {
+            tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
+            _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
+        })?;
+        let r = conn.tasks().start(conn.request(StartRequest { container_id: id.into(), exec_id: process_id.into() })).await;
+        match r {
+            Ok(r) => Ok(r.into_inner().pid),
+            Err(s) => {
+                let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
+                Err(Error::from_status(format!("start process {process_id} in {id}"), &s))
+            }
+        }
+    });
+    match started {
+        Ok(pid) => {
+            io.mark_started();
+            {
+                let mut run = c.run.lock().unwrap();
+                if let Some(e) = run.execs.get_mut(process_id) {
+                    e.pid = pid;
+                    e.started = true;
+                    e.io = Some(io);
+                }
+            }
+            client.report(id, info(State::StartProcess, pid, process_id));
+            drop(guard);
+            Ok(pid)
+        }
+        Err(e) => {
+            c.run.lock().unwrap().execs.remove(process_id);
+            io.close();
+            drop(guard);
+            Err(e)
+        }
+    }
+}
+
+/// The end of an exec: waits for its output to be handed over, reaps it, reports
+/// `exit-process` (once; duplicates and exits of unknown execs are dropped).
+pub(crate) async fn handle_exec_exit(client: &Arc<ClientInner>, c: &Arc<Container>, exec_id: &str, pid: u32, code: u32, exited_at: i64) {
+    let _g = c.op.clone().lock_owned().await;
+    let (io, epid, oom) = {
+        let mut run = c.run.lock().unwrap();
+        let oom = run.oom;
+        let Some(e) = run.execs.get_mut(exec_id) else { return };
+        if !e.started || e.exited || (pid != 0 && e.pid != 0 && pid != e.pid) {
+            return;
+        }
+        e.exited = true;
+        (e.io.take(), e.pid, oom)
+    };
+    if let Some(io) = &io {
+        io.wait_drained(DRAIN_IDLE).await;
+    }
+    let conn = client.conn();
+    if let Err(s) = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: c.id.clone(), exec_id: exec_id.into() })).await {
+        if s.code() != tonic::Code::NotFound {
+            log::warn!("delete process {exec_id} of {}: {}", c.id, s.message());
+        }
+    }
+    if let Some(io) = io {
+        io.close();
+    }
+    c.run.lock().unwrap().execs.remove(exec_id);
+    client.report(
+        &c.id,
+        StateInfo { state: State::ExitProcess, pid: epid, exit_code: code, process_id: exec_id.into(), oom_killed: oom, exited_at_unix_nano: exited_at },
+    );
+}
+
+/// Used by `list`: the execs of a tracked container.
+pub(crate) fn exec_ids(c: &Container) -> Vec<(String, u32)> {
+    c.run.lock().unwrap().execs.iter().filter(|(_, e)| e.started && !e.exited).map(|(k, e)| (k.clone(), e.pid)).collect()
+}

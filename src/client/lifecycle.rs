@@ -1,0 +1,315 @@
+//! Create, the end of a run (reaping and the `exit` report), missed-exit detection
+//! and stopping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use containerd_client::services::v1::container::Runtime;
+use containerd_client::services::v1::{
+    Container as CtrContainer, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest,
+    GetRequest, KillRequest, StartRequest,
+};
+use containerd_client::types::v1::Status;
+
+use super::runc::{json_any, runc_options_any, RUNC_RUNTIME, SPEC_TYPE_URL};
+use super::{info, ClientInner, Container};
+use crate::backend::{State, StateInfo};
+use crate::error::{Code, Error, Result};
+use crate::events::{unix_nanos, Event};
+use crate::io::{FifoSet, ProcessIo};
+use crate::remote::connection::Connection;
+use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
+
+/// Label under which the create options are kept with the container in containerd,
+/// so that `restore` can re-arm them.
+pub const OPTIONS_LABEL: &str = "io.libcontainerd.options";
+
+/// How long the output of an exited process may go unread before it is reaped anyway.
+pub const DRAIN_IDLE: Duration = Duration::from_secs(2);
+
+/// Grace between SIGTERM and SIGKILL when the library stops a container.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The exit code reported when containerd has no trace of a process.
+pub const UNKNOWN_EXIT: u32 = 255;
+
+fn now_nanos() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// The spec JSON containerd gets: the caller's, with a cgroup path of our own when
+/// the spec names none (so containers of different namespaces never share one).
+fn spec_for_containerd(spec: &ContainerSpec, namespace: &str, id: &str) -> Result<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_str(&spec.json).map_err(|e| Error::invalid(format!("OCI spec: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        let linux = o.entry("linux").or_insert_with(|| serde_json::json!({}));
+        if let Some(l) = linux.as_object_mut() {
+            if l.get("cgroupsPath").and_then(|p| p.as_str()).is_none_or(|p| p.is_empty()) {
+                l.insert("cgroupsPath".into(), format!("/{namespace}/{id}").into());
+            }
+        }
+    }
+    serde_json::to_vec(&v).map_err(|e| Error::internal(format!("encode spec: {e}")))
+}
+
+/// Sends CloseIO for a process's stdin (errors are logged: the process may be gone).
+pub(crate) fn stdin_closer(conn: Connection, container_id: String, exec_id: String) -> impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + 'static {
+    move || {
+        Box::pin(async move {
+            let req = conn.request(containerd_client::services::v1::CloseIoRequest { container_id: container_id.clone(), exec_id, stdin: true });
+            if let Err(s) = conn.tasks().close_io(req).await {
+                if s.code() != tonic::Code::NotFound {
+                    log::warn!("close stdin of {container_id}: {}", s.message());
+                }
+            }
+        })
+    }
+}
+
+/// `create`: see [`crate::Client::create`].
+pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
+    let remote = &client.remote;
+    let binary = remote.runtime_binary(options.runtime.as_ref())?;
+    let spec_bytes = spec_for_containerd(spec, remote.namespace(), id)?;
+    let options_json = serde_json::to_string(options).map_err(|e| Error::internal(format!("encode options: {e}")))?;
+    let c = client.register(id)?;
+    let fifos = FifoSet::new(&remote.fifo_dir(id), INIT_PROCESS_ID, spec.terminal());
+    let conn = client.conn().clone();
+    let setup = (|| {
+        fifos.create()?;
+        let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(conn.clone(), id.to_string(), String::new()))?;
+        client.attach(id, INIT_PROCESS_ID, pipe)?;
+        Ok(io)
+    })();
+    let mut io = match setup {
+        Ok(io) => io,
+        Err(e) => {
+            fifos.remove();
+            let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            client.unregister(&c);
+            return Err(e);
+        }
+    };
+    // From here until start-container is queued, exit events of this container wait.
+    let guard = c.op.clone().blocking_lock_owned();
+    let started = crate::runtime::block_on(async {
+        let container = CtrContainer {
+            id: id.to_string(),
+            labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json)]),
+            runtime: Some(Runtime {
+                name: RUNC_RUNTIME.into(),
+                options: Some(runc_options_any(&binary, &remote.runc_root().to_string_lossy())),
+            }),
+            spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
+            ..Default::default()
+        };
+        conn.containers()
+            .create(conn.request(CreateContainerRequest { container: Some(container) }))
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::AlreadyExists => Error::new(
+                    Code::AlreadyExists,
+                    format!("container {id} already exists in containerd namespace {}", conn.namespace()),
+                ),
+                _ => Error::from_status(format!("create container {id}"), &s),
+            })?;
+        let (stdin, stdout, stderr) = fifos.as_strings();
+        let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
+        let r = async {
+            conn.tasks().create(conn.request(task)).await.map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+            let pid = conn
+                .tasks()
+                .start(conn.request(StartRequest { container_id: id.to_string(), exec_id: String::new() }))
+                .await
+                .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
+                .into_inner()
+                .pid;
+            Ok::<u32, Error>(pid)
+        }
+        .await;
+        if r.is_err() {
+            discard_task(&conn, id).await;
+            let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
+        }
+        r
+    });
+    match started {
+        Ok(pid) => {
+            io.mark_started();
+            {
+                let mut run = c.run.lock().unwrap();
+                run.pid = pid;
+                run.started = true;
+                run.init_io = Some(io);
+                run.process = spec.spec.process().clone();
+                run.options = options.clone();
+            }
+            client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
+            drop(guard);
+            Ok(())
+        }
+        Err(e) => {
+            io.close();
+            let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            client.unregister(&c);
+            drop(guard);
+            Err(e)
+        }
+    }
+}
+
+/// Kills and deletes a task that failed half-way; errors are irrelevant here.
+async fn discard_task(conn: &Connection, id: &str) {
+    let _ = conn.tasks().kill(conn.request(KillRequest { container_id: id.into(), exec_id: String::new(), signal: 9, all: true })).await;
+    let _ = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: id.into() })).await;
+}
+
+/// The state containerd has of one process: status, exit code and time.
+pub(crate) async fn process_state(conn: &Connection, id: &str, exec_id: &str) -> Result<(Status, u32, i64, u32)> {
+    let r = conn
+        .tasks()
+        .get(conn.request(GetRequest { container_id: id.into(), exec_id: exec_id.into() }))
+        .await
+        .map_err(|s| Error::from_status(format!("get task {id}"), &s))?
+        .into_inner();
+    let p = r.process.ok_or_else(|| Error::internal("containerd returned no process"))?;
+    Ok((Status::try_from(p.status).unwrap_or(Status::Unknown), p.exit_status, unix_nanos(p.exited_at.as_ref()), p.pid))
+}
+
+/// An exit containerd knows of (or has no trace of) for a process we think is running;
+/// `None` while it runs or when containerd cannot be asked.
+pub(crate) async fn missed_exit(conn: &Connection, id: &str, exec_id: &str, pid: u32) -> Option<Event> {
+    let process_id = if exec_id.is_empty() { id.to_string() } else { exec_id.to_string() };
+    match process_state(conn, id, exec_id).await {
+        Ok((Status::Stopped, code, at, _)) => {
+            Some(Event::Exit { container_id: id.into(), process_id, pid, exit_status: code, exited_at: if at == 0 { now_nanos() } else { at } })
+        }
+        Ok(_) => None,
+        Err(e) if e.code() == Code::NotFound => {
+            Some(Event::Exit { container_id: id.into(), process_id, pid, exit_status: UNKNOWN_EXIT, exited_at: now_nanos() })
+        }
+        Err(_) => None,
+    }
+}
+
+/// The end of a run: takes the first exit of the current run (later ones are
+/// duplicates), settles the execs, waits for the output to be handed over, reaps the
+/// task and the container, frees the id, and reports `exit-process` for every exec
+/// still known and then `exit`. Returns true when the container is no longer tracked.
+pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Container>, pid: u32, code: u32, exited_at: i64) -> bool {
+    let _g = c.op.clone().lock_owned().await;
+    let (init_io, execs, run_pid, oom) = {
+        let mut run = c.run.lock().unwrap();
+        if !run.started || run.exited || (pid != 0 && run.pid != 0 && pid != run.pid) {
+            log::debug!("dropping a duplicate or stale exit of {} (pid {pid})", c.id);
+            return false;
+        }
+        run.exited = true;
+        let execs: Vec<_> = run.execs.drain().filter(|(_, e)| e.started && !e.exited).collect();
+        (run.init_io.take(), execs, run.pid, run.oom)
+    };
+    let conn = client.conn();
+    // Execs die with init (its pid namespace); collect their real codes before the
+    // task is deleted.
+    let mut exec_exits = Vec::new();
+    for (exec_id, e) in execs {
+        let mut state = process_state(conn, &c.id, &exec_id).await;
+        for _ in 0..100 {
+            if !matches!(state, Ok((Status::Running | Status::Created | Status::Paused | Status::Pausing, ..))) {
+                break;
+            }
+            let _ = conn.tasks().kill(conn.request(KillRequest { container_id: c.id.clone(), exec_id: exec_id.clone(), signal: 9, all: false })).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            state = process_state(conn, &c.id, &exec_id).await;
+        }
+        let (ecode, eat) = match state {
+            Ok((Status::Stopped, code, at, _)) => (code, at),
+            _ => (137, now_nanos()),
+        };
+        if let Some(io) = &e.io {
+            io.wait_drained(DRAIN_IDLE).await;
+        }
+        exec_exits.push((exec_id, e, ecode, eat));
+    }
+    if let Some(io) = &init_io {
+        io.wait_drained(DRAIN_IDLE).await;
+    }
+    let deleted = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await;
+    let (code, exited_at) = match deleted {
+        Ok(r) if exited_at == 0 => {
+            let r = r.into_inner();
+            (r.exit_status, unix_nanos(r.exited_at.as_ref()))
+        }
+        Ok(_) => (code, exited_at),
+        Err(s) => {
+            if s.code() != tonic::Code::NotFound {
+                log::warn!("delete task {}: {}", c.id, s.message());
+            }
+            (code, exited_at)
+        }
+    };
+    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: c.id.clone() })).await {
+        if s.code() != tonic::Code::NotFound {
+            log::warn!("delete container {}: {}", c.id, s.message());
+        }
+    }
+    for (_, e, ..) in exec_exits.iter_mut() {
+        if let Some(io) = e.io.take() {
+            io.close();
+        }
+    }
+    if let Some(io) = init_io {
+        io.close();
+    }
+    let _ = std::fs::remove_dir(client.remote.fifo_dir(&c.id));
+    client.unregister(c);
+    for (exec_id, e, ecode, eat) in exec_exits {
+        client.report(
+            &c.id,
+            StateInfo { state: State::ExitProcess, pid: e.pid, exit_code: ecode, process_id: exec_id, oom_killed: oom, exited_at_unix_nano: eat },
+        );
+    }
+    client.report(
+        &c.id,
+        StateInfo {
+            state: State::Exit,
+            pid: run_pid,
+            exit_code: code,
+            process_id: INIT_PROCESS_ID.into(),
+            oom_killed: oom,
+            exited_at_unix_nano: if exited_at == 0 { now_nanos() } else { exited_at },
+        },
+    );
+    true
+}
+
+/// Stops a container: SIGTERM, SIGKILL after [`STOP_GRACE`], and waits until its exit
+/// has been handled (the container is no longer tracked).
+pub(crate) async fn stop_and_wait(client: &ClientInner, c: Arc<Container>) {
+    let conn = client.conn();
+    {
+        let mut run = c.run.lock().unwrap();
+        run.manual_stop = true;
+    }
+    for (signal, grace) in [(15u32, STOP_GRACE), (9, STOP_GRACE)] {
+        let kill = KillRequest { container_id: c.id.clone(), exec_id: String::new(), signal, all: false };
+        let _ = conn.tasks().kill(conn.request(kill)).await;
+        let paused = c.run.lock().unwrap().paused;
+        if paused {
+            let _ = conn.tasks().resume(conn.request(containerd_client::services::v1::ResumeTaskRequest { container_id: c.id.clone() })).await;
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while client.is_tracked(&c) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            // The exit may have happened while we could not hear it.
+            let pid = c.run.lock().unwrap().pid;
+            if let Some(ev) = missed_exit(conn, &c.id, "", pid).await {
+                let _ = c.events.send(ev);
+            }
+        }
+        if !client.is_tracked(&c) {
+            return;
+        }
+    }
+}

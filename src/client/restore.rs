@@ -1,0 +1,134 @@
+//! `restore`: re-adopting a container this library created, after the host program
+//! or containerd restarted.
+
+use std::sync::Arc;
+
+use containerd_client::services::v1::{GetContainerRequest, GetRequest};
+use containerd_client::types::v1::Status;
+
+use super::lifecycle::{self, stdin_closer, OPTIONS_LABEL, UNKNOWN_EXIT};
+use super::{info, ClientInner};
+use crate::backend::State;
+use crate::error::{Code, Error, Result};
+use crate::events::{unix_nanos, Event};
+use crate::io::{FifoSet, ProcessIo};
+use crate::spec::{CreateOptions, INIT_PROCESS_ID};
+
+/// `restore`: see [`crate::Client::restore`].
+pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptions) -> Result<()> {
+    let conn = client.conn().clone();
+    let c = client.register(id)?;
+    let found = crate::runtime::block_on(async {
+        let ctr = match conn.containers().get(conn.request(GetContainerRequest { id: id.into() })).await {
+            Ok(r) => r.into_inner().container,
+            Err(s) if s.code() == tonic::Code::NotFound => None,
+            Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
+        };
+        let task = match conn.tasks().get(conn.request(GetRequest { container_id: id.into(), exec_id: String::new() })).await {
+            Ok(r) => r.into_inner().process,
+            Err(s) if s.code() == tonic::Code::NotFound => None,
+            Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
+        };
+        Ok((ctr, task))
+    });
+    let (ctr, task) = match found {
+        Ok(x) => x,
+        Err(e) => {
+            client.unregister(&c);
+            return Err(e);
+        }
+    };
+    // The create options: the caller's, else those kept with the container.
+    let options = if *options != CreateOptions::default() {
+        options.clone()
+    } else {
+        ctr.as_ref()
+            .and_then(|k| k.labels.get(OPTIONS_LABEL))
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
+    };
+    let process = ctr
+        .as_ref()
+        .and_then(|k| k.spec.as_ref())
+        .and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok())
+        .and_then(|s| s.process().clone());
+    let guard = c.op.clone().blocking_lock_owned();
+    {
+        let mut run = c.run.lock().unwrap();
+        run.options = options;
+        run.process = process;
+        run.started = true;
+        run.pid = task.as_ref().map(|t| t.pid).unwrap_or(0);
+    }
+    let status = task.as_ref().map(|t| Status::try_from(t.status).unwrap_or(Status::Unknown));
+    match (task, status) {
+        (Some(t), Some(Status::Running | Status::Paused | Status::Pausing | Status::Created)) => {
+            if !client.remote.live_restore() {
+                drop(guard);
+                crate::runtime::block_on(lifecycle::stop_and_wait(client, c));
+                return Ok(());
+            }
+            let fifos = FifoSet {
+                stdin: t.stdin.clone().into(),
+                stdout: t.stdout.clone().into(),
+                stderr: (!t.stderr.is_empty()).then(|| t.stderr.clone().into()),
+                terminal: t.terminal,
+            };
+            let opened = if t.stdout.is_empty() || t.stdin.is_empty() {
+                Err(Error::new(Code::FailedPrecondition, format!("container {id} has no stdio fifos to re-open")))
+            } else {
+                ProcessIo::open(fifos, false, stdin_closer(conn.clone(), id.into(), String::new()))
+            };
+            let (mut io, pipe) = match opened {
+                Ok(x) => x,
+                Err(e) => {
+                    drop(guard);
+                    client.unregister(&c);
+                    return Err(e);
+                }
+            };
+            drop(guard);
+            if let Err(e) = client.attach(id, INIT_PROCESS_ID, pipe) {
+                io.close_keep_files();
+                client.unregister(&c);
+                return Err(e);
+            }
+            let _g = c.op.clone().blocking_lock_owned();
+            io.mark_started();
+            let paused = matches!(status, Some(Status::Paused | Status::Pausing));
+            {
+                let mut run = c.run.lock().unwrap();
+                run.init_io = Some(io);
+                run.paused = paused;
+            }
+            client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
+            if paused {
+                client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
+            }
+            // It may have exited between our look and the subscription taking note.
+            if let Some(ev) = crate::runtime::block_on(lifecycle::missed_exit(&conn, id, "", t.pid)) {
+                let _ = c.events.send(ev);
+            }
+            Ok(())
+        }
+        (Some(t), _) => {
+            // Exited while nobody watched: report its real exit code.
+            drop(guard);
+            let _ = c.events.send(Event::Exit {
+                container_id: id.into(),
+                process_id: id.into(),
+                pid: t.pid,
+                exit_status: t.exit_status,
+                exited_at: unix_nanos(t.exited_at.as_ref()),
+            });
+            Ok(())
+        }
+        (None, _) => {
+            // Gone without a trace (its record, if any, is removed by the exit path).
+            drop(guard);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+            let _ = c.events.send(Event::Exit { container_id: id.into(), process_id: id.into(), pid: 0, exit_status: UNKNOWN_EXIT, exited_at: now });
+            Ok(())
+        }
+    }
+}
