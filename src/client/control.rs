@@ -51,10 +51,10 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
             None => matches!(process_state(conn, id, "").await, Ok((Status::Paused | Status::Pausing, ..))),
         };
         if paused {
-            conn.tasks()
-                .resume(conn.request(ResumeTaskRequest { container_id: id.into() }))
-                .await
-                .map_err(|s| Error::from_status(format!("resume container {id} after signalling it"), &s))?;
+            // runc thaws a container itself on SIGKILL; then it is already stopped.
+            if let Err(s) = conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await {
+                log::debug!("resume container {id} after signalling it: {}", s.message());
+            }
             if let Some(c) = &tracked {
                 c.run.lock().unwrap().paused = false;
             }

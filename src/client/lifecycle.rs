@@ -40,17 +40,33 @@ fn now_nanos() -> i64 {
 
 /// The spec JSON containerd gets: the caller's, with a cgroup path of our own when
 /// the spec names none (so containers of different namespaces never share one).
-fn spec_for_containerd(spec: &ContainerSpec, namespace: &str, id: &str) -> Result<Vec<u8>> {
+fn spec_for_containerd(spec: &ContainerSpec, namespace: &str, id: &str) -> Result<(Vec<u8>, String)> {
     let mut v: serde_json::Value = serde_json::from_str(&spec.json).map_err(|e| Error::invalid(format!("OCI spec: {e}")))?;
+    let mut cgroup = format!("/{namespace}/{id}");
     if let Some(o) = v.as_object_mut() {
         let linux = o.entry("linux").or_insert_with(|| serde_json::json!({}));
         if let Some(l) = linux.as_object_mut() {
-            if l.get("cgroupsPath").and_then(|p| p.as_str()).is_none_or(|p| p.is_empty()) {
-                l.insert("cgroupsPath".into(), format!("/{namespace}/{id}").into());
+            match l.get("cgroupsPath").and_then(|p| p.as_str()) {
+                Some(p) if !p.is_empty() => cgroup = p.to_string(),
+                _ => {
+                    l.insert("cgroupsPath".into(), cgroup.clone().into());
+                }
             }
         }
     }
-    serde_json::to_vec(&v).map_err(|e| Error::internal(format!("encode spec: {e}")))
+    Ok((serde_json::to_vec(&v).map_err(|e| Error::internal(format!("encode spec: {e}")))?, cgroup))
+}
+
+/// Whether the kernel's OOM killer struck in the container's memory cgroup (cgroup v1
+/// `memory.oom_control`, v2 `memory.events`). containerd 1.6 may publish its OOM
+/// event only after the exit, so the exit path asks the cgroup itself.
+pub(crate) fn cgroup_saw_oom(cgroup: &str) -> bool {
+    let rel = cgroup.trim_start_matches('/');
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control");
+    let v2 = std::path::Path::new("/sys/fs/cgroup").join(rel).join("memory.events");
+    [v1, v2].iter().filter_map(|p| std::fs::read_to_string(p).ok()).any(|text| {
+        text.lines().any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
+    })
 }
 
 /// Sends CloseIO for a process's stdin (errors are logged: the process may be gone).
@@ -71,7 +87,7 @@ pub(crate) fn stdin_closer(conn: Connection, container_id: String, exec_id: Stri
 pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
     let remote = &client.remote;
     let binary = remote.runtime_binary(options.runtime.as_ref())?;
-    let spec_bytes = spec_for_containerd(spec, remote.namespace(), id)?;
+    let (spec_bytes, cgroup) = spec_for_containerd(spec, remote.namespace(), id)?;
     let options_json = serde_json::to_string(options).map_err(|e| Error::internal(format!("encode options: {e}")))?;
     let c = client.register(id)?;
     let fifos = FifoSet::new(&remote.fifo_dir(id), INIT_PROCESS_ID, spec.terminal());
@@ -144,6 +160,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.init_io = Some(io);
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
+                run.cgroup = Some(cgroup);
             }
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             drop(guard);
@@ -199,7 +216,7 @@ pub(crate) async fn missed_exit(conn: &Connection, id: &str, exec_id: &str, pid:
 /// still known and then `exit`. Returns true when the container is no longer tracked.
 pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Container>, pid: u32, code: u32, exited_at: i64) -> bool {
     let _g = c.op.clone().lock_owned().await;
-    let (init_io, execs, run_pid, oom) = {
+    let (init_io, execs, run_pid, mut oom, cgroup) = {
         let mut run = c.run.lock().unwrap();
         if !run.started || run.exited || (pid != 0 && run.pid != 0 && pid != run.pid) {
             log::debug!("dropping a duplicate or stale exit of {} (pid {pid})", c.id);
@@ -207,7 +224,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         }
         run.exited = true;
         let execs: Vec<_> = run.execs.drain().filter(|(_, e)| e.started && !e.exited).collect();
-        (run.init_io.take(), execs, run.pid, run.oom)
+        (run.init_io.take(), execs, run.pid, run.oom, run.cgroup.clone())
     };
     let conn = client.conn();
     // Execs die with init (its pid namespace); collect their real codes before the
@@ -234,6 +251,13 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
     }
     if let Some(io) = &init_io {
         io.wait_drained(DRAIN_IDLE).await;
+    }
+    // The OOM event may trail the exit; the cgroup (still there until the task is
+    // deleted) knows.
+    if !oom && cgroup.as_deref().is_some_and(cgroup_saw_oom) {
+        oom = true;
+        c.run.lock().unwrap().oom = true;
+        client.report(&c.id, info(State::Oom, run_pid, INIT_PROCESS_ID));
     }
     let deleted = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await;
     let (code, exited_at) = match deleted {

@@ -109,6 +109,8 @@ pub(crate) struct Run {
     pub process: Option<Process>,
     /// The options the container was created with.
     pub options: CreateOptions,
+    /// The container's cgroup path (`linux.cgroupsPath`).
+    pub cgroup: Option<String>,
 }
 
 /// A tracked container: its run, the lock that orders operations and exit handling,

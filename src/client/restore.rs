@@ -47,16 +47,15 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default()
     };
-    let process = ctr
-        .as_ref()
-        .and_then(|k| k.spec.as_ref())
-        .and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok())
-        .and_then(|s| s.process().clone());
+    let spec = ctr.as_ref().and_then(|k| k.spec.as_ref()).and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok());
+    let process = spec.as_ref().and_then(|s| s.process().clone());
+    let cgroup = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.cgroups_path().clone()).map(|p| p.to_string_lossy().into_owned());
     let guard = c.op.clone().blocking_lock_owned();
     {
         let mut run = c.run.lock().unwrap();
         run.options = options;
         run.process = process;
+        run.cgroup = cgroup;
         run.started = true;
         run.pid = task.as_ref().map(|t| t.pid).unwrap_or(0);
     }

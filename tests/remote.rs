@@ -1,0 +1,148 @@
+//! Remote options against real daemons: a containerd the test starts (`remote_addr`),
+//! the runtime path and arguments, daemon reuse, OOM score, debug log and cleanup.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+use containerd::{Code, CreateOptions, Remote, RemoteOptions, RuntimeOption, State};
+
+#[test]
+fn remote_addr_works_and_containers_are_visible_to_ctr() {
+    let external = ExternalContainerd::start();
+    let state = temp_state_dir();
+    let remote = Remote::new(external.options(state.path())).unwrap();
+    assert_eq!(remote.daemon_pid(), 0);
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("ext");
+    client.create(&id, &spec(&["sh", "-c", "echo via addr; sleep 300"]), &CreateOptions::default()).unwrap();
+    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    rec.wait_stdout_contains(&id, "init", "via addr", TIMEOUT);
+    let listed = external.ctr(&["-n", "libcontainerd", "containers", "ls", "-q"]).unwrap();
+    assert!(listed.lines().any(|l| l.trim() == id), "ctr lists {listed:?}");
+    let tasks = external.ctr(&["-n", "libcontainerd", "tasks", "ls"]).unwrap();
+    assert!(tasks.contains(&id) && tasks.contains("RUNNING"), "{tasks}");
+    client.signal(&id, 15).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 143);
+    // cleanup must leave a daemon it did not start alone.
+    remote.cleanup().unwrap();
+    assert!(external.ctr(&["version"]).is_some(), "external containerd was stopped");
+    let e = client.list().unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+}
+
+#[test]
+fn namespace_option_is_used() {
+    let external = ExternalContainerd::start();
+    let state = temp_state_dir();
+    let mut opts = external.options(state.path());
+    opts.namespace = Some("otherns".into());
+    let remote = Remote::new(opts).unwrap();
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("ns");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let listed = external.ctr(&["-n", "otherns", "containers", "ls", "-q"]).unwrap();
+    assert!(listed.contains(&id), "{listed}");
+    client.signal(&id, 9).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+    remote.cleanup().unwrap();
+}
+
+fn wrapper(dir: &std::path::Path, log: &std::path::Path) -> String {
+    let path = dir.join("runc-wrapper");
+    std::fs::write(&path, format!("#!/bin/sh\necho \"$@\" >> {}\nexec runc \"$@\"\n", log.display())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn runtime_path_and_args_are_used() {
+    let scratch = tempfile::tempdir().unwrap();
+    let log = scratch.path().join("wrapper.log");
+    let wrapper = wrapper(scratch.path(), &log);
+    let d = TestDaemon::start_with(|o| {
+        o.runtime_path = Some(wrapper.clone());
+        o.runtime_args = Some(vec!["--log-format".into(), "json".into()]);
+    });
+    let (client, rec) = d.client();
+    let id = unique_id("wrapped");
+    client.create(&id, &spec(&["true"]), &CreateOptions::default()).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+    let text = std::fs::read_to_string(&log).expect("the wrapper ran");
+    assert!(text.lines().any(|l| l.starts_with("--log-format json") && l.contains(" create ") && l.contains(&id)), "{text}");
+
+    // A per-container runtime (WithRuntime) overrides the default.
+    let log2 = scratch.path().join("second.log");
+    let w2 = {
+        let p = scratch.path().join("w2");
+        std::fs::write(&p, format!("#!/bin/sh\necho \"$@\" >> {}\nexec runc \"$@\"\n", log2.display())).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let id2 = unique_id("custom");
+    let opts = CreateOptions { runtime: Some(RuntimeOption { path: w2, args: vec!["--debug".into()] }), ..Default::default() };
+    client.create(&id2, &spec(&["true"]), &opts).unwrap();
+    rec.wait_for(&id2, State::Exit, TIMEOUT);
+    let text2 = std::fs::read_to_string(&log2).expect("the per-container runtime ran");
+    assert!(text2.lines().any(|l| l.starts_with("--debug") && l.contains(&id2)), "{text2}");
+}
+
+#[test]
+fn daemon_options_reuse_oom_score_and_debug_log() {
+    let d = TestDaemon::start_with(|o| {
+        o.oom_score = Some(-500);
+        o.debug_log = Some(true);
+    });
+    let pid = d.remote.daemon_pid();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "-500");
+    let cfg = std::fs::read_to_string(d.state_dir.join("containerd/config.toml")).unwrap();
+    assert!(cfg.contains("level = \"debug\""));
+    for (file, mode) in [("containerd", 0o700), ("containerd/config.toml", 0o600), ("containerd/containerd.pid", 0o600)] {
+        let m = std::fs::metadata(d.state_dir.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(m, mode, "{file}");
+    }
+    // A second remote on the same state dir reuses the live daemon.
+    let second = Remote::new(d.options()).unwrap();
+    assert_eq!(second.daemon_pid(), pid);
+    // Live update of the OOM score.
+    d.remote.update_options(RemoteOptions { oom_score: Some(-100), ..Default::default() }).unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "-100");
+    let e = d.remote.update_options(RemoteOptions { namespace: Some("other".into()), ..Default::default() }).unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    drop(second);
+}
+
+#[test]
+fn cleanup_stops_its_containers_and_its_daemon() {
+    let d = TestDaemon::start();
+    let (client, rec) = d.client();
+    let id = unique_id("stopme");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let start = rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    let daemon = d.remote.daemon_pid();
+    d.remote.cleanup().unwrap();
+    // The exit was delivered before cleanup returned.
+    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
+    assert!(!std::path::Path::new(&format!("/proc/{}", start.pid)).exists(), "container still running");
+    std::thread::sleep(Duration::from_millis(100));
+    let alive = std::fs::read_to_string(format!("/proc/{daemon}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
+    assert!(!alive, "daemon still running");
+    d.remote.cleanup().unwrap();
+}
+
+#[test]
+fn bad_remote_options_fail_before_any_side_effect() {
+    let dir = temp_state_dir();
+    let sd = dir.path().join("never");
+    let opts = RemoteOptions { state_dir: Some(sd.clone()), oom_score: Some(5000), ..Default::default() };
+    assert_eq!(Remote::new(opts).err().unwrap().code(), Code::InvalidArgument);
+    assert!(!sd.exists());
+    let opts = RemoteOptions { state_dir: Some(sd.clone()), containerd_path: Some("/nonexistent/containerd".into()), ..Default::default() };
+    let e = Remote::new(opts).err().unwrap();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+}
