@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Runs every test of libcontainerd: the Rust unit and integration tests, the C test
+# programs (tests/c), and the Go and Python bindings' tests when those exist. Tests
+# run real containers on containerd daemons of their own, so this needs root.
+#
+# Ends with the line "N passed, N failed", counting test suites: each Rust test
+# binary, each C test program, the Go and the Python test runs. Exits non-zero if
+# anything failed.
+#
+# Environment:
+#   LCD_TEST_TIMEOUT     seconds for `cargo test` (default 2700)
+#   LCD_C_TEST_TIMEOUT   seconds for each C test program (default 300)
+#   LCD_GO_TEST_TIMEOUT  seconds for the Go tests (default 900)
+#   LCD_PY_TEST_TIMEOUT  seconds for the Python tests (default 900)
+#   LCD_TEST_KEEP=1      keep the temporary state directories for inspection
+set -uo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+lcd_setup_path
+lcd_require_root scripts/test.sh
+cd "$LCD_ROOT" || exit 1
+
+passed=0
+failed=0
+results=()
+pass() { passed=$((passed + 1)); results+=("PASS  $1"); }
+fail() { failed=$((failed + 1)); results+=("FAIL  $1"); }
+
+# Every state directory a test creates lives below this one (tests/common reads
+# LCD_TEST_TMPDIR; the C programs get theirs as an argument), so whatever a test
+# leaves running can be found and stopped afterwards. Kept short: containerd's
+# socket path must fit in 108 bytes.
+TEST_TMP=$(mktemp -d /tmp/lcdt-XXXXXX) || lcd_die "cannot create a temporary directory"
+chmod 0700 "$TEST_TMP"
+cleaned=0
+cleanup() {
+    [ "$cleaned" = 1 ] && return 0
+    cleaned=1
+    if [ "${LCD_TEST_KEEP:-0}" = 1 ]; then
+        lcd_log "keeping state directories in $TEST_TMP (LCD_TEST_KEEP=1); containerd daemons stopped"
+        lcd_stop_tree "$TEST_TMP"
+        return 0
+    fi
+    lcd_cleanup_tree "$TEST_TMP"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+summary() {
+    cleanup
+    echo
+    echo "==== summary ===="
+    local r
+    for r in "${results[@]}"; do
+        echo "$r"
+    done
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+ROOTFS="$LCD_ROOT/build/rootfs"
+export LCD_TEST_ROOTFS="$ROOTFS"
+export LCD_TEST_TMPDIR="$TEST_TMP"
+export LIBCONTAINERD_LIB="$LCD_ROOT/target/release/libcontainerd.so"
+export LD_LIBRARY_PATH="$LCD_ROOT/target/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+lcd_log "setup"
+if ! bash scripts/setup.sh; then
+    fail "setup (scripts/setup.sh)"
+    summary
+fi
+
+lcd_log "cargo build --release"
+if ! cargo build --release; then
+    fail "build (cargo build --release)"
+    summary
+fi
+
+# ---- Rust: every unit, integration and doc test binary counts as one suite.
+lcd_log "cargo test --release"
+rust_log="$TEST_TMP/cargo-test.log"
+timeout --kill-after=30 "${LCD_TEST_TIMEOUT:-2700}" \
+    cargo test --release --no-fail-fast 2>&1 | tee "$rust_log"
+rust_rc=${PIPESTATUS[0]}
+# Stop the daemons the Rust tests left (one shared per test binary) before going on.
+lcd_stop_tree "$TEST_TMP"
+current="rust"
+counted=0
+rust_ok=0
+rust_bad=0
+tests_passed=0
+tests_failed=0
+re_running='^[[:space:]]+Running (.+) \(.+\)$'
+re_doc='^[[:space:]]+Doc-tests (.+)$'
+re_counts='^test result: .* ([0-9]+) passed; ([0-9]+) failed;'
+while IFS= read -r line; do
+    line=${line%$'\r'}
+    if [[ "$line" =~ $re_running ]]; then
+        current=${BASH_REMATCH[1]}; counted=0
+    elif [[ "$line" =~ $re_doc ]]; then
+        current="doc-tests ${BASH_REMATCH[1]}"; counted=0
+    elif [[ "$line" == "test result: ok."* ]]; then
+        rust_ok=$((rust_ok + 1)); counted=1; pass "rust $current"
+    elif [[ "$line" == "test result: FAILED."* ]]; then
+        rust_bad=$((rust_bad + 1)); counted=1; fail "rust $current"
+    elif [[ "$line" == "error: test failed, to rerun pass"* ]] && [ "$counted" = 0 ]; then
+        # The test binary died (a signal, an abort) before printing its result.
+        rust_bad=$((rust_bad + 1)); counted=1; fail "rust $current (crashed before its result)"
+    fi
+    if [[ "$line" =~ $re_counts ]]; then
+        tests_passed=$((tests_passed + BASH_REMATCH[1]))
+        tests_failed=$((tests_failed + BASH_REMATCH[2]))
+    fi
+done <"$rust_log"
+if [ "$rust_rc" -ne 0 ] && [ "$rust_bad" -eq 0 ]; then
+    # A compile error, a crashed test binary or the timeout: no FAILED line to count.
+    if [ "$rust_rc" -eq 124 ] || [ "$rust_rc" -eq 137 ]; then
+        fail "rust cargo test (timed out after ${LCD_TEST_TIMEOUT:-2700}s)"
+    else
+        fail "rust cargo test (exit code $rust_rc)"
+    fi
+fi
+if [ "$rust_ok" -eq 0 ] && [ "$rust_bad" -eq 0 ] && [ "$rust_rc" -eq 0 ]; then
+    fail "rust cargo test (no test binary ran)"
+fi
+lcd_log "Rust: $rust_ok test binaries ok, $rust_bad failed ($tests_passed tests passed, $tests_failed tests failed)"
+
+# ---- C: tests/c builds build/c/test_*; each program is one suite, run as
+#      build/c/test_x <fresh state dir> <rootfs>.
+if [ -f tests/c/Makefile ]; then
+    lcd_log "make -C tests/c"
+    if make -C tests/c; then
+        c_ok=0
+        c_bad=0
+        shopt -s nullglob
+        progs=(build/c/test_*)
+        shopt -u nullglob
+        for prog in "${progs[@]}"; do
+            if [ ! -f "$prog" ] || [ ! -x "$prog" ]; then continue; fi
+            name=$(basename "$prog")
+            state=$(mktemp -d "$TEST_TMP/c-XXXXXX")
+            lcd_log "C: $prog $state $ROOTFS"
+            timeout --kill-after=10 "${LCD_C_TEST_TIMEOUT:-300}" "$prog" "$state" "$ROOTFS"
+            rc=$?
+            lcd_stop_state_dir "$state"
+            [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
+            if [ "$rc" -eq 0 ]; then
+                c_ok=$((c_ok + 1)); pass "c $name"
+            elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+                c_bad=$((c_bad + 1)); fail "c $name (timed out after ${LCD_C_TEST_TIMEOUT:-300}s)"
+            else
+                c_bad=$((c_bad + 1)); fail "c $name (exit code $rc)"
+            fi
+        done
+        if [ "${#progs[@]}" -eq 0 ]; then
+            fail "c (tests/c built no build/c/test_* program)"
+        fi
+        lcd_log "C: $c_ok programs ok, $c_bad failed"
+    else
+        fail "c build (make -C tests/c)"
+    fi
+fi
+
+# ---- Go bindings.
+if [ -d bindings/go ]; then
+    lcd_log "go test -race ./... (bindings/go)"
+    if ! command -v go >/dev/null 2>&1; then
+        fail "go (go not found on PATH)"
+    else
+        (cd bindings/go && CGO_ENABLED=1 timeout --kill-after=30 "${LCD_GO_TEST_TIMEOUT:-900}" go test -race -count=1 ./...)
+        rc=$?
+        lcd_stop_tree "$TEST_TMP"
+        if [ "$rc" -eq 0 ]; then pass "go bindings/go"; else fail "go bindings/go (exit code $rc)"; fi
+    fi
+fi
+
+# ---- Python bindings, in a virtual environment under build/.
+if [ -d bindings/python ]; then
+    lcd_log "pytest (bindings/python)"
+    venv="$LCD_ROOT/build/venv"
+    if { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
+        "$venv/bin/python" -m pip install -q -e bindings/python pytest; then
+        (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest)
+        rc=$?
+        lcd_stop_tree "$TEST_TMP"
+        case "$rc" in
+            0) pass "python bindings/python" ;;
+            5) fail "python bindings/python (pytest collected no tests)" ;;
+            *) fail "python bindings/python (exit code $rc)" ;;
+        esac
+    else
+        fail "python bindings/python (could not install the package and pytest)"
+    fi
+fi
+
+summary
