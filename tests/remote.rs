@@ -25,8 +25,8 @@ fn remote_addr_works_and_containers_are_visible_to_ctr() {
     assert!(listed.lines().any(|l| l.trim() == id), "ctr lists {listed:?}");
     let tasks = external.ctr(&["-n", "libcontainerd", "tasks", "ls"]).unwrap();
     assert!(tasks.contains(&id) && tasks.contains("RUNNING"), "{tasks}");
-    client.signal(&id, 15).unwrap();
-    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 143);
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
     // cleanup must leave a daemon it did not start alone.
     remote.cleanup().unwrap();
     assert!(external.ctr(&["version"]).is_some(), "external containerd was stopped");
@@ -94,12 +94,12 @@ fn runtime_path_and_args_are_used() {
 #[test]
 fn daemon_options_reuse_oom_score_and_debug_log() {
     let d = TestDaemon::start_with(|o| {
-        o.oom_score = Some(-500);
+        o.oom_score = Some(500);
         o.debug_log = Some(true);
     });
     let pid = d.remote.daemon_pid();
     assert!(pid > 0);
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "-500");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "500");
     let cfg = std::fs::read_to_string(d.state_dir.join("containerd/config.toml")).unwrap();
     assert!(cfg.contains("level = \"debug\""));
     for (file, mode) in [("containerd", 0o700), ("containerd/config.toml", 0o600), ("containerd/containerd.pid", 0o600)] {
@@ -110,8 +110,8 @@ fn daemon_options_reuse_oom_score_and_debug_log() {
     let second = Remote::new(d.options()).unwrap();
     assert_eq!(second.daemon_pid(), pid);
     // Live update of the OOM score.
-    d.remote.update_options(RemoteOptions { oom_score: Some(-100), ..Default::default() }).unwrap();
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "-100");
+    d.remote.update_options(RemoteOptions { oom_score: Some(300), ..Default::default() }).unwrap();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "300");
     let e = d.remote.update_options(RemoteOptions { namespace: Some("other".into()), ..Default::default() }).unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     drop(second);

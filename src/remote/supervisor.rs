@@ -93,9 +93,10 @@ fn toml_str(p: &Path) -> String {
 
 /// The generated containerd config: own socket, root and state under `paths.dir`,
 /// no CRI and no snapshotters we do not use.
-pub fn render_config(paths: &DaemonPaths, debug: bool) -> String {
+pub fn render_config(paths: &DaemonPaths, debug: bool, oom_score: i32) -> String {
     format!(
         r#"version = 2
+oom_score = {oom_score}
 root = {root}
 state = {state}
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
@@ -232,7 +233,7 @@ impl Daemon {
         let mut cfg = self.config.lock().unwrap();
         if let Some(d) = debug_log {
             cfg.debug_log = d;
-            write_private_file(&self.paths.config(), render_config(&self.paths, d).as_bytes())?;
+            write_private_file(&self.paths.config(), render_config(&self.paths, d, cfg.oom_score.unwrap_or(0)).as_bytes())?;
         }
         if let Some(s) = oom_score {
             cfg.oom_score = Some(s);
@@ -257,7 +258,7 @@ impl Daemon {
     /// Launches containerd and waits until it answers.
     async fn launch(&self, conn: &Connection) -> Result<()> {
         let cfg = self.config.lock().unwrap().clone();
-        write_private_file(&self.paths.config(), render_config(&self.paths, cfg.debug_log).as_bytes())?;
+        write_private_file(&self.paths.config(), render_config(&self.paths, cfg.debug_log, cfg.oom_score.unwrap_or(0)).as_bytes())?;
         let _ = fs::remove_file(self.paths.socket());
         let log = fs::OpenOptions::new()
             .create(true)
@@ -425,7 +426,7 @@ mod tests {
     #[test]
     fn config_has_private_paths() {
         let p = DaemonPaths::new(Path::new("/tmp/x"));
-        let c = render_config(&p, true);
+        let c = render_config(&p, true, -500);
         assert!(c.contains("address = \"/tmp/x/containerd/containerd.sock\""));
         assert!(c.contains("level = \"debug\""));
         assert!(c.contains("root = \"/tmp/x/containerd/root\""));
