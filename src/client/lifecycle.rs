@@ -162,6 +162,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
             }
+            remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             drop(guard);
             Ok(())
@@ -174,6 +175,20 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             Err(e)
         }
     }
+}
+
+/// Kills a container nobody watches any more and removes its task and record
+/// (SIGKILL at once: there is no one to report a graceful stop to).
+pub(crate) async fn remove_unwatched(conn: &Connection, id: &str) {
+    discard_task(conn, id).await;
+    for _ in 0..50 {
+        match process_state(conn, id, "").await {
+            Ok((Status::Stopped, ..)) | Err(_) => break,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let _ = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: id.into() })).await;
+    let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
 }
 
 /// Kills and deletes a task that failed half-way; errors are irrelevant here.
@@ -287,6 +302,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         io.close();
     }
     let _ = std::fs::remove_dir(client.remote.fifo_dir(&c.id));
+    client.remote.set_owned(&c.id, false);
     client.unregister(c);
     for (exec_id, e, ecode, eat) in exec_exits {
         client.report(

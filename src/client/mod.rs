@@ -9,6 +9,8 @@ mod restore;
 pub(crate) mod runc;
 mod stats;
 
+pub(crate) use lifecycle::remove_unwatched;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};

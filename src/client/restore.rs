@@ -100,6 +100,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.init_io = Some(io);
                 run.paused = paused;
             }
+            client.remote.set_owned(id, true);
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));

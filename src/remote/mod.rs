@@ -40,6 +40,9 @@ pub(crate) struct RemoteInner {
     clients: Mutex<Vec<Weak<ClientInner>>>,
     stop: tokio::sync::watch::Sender<bool>,
     cleaned: Mutex<bool>,
+    /// Containers the clients of this remote run (created or restored, not yet reaped),
+    /// stopped when the last reference goes without `live_restore`.
+    owned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Remote {
@@ -77,6 +80,7 @@ impl Remote {
                 clients: Mutex::new(Vec::new()),
                 stop,
                 cleaned: Mutex::new(false),
+                owned: Mutex::new(Default::default()),
             });
             let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
             let weak = Arc::downgrade(&inner);
@@ -257,6 +261,16 @@ impl RemoteInner {
         Ok(file.to_string_lossy().into_owned())
     }
 
+    /// Notes that a client of this remote runs container `id` (or no longer does).
+    pub(crate) fn set_owned(&self, id: &str, owned: bool) {
+        let mut set = self.owned.lock().unwrap();
+        if owned {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
+        }
+    }
+
     fn clients(&self) -> Vec<Arc<ClientInner>> {
         self.clients.lock().unwrap().iter().filter_map(|w| w.upgrade()).collect()
     }
@@ -304,17 +318,24 @@ impl Drop for RemoteInner {
             return;
         }
         let _ = self.stop.send(true);
-        // The last reference is gone: stop what this remote started. Clients are gone
-        // too (each holds a reference), so there are no containers left to stop here.
-        if let Some(d) = self.daemon.clone() {
-            let fut = async move {
-                let _ = d.stop().await;
-            };
-            if tokio::runtime::Handle::try_current().is_ok() {
-                crate::runtime::handle().spawn(fut);
-            } else {
-                crate::runtime::block_on(fut);
+        // The last reference is gone, and with it every client: nobody is left to hear
+        // of the containers, so without live restore they are killed and removed here,
+        // then the daemon this remote started is stopped.
+        let owned: Vec<String> = if self.live_restore() { Vec::new() } else { self.owned.lock().unwrap().drain().collect() };
+        let conn = self.conn.clone();
+        let daemon = self.daemon.clone();
+        let fut = async move {
+            for id in owned {
+                crate::client::remove_unwatched(&conn, &id).await;
             }
+            if let Some(d) = daemon {
+                let _ = d.stop().await;
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            crate::runtime::handle().spawn(fut);
+        } else {
+            crate::runtime::block_on(fut);
         }
     }
 }
