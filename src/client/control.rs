@@ -37,14 +37,24 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
     let conn = client.conn();
     let tracked = client.container(id);
     let is_init = exec_id(process_id).is_empty();
-    if is_init && (signal == libc::SIGTERM || signal == libc::SIGKILL) {
+    let stop = is_init && (signal == libc::SIGTERM || signal == libc::SIGKILL);
+    if stop {
         if let Some(c) = &tracked {
             c.run.lock().unwrap().manual_stop = true;
+            c.cancel_restarts();
         }
     }
     crate::runtime::block_on(async {
         let req = KillRequest { container_id: id.into(), exec_id: exec_id(process_id), signal: signal as u32, all: false };
-        conn.tasks().kill(conn.request(req)).await.map_err(|s| Error::from_status(format!("signal {}", what(id, process_id)), &s))?;
+        if let Err(s) = conn.tasks().kill(conn.request(req)).await {
+            // Between two runs there is no task: the stop has taken effect by
+            // cancelling the pending restart.
+            let restarting = tracked.as_ref().is_some_and(|c| c.run.lock().unwrap().exited);
+            if stop && restarting && s.code() == tonic::Code::NotFound {
+                return Ok(());
+            }
+            return Err(Error::from_status(format!("signal {}", what(id, process_id)), &s));
+        }
         // A frozen cgroup holds signals until it is thawed.
         let paused = match &tracked {
             Some(c) => c.run.lock().unwrap().paused,

@@ -19,6 +19,7 @@ use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
+use crate::restart::{should_restart_on_restore, RestartManager};
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
 /// Label under which the create options are kept with the container in containerd,
@@ -130,22 +131,8 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 ),
                 _ => Error::from_status(format!("create container {id}"), &s),
             })?;
-        let (stdin, stdout, stderr) = fifos.as_strings();
-        let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
-        let r = async {
-            conn.tasks().create(conn.request(task)).await.map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
-            let pid = conn
-                .tasks()
-                .start(conn.request(StartRequest { container_id: id.to_string(), exec_id: String::new() }))
-                .await
-                .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
-                .into_inner()
-                .pid;
-            Ok::<u32, Error>(pid)
-        }
-        .await;
+        let r = start_task(&conn, id, &fifos).await;
         if r.is_err() {
-            discard_task(&conn, id).await;
             let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
         }
         r
@@ -161,7 +148,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
+                run.started_at = Some(std::time::Instant::now());
             }
+            *c.restart.lock().unwrap() = options.restart_policy.clone().map(|p| RestartManager::new(p, 0));
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             drop(guard);
@@ -175,6 +164,29 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             Err(e)
         }
     }
+}
+
+/// Creates and starts the task of an existing container with the given stdio;
+/// on failure nothing of the task is left.
+async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
+    let (stdin, stdout, stderr) = fifos.as_strings();
+    let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
+    let r = async {
+        conn.tasks().create(conn.request(task)).await.map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+        let pid = conn
+            .tasks()
+            .start(conn.request(StartRequest { container_id: id.to_string(), exec_id: String::new() }))
+            .await
+            .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
+            .into_inner()
+            .pid;
+        Ok::<u32, Error>(pid)
+    }
+    .await;
+    if r.is_err() {
+        discard_task(conn, id).await;
+    }
+    r
 }
 
 /// Kills a container nobody watches any more and removes its task and record
@@ -288,11 +300,6 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
             (code, exited_at)
         }
     };
-    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: c.id.clone() })).await {
-        if s.code() != tonic::Code::NotFound {
-            log::warn!("delete container {}: {}", c.id, s.message());
-        }
-    }
     for (_, e, ..) in exec_exits.iter_mut() {
         if let Some(io) = e.io.take() {
             io.close();
@@ -301,27 +308,124 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
     if let Some(io) = init_io {
         io.close();
     }
-    let _ = std::fs::remove_dir(client.remote.fifo_dir(&c.id));
-    client.remote.set_owned(&c.id, false);
-    client.unregister(c);
+    let exited_at = if exited_at == 0 { now_nanos() } else { exited_at };
     for (exec_id, e, ecode, eat) in exec_exits {
         client.report(
             &c.id,
             StateInfo { state: State::ExitProcess, pid: e.pid, exit_code: ecode, process_id: exec_id, oom_killed: oom, exited_at_unix_nano: eat },
         );
     }
-    client.report(
-        &c.id,
-        StateInfo {
-            state: State::Exit,
-            pid: run_pid,
-            exit_code: code,
-            process_id: INIT_PROCESS_ID.into(),
-            oom_killed: oom,
-            exited_at_unix_nano: if exited_at == 0 { now_nanos() } else { exited_at },
-        },
-    );
+    let end = StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at };
+    if let Some(delay) = restart_delay(client, c, code) {
+        client.report(&c.id, StateInfo { state: State::Restart, ..end.clone() });
+        crate::runtime::handle().spawn(restart_after(client.clone(), c.clone(), delay, end));
+        return false;
+    }
+    finish(client, c, end).await;
     true
+}
+
+/// Whether the restart policy restarts the run that just ended, and after how long.
+fn restart_delay(client: &ClientInner, c: &Container, code: u32) -> Option<Duration> {
+    if !client.is_open() {
+        return None;
+    }
+    let run = c.run.lock().unwrap();
+    let mut m = c.restart.lock().unwrap();
+    let m = m.as_mut()?;
+    if run.exited_while_away {
+        // The run ended while the host program was away: the restore rule decides,
+        // and a restart happens at once.
+        if !should_restart_on_restore(m.policy(), code, run.manual_stop, m.restart_count()) {
+            return None;
+        }
+        return m.should_restart(code, false, crate::restart::RESET_AFTER).map(|_| Duration::ZERO);
+    }
+    m.should_restart(code, run.manual_stop, run.started_at.map(|t| t.elapsed()).unwrap_or_default())
+}
+
+/// The final end of a container: removes its record and fifos, frees the id and
+/// reports `end` (its `exit`).
+async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
+    let conn = client.conn();
+    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: c.id.clone() })).await {
+        if s.code() != tonic::Code::NotFound {
+            log::warn!("delete container {}: {}", c.id, s.message());
+        }
+    }
+    let _ = std::fs::remove_dir(client.remote.fifo_dir(&c.id));
+    client.remote.set_owned(&c.id, false);
+    client.unregister(c);
+    client.report(&c.id, end);
+}
+
+/// Waits out the backoff, then starts a new run; if the restart was cancelled
+/// meanwhile (an explicit stop, cleanup) or fails, the container ends with `end`.
+async fn restart_after(client: Arc<ClientInner>, c: Arc<Container>, delay: Duration, end: StateInfo) {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = c.restart_cancelled.notified() => {}
+    }
+    let _g = c.op.clone().lock_owned().await;
+    let cancelled = c.restart.lock().unwrap().as_ref().is_none_or(|m| m.is_cancelled());
+    if !cancelled && client.is_open() {
+        match start_new_run(&client, &c).await {
+            Ok(()) => return,
+            Err(e) => log::warn!("restarting container {} failed: {e}", c.id),
+        }
+    }
+    finish(&client, &c, end).await;
+}
+
+/// Starts another run of a tracked container whose task is gone: new stdio handed to
+/// `attach_streams` on a thread of the library's own, a new task, `start-container`.
+async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<()> {
+    let terminal = {
+        let mut run = c.run.lock().unwrap();
+        let terminal = run.process.as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        run.pid = 0;
+        run.started = false;
+        run.exited = false;
+        run.oom = false;
+        run.paused = false;
+        run.manual_stop = false;
+        run.exited_while_away = false;
+        run.execs.clear();
+        terminal
+    };
+    let fifos = FifoSet::new(&client.remote.fifo_dir(&c.id), INIT_PROCESS_ID, terminal);
+    fifos.create()?;
+    let (mut io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(client.conn().clone(), c.id.clone(), String::new()))?;
+    let attached = {
+        let (cl, id) = (client.clone(), c.id.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(cl.attach(&id, INIT_PROCESS_ID, pipe));
+        });
+        rx.await.unwrap_or_else(|_| Err(Error::internal("attach_streams thread ended")))
+    };
+    if let Err(e) = attached {
+        io.close();
+        return Err(e);
+    }
+    match start_task(client.conn(), &c.id, &fifos).await {
+        Ok(pid) => {
+            io.mark_started();
+            {
+                let mut run = c.run.lock().unwrap();
+                run.pid = pid;
+                run.started = true;
+                run.init_io = Some(io);
+                run.started_at = Some(std::time::Instant::now());
+            }
+            client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));
+            Ok(())
+        }
+        Err(e) => {
+            io.close();
+            Err(e)
+        }
+    }
 }
 
 /// Stops a container: SIGTERM, SIGKILL after [`STOP_GRACE`], and waits until its exit

@@ -113,6 +113,10 @@ pub(crate) struct Run {
     pub options: CreateOptions,
     /// The container's cgroup path (`linux.cgroupsPath`).
     pub cgroup: Option<String>,
+    /// When init started (for the restart backoff's reset).
+    pub started_at: Option<std::time::Instant>,
+    /// This run was found exited at `restore`: the restore rule of the policy applies.
+    pub exited_while_away: bool,
 }
 
 /// A tracked container: its run, the lock that orders operations and exit handling,
@@ -121,7 +125,22 @@ pub(crate) struct Container {
     pub id: String,
     pub op: Arc<tokio::sync::Mutex<()>>,
     pub run: Mutex<Run>,
+    /// The restart policy's state, kept across runs.
+    pub restart: Mutex<Option<crate::restart::RestartManager>>,
+    /// Wakes a pending restart when it is cancelled.
+    pub restart_cancelled: tokio::sync::Notify,
     pub(crate) events: mpsc::UnboundedSender<Event>,
+}
+
+impl Container {
+    /// An explicit stop: no restart of this container from now on.
+    pub(crate) fn cancel_restarts(&self) {
+        if let Some(m) = self.restart.lock().unwrap().as_mut() {
+            m.cancel();
+        }
+        self.restart_cancelled.notify_waiters();
+        self.restart_cancelled.notify_one();
+    }
 }
 
 pub(crate) struct ClientInner {
@@ -145,6 +164,11 @@ impl ClientInner {
 
     pub(crate) fn conn(&self) -> &Connection {
         &self.remote.conn
+    }
+
+    /// Whether the client and its remote are still in service.
+    pub(crate) fn is_open(&self) -> bool {
+        self.check_open().is_ok()
     }
 
     fn check_open(&self) -> Result<()> {
@@ -190,7 +214,14 @@ impl ClientInner {
             return Err(Error::new(Code::AlreadyExists, format!("container {id} is already active")));
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let c = Arc::new(Container { id: id.to_string(), op: Arc::new(tokio::sync::Mutex::new(())), run: Mutex::new(Run::default()), events: tx });
+        let c = Arc::new(Container {
+            id: id.to_string(),
+            op: Arc::new(tokio::sync::Mutex::new(())),
+            run: Mutex::new(Run::default()),
+            restart: Mutex::new(None),
+            restart_cancelled: tokio::sync::Notify::new(),
+            events: tx,
+        });
         map.insert(id.to_string(), c.clone());
         crate::runtime::handle().spawn(container_loop(Arc::downgrade(self), c.clone(), rx));
         Ok(c)
@@ -243,8 +274,12 @@ impl ClientInner {
     }
 
     /// Stops every tracked container (unless `live_restore`) and waits until their
-    /// exits have been delivered; then no new container may be created.
+    /// exits have been delivered; then no new container may be created. Pending
+    /// restarts are cancelled either way.
     pub(crate) async fn shutdown(&self, live_restore: bool) {
+        for c in self.snapshot() {
+            c.cancel_restarts();
+        }
         if !live_restore {
             let stops = self.snapshot().into_iter().map(|c| lifecycle::stop_and_wait(self, c));
             futures_join_all(stops).await;
@@ -266,6 +301,18 @@ impl ClientInner {
 }
 
 /// Runs the futures concurrently and waits for all of them.
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        // Releasing the backend may run foreign code (user_data_free): never on one of
+        // the runtime's threads.
+        if let Some(b) = self.backend.get_mut().unwrap().take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(b));
+            }
+        }
+    }
+}
+
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
     let futs: Vec<_> = futs.map(Box::pin).collect();
     let mut pending: Vec<_> = futs.into_iter().map(Some).collect();

@@ -101,6 +101,11 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.paused = paused;
             }
             client.remote.set_owned(id, true);
+            {
+                let mut run = c.run.lock().unwrap();
+                run.started_at = Some(std::time::Instant::now());
+                *c.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+            }
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
@@ -112,7 +117,10 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
             Ok(())
         }
         (Some(t), _) => {
-            // Exited while nobody watched: report its real exit code.
+            // Exited while nobody watched: report its real exit code (or restart it,
+            // as its policy says).
+            c.run.lock().unwrap().exited_while_away = true;
+            *c.restart.lock().unwrap() = c.run.lock().unwrap().options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
             drop(guard);
             let _ = c.events.send(Event::Exit {
                 container_id: id.into(),

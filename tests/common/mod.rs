@@ -160,6 +160,7 @@ struct Run {
 #[derive(Default)]
 struct RecState {
     events: HashMap<String, Vec<StateInfo>>,
+    times: HashMap<String, Vec<Instant>>,
     runs: HashMap<(String, String), Vec<Run>>,
     fail_attach: Option<Error>,
 }
@@ -242,6 +243,14 @@ impl Recorder {
     /// Every event of `container` so far, in order.
     pub fn events(&self, container: &str) -> Vec<StateInfo> {
         self.shared.lock().events.get(container).cloned().unwrap_or_default()
+    }
+
+    /// When each event of `container` was delivered, in order.
+    pub fn event_times(&self, container: &str) -> Vec<(State, Instant)> {
+        let st = self.shared.lock();
+        let events = st.events.get(container).cloned().unwrap_or_default();
+        let times = st.times.get(container).cloned().unwrap_or_default();
+        events.into_iter().map(|e| e.state).zip(times).collect()
     }
 
     /// The states of `container`'s events so far, in order.
@@ -394,7 +403,10 @@ fn spawn_reader(shared: Arc<Shared>, k: (String, String), run: usize, fd: OwnedF
 
 impl Backend for Recorder {
     fn state_changed(&self, container_id: &str, info: &StateInfo) -> containerd::Result<()> {
-        self.shared.lock().events.entry(container_id.to_string()).or_default().push(info.clone());
+        let mut st = self.shared.lock();
+        st.events.entry(container_id.to_string()).or_default().push(info.clone());
+        st.times.entry(container_id.to_string()).or_default().push(Instant::now());
+        drop(st);
         self.shared.cv.notify_all();
         Ok(())
     }
