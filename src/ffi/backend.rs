@@ -58,6 +58,8 @@ pub struct lcd_io_pipe {
 /// any thread.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
+// The callback types stay inline so that the header shows them as DESIGN writes them.
+#[allow(clippy::type_complexity)]
 pub struct lcd_backend {
     /// `sizeof(lcd_backend)` as the caller knows it.
     pub struct_size: u32,
@@ -266,10 +268,15 @@ mod tests {
     use std::os::fd::{FromRawFd, OwnedFd};
     use std::sync::Mutex;
 
+    /// container, state, pid, exit code, process, oom_killed, exited_at
+    type Event = (String, String, u32, u32, String, bool, i64);
+    /// container, process, the pipe, what stdout held
+    type Attached = (String, String, lcd_io_pipe, Vec<u8>);
+
     #[derive(Default)]
     struct Recorder {
-        events: Mutex<Vec<(String, String, u32, u32, String, bool, i64)>>,
-        attached: Mutex<Vec<(String, String, lcd_io_pipe, Vec<u8>)>>,
+        events: Mutex<Vec<Event>>,
+        attached: Mutex<Vec<Attached>>,
         freed: Mutex<u32>,
         fail: bool,
     }

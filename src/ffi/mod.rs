@@ -2,14 +2,14 @@
 //!
 //! One module per C type, plus the plumbing every export goes through:
 //!
-//! - [`util`]: the panic boundary ([`util::guard`]), NULL checks, borrowed C strings,
-//!   library-owned output strings;
-//! - [`error`]: `lcd_error`, `lcd_code`, `lcd_string_free`, the version calls;
-//! - [`backend`]: the `lcd_backend` callback table and its adapter to [`crate::Backend`];
-//! - [`remote`]: `lcd_remote_*`;
-//! - [`client`]: `lcd_client_*`.
+//! - [`util`] has the panic boundary ([`util::guard`]), NULL checks, borrowed C
+//!   strings in and library-owned strings out;
+//! - [`error`] has `lcd_error`, `lcd_code`, `lcd_string_free` and the version calls;
+//! - [`backend`] has the `lcd_backend` callback table and its adapter to [`crate::Backend`];
+//! - [`remote`] has `lcd_remote_*`;
+//! - [`client`] has `lcd_client_*`.
 //!
-//! Conventions (DESIGN §2): every fallible export returns `lcd_error *`, NULL on
+//! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
 //! is checked (NULL, UTF-8, ids, JSON) before a handle is used or anything happens; no
 //! panic crosses the boundary. `include/libcontainerd.h` is generated from this module
@@ -17,6 +17,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(non_camel_case_types)]
+// The safety contract of every export is its C contract, stated in its doc and in the
+// header's preamble: pointers are NULL or valid for the documented use, handles are
+// live, strings are NUL-terminated.
+#![allow(clippy::missing_safety_doc)]
 
 // The header lists the modules' items in this order.
 pub mod error;
