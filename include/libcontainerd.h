@@ -267,7 +267,7 @@ const char *lcd_error_message(const struct lcd_error *e);
 /**
  * Frees an error returned by this library or made with `lcd_error_new`. NULL is a
  * no-op. Must be called exactly once per error (not for one returned from a callback:
- * the library owns those).
+ * the library owns those). May be called from any thread.
  */
 void lcd_error_free(struct lcd_error *e);
 
@@ -280,7 +280,8 @@ const char *lcd_code_name(int32_t code);
 /**
  * Frees a string the library returned (the JSON of `lcd_client_stats`,
  * `lcd_client_get_pids`, `lcd_client_summary`, `lcd_client_list`). NULL is a no-op.
- * Never pass it anything else (not `lcd_error_message`, not `lcd_version`).
+ * Never pass it anything else (not `lcd_error_message`, not `lcd_version`). May be
+ * called from any thread.
  */
 void lcd_string_free(char *s);
 

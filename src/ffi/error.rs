@@ -190,7 +190,7 @@ pub unsafe extern "C" fn lcd_error_message(e: *const lcd_error) -> *const c_char
 
 /// Frees an error returned by this library or made with `lcd_error_new`. NULL is a
 /// no-op. Must be called exactly once per error (not for one returned from a callback:
-/// the library owns those).
+/// the library owns those). May be called from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_error_free(e: *mut lcd_error) {
     // SAFETY: `e` is NULL or a live error of this library, not used afterwards.
@@ -206,7 +206,8 @@ pub extern "C" fn lcd_code_name(code: i32) -> *const c_char {
 
 /// Frees a string the library returned (the JSON of `lcd_client_stats`,
 /// `lcd_client_get_pids`, `lcd_client_summary`, `lcd_client_list`). NULL is a no-op.
-/// Never pass it anything else (not `lcd_error_message`, not `lcd_version`).
+/// Never pass it anything else (not `lcd_error_message`, not `lcd_version`). May be
+/// called from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_string_free(s: *mut c_char) {
     if s.is_null() {

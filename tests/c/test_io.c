@@ -46,9 +46,13 @@ int main(int argc, char **argv) {
     /* stdin: what we write reaches cat, closing it ends cat. */
     const char *cat = "io-cat";
     spec = h_spec(env.rootfs, cat, (const char *const[]){"cat", NULL});
+    pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = true;
+    pthread_mutex_unlock(&rec.mu);
     lcd_error *e = lcd_client_create(env.client, cat, spec, NULL);
+    pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = false;
+    pthread_mutex_unlock(&rec.mu);
     if (h_ok_call(e, "create cat")) {
         h_capture *cap = h_capture_of(&rec, cat, "init");
         if (h_ok(cap != NULL && cap->stdin_fd >= 0, "cat has a stdin", "no capture")) {
