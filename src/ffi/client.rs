@@ -1,0 +1,319 @@
+//! `lcd_client`: the container lifecycle for one backend.
+//!
+//! Every function checks all its arguments (NULL, UTF-8, ids, JSON) before it uses
+//! the handle or asks containerd anything, so an invalid argument never has a side
+//! effect.
+
+use std::ffi::{c_char, c_int};
+use std::ptr::NonNull;
+
+use super::error::lcd_error;
+use super::util::{c_str, guard, guard_value, non_null, opt_c_str, out_json, out_param, write_out};
+use crate::client::Client;
+use crate::error::Result;
+use crate::spec::{parse_resources, validate_exec_id, validate_id, ContainerSpec, CreateOptions, ProcessSpec};
+
+/// A client: creates and drives containers, reporting to one `lcd_backend`. Opaque;
+/// made by `lcd_remote_client`, released by `lcd_client_free`. Every function on it
+/// is blocking and thread-safe and may be called from inside a callback, except that
+/// `lcd_client_free` must not race with another call on the same handle.
+pub struct lcd_client {
+    client: Client,
+}
+
+impl lcd_client {
+    pub(crate) fn into_raw(client: Client) -> *mut lcd_client {
+        Box::into_raw(Box::new(lcd_client { client }))
+    }
+}
+
+const CLIENT: &str = "c (lcd_client *)";
+
+/// Checks the handle for NULL only; it is used once every other argument is checked.
+fn handle(c: *mut lcd_client) -> Result<NonNull<lcd_client>> {
+    non_null(c, CLIENT)
+}
+
+/// Borrows a checked handle.
+///
+/// # Safety
+/// `c` is a live handle from `lcd_remote_client`.
+unsafe fn client<'a>(c: NonNull<lcd_client>) -> &'a Client {
+    // SAFETY: per the contract.
+    unsafe { &c.as_ref().client }
+}
+
+/// Borrows and checks a container id argument.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn container_id<'a>(p: *const c_char) -> Result<&'a str> {
+    // SAFETY: forwarded.
+    let id = unsafe { c_str(p, "id") }?;
+    validate_id("container id", id)?;
+    Ok(id)
+}
+
+/// Borrows and checks a process id argument (`init` allowed).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
+    // SAFETY: forwarded.
+    let id = unsafe { c_str(p, "process_id") }?;
+    validate_id("process id", id)?;
+    Ok(id)
+}
+
+/// Creates and starts container `id`: makes the container and its task, calls
+/// `attach_streams` (on this thread, before the process starts), starts the init
+/// process and reports `start-container`.
+///
+/// `id`: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`. `spec_json`: an OCI
+/// runtime spec whose `root.path` is an existing absolute host directory holding the
+/// rootfs. `options_json` (may be NULL): `{"runtime": {"path", "args"},
+/// "restart_policy": {"name": "no|always|on-failure|unless-stopped",
+/// "maximum_retry_count"}}`. Strings are borrowed. Invalid arguments are
+/// `LCD_INVALID_ARGUMENT` before anything is created; a taken id is
+/// `LCD_ALREADY_EXISTS`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_create(
+    c: *mut lcd_client,
+    id: *const c_char,
+    spec_json: *const c_char,
+    options_json: *const c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        // SAFETY (all string arguments of this module): NULL or NUL-terminated,
+        // borrowed for the call.
+        let id = unsafe { container_id(id) }?;
+        let spec = ContainerSpec::from_json(unsafe { c_str(spec_json, "spec_json") }?)?;
+        let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
+        // SAFETY (all handles of this module): a live handle from lcd_remote_client.
+        unsafe { client(c) }.create(id, &spec, &options)
+    })
+}
+
+/// Sends signal `sig` to the init process of container `id`. SIGTERM and SIGKILL are
+/// an explicit stop (no restart follows); a paused container is thawed so that the
+/// signal is delivered. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        unsafe { client(c) }.signal(id, sig)
+    })
+}
+
+/// Sends signal `sig` to process `process_id` (`"init"` or an exec's id) of container
+/// `id`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_signal_process(
+    c: *mut lcd_client,
+    id: *const c_char,
+    process_id: *const c_char,
+    sig: c_int,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let pid = unsafe { checked_process_id(process_id) }?;
+        unsafe { client(c) }.signal_process(id, pid, sig)
+    })
+}
+
+/// Runs another process in container `id`: `attach_streams` is called on this thread
+/// before it starts, then `start-process` and later `exit-process` are reported.
+/// `process_id` follows the id rules and is not `"init"`. `process_json`:
+/// `{"args" (required), "terminal", "user": {"uid", "gid", "additionalGids"}, "env",
+/// "cwd", "capabilities", "rlimits", "apparmorProfile", "selinuxLabel"}`; unset
+/// fields come from the container's own process. Strings are borrowed. Blocking,
+/// thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_add_process(
+    c: *mut lcd_client,
+    id: *const c_char,
+    process_id: *const c_char,
+    process_json: *const c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let pid = unsafe { c_str(process_id, "process_id") }?;
+        validate_exec_id(pid)?;
+        let process = ProcessSpec::from_json(unsafe { c_str(process_json, "process_json") }?)?;
+        unsafe { client(c) }.add_process(id, pid, &process).map(drop)
+    })
+}
+
+/// Resizes the terminal of process `process_id` (`"init"` or an exec's id) of
+/// container `id` to `width` columns and `height` rows. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_resize(
+    c: *mut lcd_client,
+    id: *const c_char,
+    process_id: *const c_char,
+    width: u32,
+    height: u32,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let pid = unsafe { checked_process_id(process_id) }?;
+        unsafe { client(c) }.resize(id, pid, width, height)
+    })
+}
+
+/// Freezes container `id`; returns once containerd has paused it (`pause` follows
+/// through `state_changed`). Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        unsafe { client(c) }.pause(id)
+    })
+}
+
+/// Thaws container `id`; returns once containerd has resumed it (`resume` follows
+/// through `state_changed`). Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        unsafe { client(c) }.resume(id)
+    })
+}
+
+/// Re-adopts container `id`, created by this library, after the host program or
+/// containerd restarted. `options_json` is as for `lcd_client_create` (may be NULL).
+/// A running container gets `attach_streams` and `restore` (or is stopped and reported
+/// as `exit` with `live_restore` off); one that exited meanwhile is reported as `exit`
+/// with its real code, one gone without a trace as `exit` 255 (and this returns OK).
+/// Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_restore(
+    c: *mut lcd_client,
+    id: *const c_char,
+    options_json: *const c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
+        unsafe { client(c) }.restore(id, &options)
+    })
+}
+
+/// The cgroup figures of container `id` as JSON: `read` (RFC 3339), `cgroup`, `cpu`,
+/// `memory`, `pids`, `blkio`. On success `*stats_json` receives a string the caller
+/// frees with `lcd_string_free`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_stats(
+    c: *mut lcd_client,
+    id: *const c_char,
+    stats_json: *mut *mut c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let out = out_param(stats_json, "stats_json")?;
+        let stats = unsafe { client(c) }.stats(id)?;
+        let s = out_json(&stats)?;
+        // SAFETY (all out-parameters of this module): writable, checked above.
+        unsafe { write_out(out, s) };
+        Ok(())
+    })
+}
+
+/// The host pids of every process in container `id`, as a JSON array of numbers. On
+/// success `*pids_json` receives a string the caller frees with `lcd_string_free`.
+/// Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_get_pids(
+    c: *mut lcd_client,
+    id: *const c_char,
+    pids_json: *mut *mut c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let out = out_param(pids_json, "pids_json")?;
+        let pids = unsafe { client(c) }.get_pids(id)?;
+        let s = out_json(&pids)?;
+        unsafe { write_out(out, s) };
+        Ok(())
+    })
+}
+
+/// Every process of container `id` as a JSON array of `{"pid", "process_id"}`
+/// (`process_id` is `"init"`, an exec's id, or empty for a process the library did not
+/// start). On success `*summary_json` receives a string the caller frees with
+/// `lcd_string_free`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_summary(
+    c: *mut lcd_client,
+    id: *const c_char,
+    summary_json: *mut *mut c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let out = out_param(summary_json, "summary_json")?;
+        let summary = unsafe { client(c) }.summary(id)?;
+        let s = out_json(&summary)?;
+        unsafe { write_out(out, s) };
+        Ok(())
+    })
+}
+
+/// Applies OCI `LinuxResources` (`resources_json`, borrowed) to running container
+/// `id`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_update_resources(
+    c: *mut lcd_client,
+    id: *const c_char,
+    resources_json: *const c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let resources = parse_resources(unsafe { c_str(resources_json, "resources_json") }?)?;
+        unsafe { client(c) }.update_resources(id, &resources)
+    })
+}
+
+/// The containers of this client's namespace as a JSON array of `{"id", "pid",
+/// "status", "processes": [{"process_id", "pid", "status"}]}`, status one of
+/// `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
+/// a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let out = out_param(containers_json, "containers_json")?;
+        let list = unsafe { client(c) }.list()?;
+        let s = out_json(&list)?;
+        unsafe { write_out(out, s) };
+        Ok(())
+    })
+}
+
+/// Closes and frees the client: stops event delivery, waits for callbacks in flight
+/// (from inside a callback the wait is deferred), then calls the backend's
+/// `user_data_free` exactly once. NULL is a no-op. Must not
+/// race with another call on the same handle; `c` is invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_free(c: *mut lcd_client) {
+    if c.is_null() {
+        return;
+    }
+    guard_value((), || {
+        // SAFETY: a handle from lcd_remote_client, freed once.
+        let c = unsafe { Box::from_raw(c) };
+        c.client.close();
+    })
+}

@@ -1,0 +1,133 @@
+//! `lcd_remote`: the access point to containerd.
+
+use std::ffi::c_char;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use super::backend::{lcd_backend, FfiBackend};
+use super::client::lcd_client;
+use super::error::lcd_error;
+use super::util::{guard, guard_value, non_null, opt_c_str, out_param, write_out};
+use crate::backend::Backend;
+use crate::remote::{Remote, RemoteOptions};
+
+/// A reference to a remote (containerd, possibly a daemon the library started and
+/// supervises). Opaque; made by `lcd_remote_new`, released by `lcd_remote_free`.
+/// Every function on it is thread-safe, except that `lcd_remote_free` must not race
+/// with another call on the same handle.
+pub struct lcd_remote {
+    remote: Remote,
+}
+
+/// Connects to containerd as `options_json` says, starting and supervising a daemon
+/// of its own under `state_dir` unless `remote_addr` is given (a second remote on the
+/// same `state_dir` reuses a live daemon). On success `*out` receives a new handle the
+/// caller owns and frees with `lcd_remote_free`.
+///
+/// `options_json` (borrowed, may be NULL for all defaults) is an object with the
+/// optional keys `state_dir`, `start_daemon`, `remote_addr`, `containerd_path`,
+/// `debug_log`, `live_restore`, `oom_score`, `runtime_path`, `runtime_args`,
+/// `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it. Invalid options
+/// are rejected before anything happens (no daemon is started). Blocking,
+/// thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_remote_new(options_json: *const c_char, out: *mut *mut lcd_remote) -> *mut lcd_error {
+    guard(|| {
+        let out = out_param(out, "out")?;
+        // SAFETY: a NUL-terminated string or NULL, borrowed for the call.
+        let json = unsafe { opt_c_str(options_json, "options_json") }?;
+        let options = RemoteOptions::from_json(json)?;
+        let remote = Remote::new(options)?;
+        // SAFETY: `out` is a writable out-parameter.
+        unsafe { write_out(out, Box::into_raw(Box::new(lcd_remote { remote }))) };
+        Ok(())
+    })
+}
+
+/// Changes the options that may change on a live remote (`live_restore`,
+/// `oom_score`, `debug_log`, `runtime_path`, `runtime_args`); keys left out stay as
+/// they are, and changing another one is `LCD_FAILED_PRECONDITION`. NULL
+/// `options_json` changes nothing. `r` and `options_json` are borrowed. Blocking,
+/// thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_remote_update_options(r: *mut lcd_remote, options_json: *const c_char) -> *mut lcd_error {
+    guard(|| {
+        let r = non_null(r, "r (lcd_remote *)")?;
+        // SAFETY: a NUL-terminated string or NULL, borrowed for the call.
+        let Some(json) = (unsafe { opt_c_str(options_json, "options_json") })? else {
+            return Ok(());
+        };
+        let options = RemoteOptions::from_json(Some(json))?;
+        // SAFETY: a live handle from lcd_remote_new (the caller's contract).
+        let r = unsafe { r.as_ref() };
+        r.remote.update_options(options)
+    })
+}
+
+/// Makes a client whose events and stdio go to the callbacks of `backend`. The table
+/// is copied (it may be released after the call; `user_data` may not); see
+/// `lcd_backend` for when each callback runs. On success `*out` receives a new client
+/// the caller owns and frees with `lcd_client_free`, and the library owns `user_data`
+/// (released with `user_data_free` when the client is freed). On failure
+/// `user_data_free` is not called: `user_data` stays the caller's. The client keeps
+/// the remote alive. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_remote_client(
+    r: *mut lcd_remote,
+    backend: *const lcd_backend,
+    out: *mut *mut lcd_client,
+) -> *mut lcd_error {
+    guard(|| {
+        let r = non_null(r, "r (lcd_remote *)")?;
+        let table = non_null(backend, "backend")?;
+        let out = out_param(out, "out")?;
+        // SAFETY: `backend` points to an initialised table of at least struct_size bytes.
+        let backend = Arc::new(unsafe { FfiBackend::from_c(table) }?);
+        // SAFETY: a live handle from lcd_remote_new.
+        let r = unsafe { r.as_ref() };
+        let shared: Arc<dyn Backend> = backend.clone();
+        // Whatever happens inside, user_data goes back to the caller unless a client
+        // was made (we hold a reference, so the table cannot be dropped before that).
+        match catch_unwind(AssertUnwindSafe(|| r.remote.client(shared))) {
+            Ok(Ok(client)) => {
+                // SAFETY: `out` is a writable out-parameter.
+                unsafe { write_out(out, lcd_client::into_raw(client)) };
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                backend.disarm();
+                Err(e)
+            }
+            Err(panic) => {
+                backend.disarm();
+                resume_unwind(panic)
+            }
+        }
+    })
+}
+
+/// Stops the containers of this remote's clients (unless `live_restore` is on; their
+/// `exit` events are delivered before it returns), then stops the containerd daemon
+/// if this remote started it. Idempotent. `r` is borrowed and stays to be freed.
+/// Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote) -> *mut lcd_error {
+    guard(|| {
+        let r = non_null(r, "r (lcd_remote *)")?;
+        // SAFETY: a live handle from lcd_remote_new.
+        let r = unsafe { r.as_ref() };
+        r.remote.cleanup()
+    })
+}
+
+/// Drops this reference to the remote. Clients made from it keep it alive; the last
+/// reference ends it as `lcd_remote_cleanup` does. NULL is a no-op. Must not race with
+/// another call on the same handle; `r` is invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_remote_free(r: *mut lcd_remote) {
+    if r.is_null() {
+        return;
+    }
+    // SAFETY: a handle from lcd_remote_new, freed once.
+    guard_value((), || drop(unsafe { Box::from_raw(r) }))
+}
