@@ -46,10 +46,23 @@ pub fn validate_exec_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses a JSON document; errors are INVALID_ARGUMENT and say which document was
-/// wrong and why (serde names an unknown or mistyped key and its position).
+/// Parses a JSON object; errors are INVALID_ARGUMENT and say which document was
+/// wrong, at which key, and why (an unknown key, a wrong type, malformed JSON).
 pub fn parse_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
-    serde_json::from_str(json).map_err(|e| Error::invalid(format!("invalid {what} JSON: {e}")))
+    if !json.trim_start().starts_with('{') {
+        return Err(Error::invalid(format!("invalid {what} JSON: expected an object")));
+    }
+    let de = &mut serde_json::Deserializer::from_str(json);
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." {
+            Error::invalid(format!("invalid {what} JSON: {}", e.inner()))
+        } else {
+            Error::invalid(format!("invalid {what} JSON at {path}: {}", e.inner()))
+        }
+    })?;
+    de.end().map_err(|e| Error::invalid(format!("invalid {what} JSON: {e}")))?;
+    Ok(value)
 }
 
 /// The runtime a container runs with (`WithRuntime`): a runc-compatible binary and
@@ -295,6 +308,10 @@ mod tests {
         let e = ProcessSpec::from_json(r#"{"args": ["sh"], "tty": true}"#).unwrap_err();
         assert!(e.message().contains("tty"), "{e}");
         assert!(CreateOptions::from_json(Some("{")).is_err());
+        assert!(CreateOptions::from_json(Some("[]")).is_err());
+        assert!(CreateOptions::from_json(Some("{} {}")).is_err());
+        let e = CreateOptions::from_json(Some(r#"{"restart_policy": {"name": "always", "maximum_retry_count": "x"}}"#)).unwrap_err();
+        assert!(e.message().contains("restart_policy.maximum_retry_count"), "{e}");
         assert_eq!(CreateOptions::from_json(None).unwrap(), CreateOptions::default());
     }
 
