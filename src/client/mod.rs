@@ -491,6 +491,17 @@ impl Client {
     /// calls fail with FAILED_PRECONDITION. Containers keep running.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        for c in self.inner.snapshot() {
+            let mut run = c.run.lock().unwrap();
+            if let Some(io) = run.init_io.as_mut() {
+                io.stop_relay();
+            }
+            for e in run.execs.values_mut() {
+                if let Some(io) = e.io.as_mut() {
+                    io.stop_relay();
+                }
+            }
+        }
         self.inner.dispatcher.close();
         let b = self.inner.backend.lock().unwrap().take();
         drop(b);

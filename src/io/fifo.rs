@@ -180,6 +180,14 @@ impl ProcessIo {
         }
     }
 
+    /// Stops relaying stdin without closing the process's stdin: once the client is
+    /// gone, its caller closing the pipe must not end a container that lives on.
+    pub fn stop_relay(&mut self) {
+        if let Some(r) = self.relay.take() {
+            r.abort();
+        }
+    }
+
     /// Stops the stdin relay, leaving the fifo files in place (they belong to a
     /// process that keeps running).
     pub fn close_keep_files(mut self) {
