@@ -209,7 +209,7 @@ mod tests {
     struct Rec(Mutex<Vec<(String, u32)>>);
     impl Backend for Rec {
         fn state_changed(&self, c: &str, i: &StateInfo) -> crate::Result<()> {
-            if i.pid % 7 == 0 {
+            if i.pid.is_multiple_of(7) {
                 thread::sleep(Duration::from_millis(1));
             }
             self.0.lock().unwrap().push((c.to_string(), i.pid));

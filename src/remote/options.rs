@@ -105,6 +105,16 @@ impl RemoteOptions {
     }
 }
 
+impl RemoteOptions {
+    /// Checks an update: the same ranges as at creation, without the rule that a
+    /// remote without a daemon needs an address (an update does not restate it).
+    pub fn validate_update(&self) -> Result<()> {
+        let mut copy = self.clone();
+        copy.start_daemon = None;
+        copy.validate()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,12 +137,3 @@ mod tests {
     }
 }
 
-impl RemoteOptions {
-    /// Checks an update: the same ranges as at creation, without the rule that a
-    /// remote without a daemon needs an address (an update does not restate it).
-    pub fn validate_update(&self) -> Result<()> {
-        let mut copy = self.clone();
-        copy.start_daemon = None;
-        copy.validate()
-    }
-}

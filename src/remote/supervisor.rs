@@ -150,7 +150,7 @@ pub fn is_our_daemon(pid: u32, config: &Path) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else { return false };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let cfg = config.as_os_str().as_encoded_bytes();
-    args.iter().any(|a| a.ends_with(b"containerd")) && args.iter().any(|a| *a == cfg)
+    args.iter().any(|a| a.ends_with(b"containerd")) && args.contains(&cfg)
 }
 
 /// Reads the pid file.
@@ -179,8 +179,6 @@ pub struct Daemon {
     child: tokio::sync::Mutex<Option<tokio::process::Child>>,
     stopping: AtomicBool,
     stopped: Notify,
-    /// Bumped on every relaunch.
-    launches: AtomicU32,
     /// OOM score currently applied (i32::MIN: none).
     oom_score: AtomicI32,
 }
@@ -199,7 +197,6 @@ impl Daemon {
             child: tokio::sync::Mutex::new(None),
             stopping: AtomicBool::new(false),
             stopped: Notify::new(),
-            launches: AtomicU32::new(0),
         });
         if let Some(pid) = read_pid_file(&daemon.paths) {
             if is_our_daemon(pid, &daemon.paths.config()) && conn.probe(PROBE_TIMEOUT).await.is_ok() {
@@ -213,19 +210,9 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// The daemon's files.
-    pub fn paths(&self) -> &DaemonPaths {
-        &self.paths
-    }
-
     /// The current pid.
     pub fn pid(&self) -> u32 {
         self.pid.load(Ordering::SeqCst)
-    }
-
-    /// How many times this remote has launched the daemon.
-    pub fn launches(&self) -> u32 {
-        self.launches.load(Ordering::SeqCst)
     }
 
     /// Changes the OOM score (applied at once) or the log level (applied at the next launch).
@@ -314,7 +301,6 @@ impl Daemon {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         *self.child.lock().await = Some(child);
-        self.launches.fetch_add(1, Ordering::SeqCst);
         log::info!("containerd ready (pid {pid}, socket {})", self.paths.socket().display());
         Ok(())
     }
