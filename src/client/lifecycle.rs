@@ -99,7 +99,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         client.attach(id, INIT_PROCESS_ID, pipe)?;
         Ok(io)
     })();
-    let mut io = match setup {
+    let io = match setup {
         Ok(io) => io,
         Err(e) => {
             fifos.remove();
@@ -139,16 +139,12 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     });
     match started {
         Ok(pid) => {
-            io.mark_started();
             {
                 let mut run = c.run.lock().unwrap();
-                run.pid = pid;
-                run.started = true;
-                run.init_io = Some(io);
+                run.begin(pid, io);
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
-                run.started_at = Some(std::time::Instant::now());
             }
             *c.restart.lock().unwrap() = options.restart_policy.clone().map(|p| RestartManager::new(p, 0));
             remote.set_owned(id, true);
@@ -395,7 +391,7 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
     };
     let fifos = FifoSet::new(&client.remote.fifo_dir(&c.id), INIT_PROCESS_ID, terminal);
     fifos.create()?;
-    let (mut io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(client.conn().clone(), c.id.clone(), String::new()))?;
+    let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(client.conn().clone(), c.id.clone(), String::new()))?;
     let attached = {
         let (cl, id) = (client.clone(), c.id.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -410,14 +406,7 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
     }
     match start_task(client.conn(), &c.id, &fifos).await {
         Ok(pid) => {
-            io.mark_started();
-            {
-                let mut run = c.run.lock().unwrap();
-                run.pid = pid;
-                run.started = true;
-                run.init_io = Some(io);
-                run.started_at = Some(std::time::Instant::now());
-            }
+            c.run.lock().unwrap().begin(pid, io);
             client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             Ok(())
         }

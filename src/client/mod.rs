@@ -119,6 +119,17 @@ pub(crate) struct Run {
     pub exited_while_away: bool,
 }
 
+impl Run {
+    /// Init has started with `pid`: its stdio goes live and the run's clock starts.
+    pub(crate) fn begin(&mut self, pid: u32, mut io: ProcessIo) {
+        io.mark_started();
+        self.pid = pid;
+        self.started = true;
+        self.init_io = Some(io);
+        self.started_at = Some(std::time::Instant::now());
+    }
+}
+
 /// A tracked container: its run, the lock that orders operations and exit handling,
 /// and the queue of its containerd events.
 pub(crate) struct Container {
