@@ -92,3 +92,38 @@ fn killing_the_shim_gives_one_exit() {
     assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
     assert!(client.list().unwrap().iter().all(|c| c.id != id));
 }
+
+/// containerd processes started with this state dir's config.
+fn daemons_of(state_dir: &std::path::Path) -> Vec<u32> {
+    let cfg = state_dir.join("containerd/config.toml").to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| alive(*pid))
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).map(|c| String::from_utf8_lossy(&c).contains(&cfg)).unwrap_or(false))
+        .collect()
+}
+
+#[test]
+fn two_remotes_on_one_state_dir_share_and_relaunch_one_daemon() {
+    let d = TestDaemon::start();
+    let second = containerd::Remote::new(d.options()).unwrap();
+    assert_eq!(second.daemon_pid(), d.remote.daemon_pid());
+    let (client, rec) = d.client();
+    let id = unique_id("shared");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    for _ in 0..2 {
+        let new = kill_and_wait_relaunch(&d);
+        let t0 = Instant::now();
+        while second.daemon_pid() != new {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the second remote did not follow the relaunch");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(daemons_of(&d.state_dir), vec![new], "more than one daemon on one state dir");
+    }
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    drop(second);
+}

@@ -198,14 +198,6 @@ impl Daemon {
             stopping: AtomicBool::new(false),
             stopped: Notify::new(),
         });
-        if let Some(pid) = read_pid_file(&daemon.paths) {
-            if is_our_daemon(pid, &daemon.paths.config()) && conn.probe(PROBE_TIMEOUT).await.is_ok() {
-                log::info!("adopting containerd pid {pid} from {}", daemon.paths.pid_file().display());
-                daemon.pid.store(pid, Ordering::SeqCst);
-                daemon.apply_oom_score();
-                return Ok(daemon);
-            }
-        }
         daemon.launch(conn).await?;
         Ok(daemon)
     }
@@ -242,8 +234,43 @@ impl Daemon {
         }
     }
 
-    /// Launches containerd and waits until it answers.
+    /// Takes the state dir's launch lock, so that two remotes (in this process or
+    /// another) never launch two daemons on one state dir.
+    async fn launch_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        let path = self.paths.dir.join("launch.lock");
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(lock),
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                    file = f;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err((_, e)) => return Err(Error::io(format!("lock {}", path.display()), e.into())),
+            }
+        }
+    }
+
+    /// Launches containerd and waits until it answers; if another remote launched one
+    /// on this state dir meanwhile, adopts that one instead.
     async fn launch(&self, conn: &Connection) -> Result<()> {
+        let _lock = self.launch_lock().await?;
+        if let Some(pid) = read_pid_file(&self.paths) {
+            if pid != self.pid() && is_our_daemon(pid, &self.paths.config()) && conn.probe(PROBE_TIMEOUT).await.is_ok() {
+                log::info!("adopting containerd pid {pid}, launched by another remote on this state dir");
+                *self.child.lock().await = None;
+                self.pid.store(pid, Ordering::SeqCst);
+                self.apply_oom_score();
+                return Ok(());
+            }
+        }
         let cfg = self.config.lock().unwrap().clone();
         write_private_file(&self.paths.config(), render_config(&self.paths, cfg.debug_log, cfg.oom_score.unwrap_or(0)).as_bytes())?;
         let _ = fs::remove_file(self.paths.socket());
