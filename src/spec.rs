@@ -101,6 +101,9 @@ impl CreateOptions {
                 return Err(Error::invalid("create options: runtime.path is empty"));
             }
         }
+        if let Some(p) = &opts.restart_policy {
+            p.validate().map_err(|e| e.context("create options"))?;
+        }
         Ok(opts)
     }
 }

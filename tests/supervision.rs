@@ -123,7 +123,14 @@ fn two_remotes_on_one_state_dir_share_and_relaunch_one_daemon() {
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(daemons_of(&d.state_dir), vec![new], "more than one daemon on one state dir");
     }
+    // The second remote's cleanup leaves the daemon the first one still uses.
+    let pid = d.remote.daemon_pid();
+    second.cleanup().unwrap();
+    drop(second);
+    assert!(alive(pid), "cleanup of one remote stopped the daemon another one uses");
     client.signal(&id, 9).unwrap();
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
-    drop(second);
+    d.remote.cleanup().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!alive(pid), "the last remote's cleanup left the daemon running");
 }

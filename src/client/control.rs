@@ -49,7 +49,11 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
         if let Err(s) = conn.tasks().kill(conn.request(req)).await {
             // Between two runs there is no task: the stop has taken effect by
             // cancelling the pending restart.
-            let restarting = tracked.as_ref().is_some_and(|c| c.run.lock().unwrap().exited);
+            let restarting = tracked.as_ref().is_some_and(|c| {
+                let run = c.run.lock().unwrap();
+                let restarted = c.restart.lock().unwrap().as_ref().is_some_and(|m| m.restart_count() > 0);
+                run.exited || (!run.started && restarted)
+            });
             if stop && restarting && s.code() == tonic::Code::NotFound {
                 return Ok(());
             }

@@ -14,6 +14,9 @@ use crate::spec::ProcessSpec;
 
 /// `add_process`: see [`crate::Client::add_process`].
 pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str, process: &ProcessSpec) -> Result<u32> {
+    if process_id == id {
+        return Err(Error::invalid(format!("process id {process_id:?} is the container's id; containerd would take its exit for the container's")));
+    }
     let c = client.tracked(id)?;
     let base = {
         let run = c.run.lock().unwrap();

@@ -239,9 +239,23 @@ pub(crate) async fn missed_exit(conn: &Connection, id: &str, exec_id: &str, pid:
 /// still known and then `exit`. Returns true when the container is no longer tracked.
 pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Container>, pid: u32, code: u32, exited_at: i64) -> bool {
     let _g = c.op.clone().lock_owned().await;
+    let mut pid = pid;
+    let (started, exited, current) = {
+        let run = c.run.lock().unwrap();
+        (run.started, run.exited, run.pid)
+    };
+    if pid == 0 && started && !exited && current != 0 {
+        // An exit without a pid (containerd's own, after a shim died) ends the current
+        // run only if its task is really gone.
+        match process_state(client.conn(), &c.id, "").await {
+            Ok((Status::Stopped, ..)) => pid = current,
+            Err(e) if e.code() == Code::NotFound => pid = current,
+            _ => return false,
+        }
+    }
     let (init_io, execs, run_pid, mut oom, cgroup) = {
         let mut run = c.run.lock().unwrap();
-        if !run.started || run.exited || (pid != 0 && run.pid != 0 && pid != run.pid) {
+        if !run.started || run.exited || pid != run.pid {
             log::debug!("dropping a duplicate or stale exit of {} (pid {pid})", c.id);
             return false;
         }
@@ -349,7 +363,8 @@ async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
             log::warn!("delete container {}: {}", c.id, s.message());
         }
     }
-    let _ = std::fs::remove_dir(client.remote.fifo_dir(&c.id));
+    // Every process of the container has been reaped: nothing in its fifo dir is in use.
+    let _ = std::fs::remove_dir_all(client.remote.fifo_dir(&c.id));
     client.remote.set_owned(&c.id, false);
     client.unregister(c);
     client.report(&c.id, end);
@@ -384,7 +399,6 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         run.exited = false;
         run.oom = false;
         run.paused = false;
-        run.manual_stop = false;
         run.exited_while_away = false;
         run.execs.clear();
         terminal
@@ -408,6 +422,11 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         Ok(pid) => {
             c.run.lock().unwrap().begin(pid, io);
             client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));
+            // A stop that arrived while the run was being started applies to it.
+            if c.restart.lock().unwrap().as_ref().is_some_and(|m| m.is_cancelled()) {
+                let kill = KillRequest { container_id: c.id.clone(), exec_id: String::new(), signal: 9, all: false };
+                let _ = client.conn().tasks().kill(client.conn().request(kill)).await;
+            }
             Ok(())
         }
         Err(e) => {
@@ -436,9 +455,14 @@ pub(crate) async fn stop_and_wait(client: &ClientInner, c: Arc<Container>) {
         while client.is_tracked(&c) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             // The exit may have happened while we could not hear it.
-            let pid = c.run.lock().unwrap().pid;
-            if let Some(ev) = missed_exit(conn, &c.id, "", pid).await {
-                let _ = c.events.send(ev);
+            let (live, pid) = {
+                let run = c.run.lock().unwrap();
+                (run.started && !run.exited, run.pid)
+            };
+            if live {
+                if let Some(ev) = missed_exit(conn, &c.id, "", pid).await {
+                    c.post(ev);
+                }
             }
         }
         if !client.is_tracked(&c) {

@@ -140,10 +140,19 @@ pub(crate) struct Container {
     pub restart: Mutex<Option<crate::restart::RestartManager>>,
     /// Wakes a pending restart when it is cancelled.
     pub restart_cancelled: tokio::sync::Notify,
-    pub(crate) events: mpsc::UnboundedSender<Event>,
+    /// The queue of its events; taken when the container is no longer tracked, which
+    /// ends its event loop.
+    events: Mutex<Option<mpsc::UnboundedSender<Event>>>,
 }
 
 impl Container {
+    /// Queues an event for this container's loop (dropped once it is untracked).
+    pub(crate) fn post(&self, ev: Event) {
+        if let Some(tx) = self.events.lock().unwrap().as_ref() {
+            let _ = tx.send(ev);
+        }
+    }
+
     /// An explicit stop: no restart of this container from now on.
     pub(crate) fn cancel_restarts(&self) {
         if let Some(m) = self.restart.lock().unwrap().as_mut() {
@@ -221,6 +230,7 @@ impl ClientInner {
     /// Starts tracking `id` (ALREADY_EXISTS if it is tracked) and its event loop.
     pub(crate) fn register(self: &Arc<Self>, id: &str) -> Result<Arc<Container>> {
         let mut map = self.containers.lock().unwrap();
+        self.check_open()?;
         if map.contains_key(id) {
             return Err(Error::new(Code::AlreadyExists, format!("container {id} is already active")));
         }
@@ -231,7 +241,7 @@ impl ClientInner {
             run: Mutex::new(Run::default()),
             restart: Mutex::new(None),
             restart_cancelled: tokio::sync::Notify::new(),
-            events: tx,
+            events: Mutex::new(Some(tx)),
         });
         map.insert(id.to_string(), c.clone());
         crate::runtime::handle().spawn(container_loop(Arc::downgrade(self), c.clone(), rx));
@@ -244,13 +254,14 @@ impl ClientInner {
         if map.get(&c.id).is_some_and(|cur| Arc::ptr_eq(cur, c)) {
             map.remove(&c.id);
         }
+        c.events.lock().unwrap().take();
     }
 
     /// Takes an event for a container this client tracks; false if it tracks none.
     pub(crate) fn accept(&self, ev: &Event) -> bool {
         match self.container(ev.container_id()) {
             Some(c) => {
-                let _ = c.events.send(ev.clone());
+                c.post(ev.clone());
                 true
             }
             None => false,
@@ -275,11 +286,11 @@ impl ClientInner {
             };
             for (exec_id, epid) in execs {
                 if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, &exec_id, epid).await {
-                    let _ = c.events.send(ev);
+                    c.post(ev);
                 }
             }
             if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, "", pid).await {
-                let _ = c.events.send(ev);
+                c.post(ev);
             }
         }
     }
@@ -287,14 +298,16 @@ impl ClientInner {
     /// Stops every tracked container (unless `live_restore`) and waits until their
     /// exits have been delivered; then no new container may be created. Pending
     /// restarts are cancelled either way.
-    pub(crate) async fn shutdown(&self, live_restore: bool) {
+    pub(crate) async fn shutdown(&self, live_restore: bool, caller: usize) {
         for c in self.snapshot() {
             c.cancel_restarts();
         }
         if !live_restore {
             let stops = self.snapshot().into_iter().map(|c| lifecycle::stop_and_wait(self, c));
             futures_join_all(stops).await;
-            self.flush_async().await;
+            if caller != self.dispatcher.id() {
+                self.flush_async().await;
+            }
         }
         self.closed.store(true, Ordering::SeqCst);
     }
@@ -502,7 +515,12 @@ impl Client {
     /// calls fail with FAILED_PRECONDITION. Containers keep running.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        for c in self.inner.snapshot() {
+        // The containers keep running (and stay known to the remote, which stops them
+        // at cleanup unless live restore is on); this client stops tracking them.
+        let all: Vec<Arc<Container>> = self.inner.containers.lock().unwrap().drain().map(|(_, c)| c).collect();
+        for c in all {
+            c.cancel_restarts();
+            c.events.lock().unwrap().take();
             let mut run = c.run.lock().unwrap();
             if let Some(io) = run.init_io.as_mut() {
                 io.stop_relay();

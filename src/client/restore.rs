@@ -56,13 +56,21 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
         run.options = options;
         run.process = process;
         run.cgroup = cgroup;
-        run.started = true;
+        // `started` is set only once the run is really taken over (below): events that
+        // arrive before that are dropped and recovered by the check at the end.
         run.pid = task.as_ref().map(|t| t.pid).unwrap_or(0);
     }
     let status = task.as_ref().map(|t| Status::try_from(t.status).unwrap_or(Status::Unknown));
+    let paused = matches!(status, Some(Status::Paused | Status::Pausing));
     match (task, status) {
         (Some(t), Some(Status::Running | Status::Paused | Status::Pausing | Status::Created)) => {
             if !client.remote.live_restore() {
+                {
+                    let mut run = c.run.lock().unwrap();
+                    run.started = true;
+                    run.paused = paused;
+                }
+                client.remote.set_owned(id, true);
                 drop(guard);
                 crate::runtime::block_on(lifecycle::stop_and_wait(client, c));
                 return Ok(());
@@ -78,7 +86,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
             } else {
                 ProcessIo::open(fifos, false, stdin_closer(conn.clone(), id.into(), String::new()))
             };
-            let (mut io, pipe) = match opened {
+            let (io, pipe) = match opened {
                 Ok(x) => x,
                 Err(e) => {
                     drop(guard);
@@ -93,36 +101,37 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 return Err(e);
             }
             let _g = c.op.clone().blocking_lock_owned();
-            io.mark_started();
-            let paused = matches!(status, Some(Status::Paused | Status::Pausing));
             {
                 let mut run = c.run.lock().unwrap();
-                run.init_io = Some(io);
+                run.begin(t.pid, io);
                 run.paused = paused;
             }
             client.remote.set_owned(id, true);
             {
-                let mut run = c.run.lock().unwrap();
-                run.started_at = Some(std::time::Instant::now());
+                let run = c.run.lock().unwrap();
                 *c.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
             }
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
             }
-            // It may have exited between our look and the subscription taking note.
+            // It may have exited (or been frozen or thawed) between our look and now.
             if let Some(ev) = crate::runtime::block_on(lifecycle::missed_exit(&conn, id, "", t.pid)) {
-                let _ = c.events.send(ev);
+                c.post(ev);
             }
             Ok(())
         }
         (Some(t), _) => {
             // Exited while nobody watched: report its real exit code (or restart it,
             // as its policy says).
-            c.run.lock().unwrap().exited_while_away = true;
+            {
+                let mut run = c.run.lock().unwrap();
+                run.started = true;
+                run.exited_while_away = true;
+            }
             *c.restart.lock().unwrap() = c.run.lock().unwrap().options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
             drop(guard);
-            let _ = c.events.send(Event::Exit {
+            c.post(Event::Exit {
                 container_id: id.into(),
                 process_id: id.into(),
                 pid: t.pid,
@@ -133,9 +142,19 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
         }
         (None, _) => {
             // Gone without a trace (its record, if any, is removed by the exit path).
+            // A record without a task (containerd lost it, e.g. across a reboot) is an
+            // exit while away: the restart policy may bring it back.
+            {
+                let mut run = c.run.lock().unwrap();
+                run.started = true;
+                if ctr.is_some() {
+                    run.exited_while_away = true;
+                    *c.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+                }
+            }
             drop(guard);
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-            let _ = c.events.send(Event::Exit { container_id: id.into(), process_id: id.into(), pid: 0, exit_status: UNKNOWN_EXIT, exited_at: now });
+            c.post(Event::Exit { container_id: id.into(), process_id: id.into(), pid: 0, exit_status: UNKNOWN_EXIT, exited_at: now });
             Ok(())
         }
     }

@@ -17,6 +17,11 @@ thread_local! {
     static IN_CALLBACK_OF: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The id of the dispatcher whose callback the calling thread is running (0: none).
+pub fn current() -> usize {
+    IN_CALLBACK_OF.with(|c| c.get())
+}
+
 #[derive(Default)]
 struct Queues {
     pending: HashMap<String, VecDeque<StateInfo>>,
@@ -63,7 +68,8 @@ impl Dispatcher {
         Dispatcher { shared, threads: Mutex::new(threads) }
     }
 
-    fn id(&self) -> usize {
+    /// Identifies this dispatcher (see [`current`]).
+    pub fn id(&self) -> usize {
         Arc::as_ptr(&self.shared) as usize
     }
 
@@ -111,6 +117,7 @@ impl Dispatcher {
             q.pending.clear();
             q.ready.clear();
             self.shared.wake.notify_all();
+            self.shared.idle.notify_all();
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap());
         if self.in_callback() {

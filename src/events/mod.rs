@@ -10,7 +10,7 @@ use containerd_client::services::v1::{PublishRequest, SubscribeRequest};
 use prost::Message;
 use tokio_stream::StreamExt;
 
-pub use dispatch::Dispatcher;
+pub use dispatch::{current as current_dispatcher, Dispatcher};
 
 use crate::error::{Error, Result};
 use crate::remote::connection::Connection;

@@ -34,13 +34,15 @@ fn handle(c: *mut lcd_client) -> Result<NonNull<lcd_client>> {
     non_null(c, CLIENT)
 }
 
-/// Borrows a checked handle.
+/// A reference of its own to a checked handle's client: a callback run during the
+/// call may free the handle (`lcd_client_free` from inside `attach_streams`), and the
+/// call must not touch it after that.
 ///
 /// # Safety
 /// `c` is a live handle from `lcd_remote_client`.
-unsafe fn client<'a>(c: NonNull<lcd_client>) -> &'a Client {
+unsafe fn client(c: NonNull<lcd_client>) -> Client {
     // SAFETY: per the contract.
-    unsafe { &c.as_ref().client }
+    unsafe { c.as_ref().client.clone() }
 }
 
 /// Borrows and checks a container id argument.

@@ -59,8 +59,8 @@ pub unsafe extern "C" fn lcd_remote_update_options(r: *mut lcd_remote, options_j
         };
         let options = RemoteOptions::from_json(Some(json))?;
         // SAFETY: a live handle from lcd_remote_new (the caller's contract).
-        let r = unsafe { r.as_ref() };
-        r.remote.update_options(options)
+        let remote = unsafe { r.as_ref() }.remote.clone();
+        remote.update_options(options)
     })
 }
 
@@ -84,11 +84,11 @@ pub unsafe extern "C" fn lcd_remote_client(
         // SAFETY: `backend` points to an initialised table of at least struct_size bytes.
         let backend = Arc::new(unsafe { FfiBackend::from_c(table) }?);
         // SAFETY: a live handle from lcd_remote_new.
-        let r = unsafe { r.as_ref() };
+        let remote = unsafe { r.as_ref() }.remote.clone();
         let shared: Arc<dyn Backend> = backend.clone();
         // Whatever happens inside, user_data goes back to the caller unless a client
         // was made (we hold a reference, so the table cannot be dropped before that).
-        match catch_unwind(AssertUnwindSafe(|| r.remote.client(shared))) {
+        match catch_unwind(AssertUnwindSafe(|| remote.client(shared))) {
             Ok(Ok(client)) => {
                 // SAFETY: `out` is a writable out-parameter.
                 unsafe { write_out(out, lcd_client::into_raw(client)) };
@@ -115,8 +115,9 @@ pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote) -> *mut lcd_erro
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         // SAFETY: a live handle from lcd_remote_new.
-        let r = unsafe { r.as_ref() };
-        r.remote.cleanup()
+        // A reference of our own: a callback during cleanup may free the handle.
+        let remote = unsafe { r.as_ref() }.remote.clone();
+        remote.cleanup()
     })
 }
 

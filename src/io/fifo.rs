@@ -14,6 +14,9 @@ use super::relay;
 use crate::backend::IoPipe;
 use crate::error::{Error, Result};
 
+/// The longest the reaping of an exited process waits for its output to be read.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// The fifo paths of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FifoSet {
@@ -148,10 +151,17 @@ impl ProcessIo {
     }
 
     /// Waits until the shim has closed every output fifo (all output handed over), as
-    /// long as the reader keeps making progress; gives up after `idle` without progress.
+    /// long as the reader keeps making progress; gives up after `idle` without
+    /// progress, and after [`DRAIN_LIMIT`] in any case (a background process that
+    /// inherited the output can keep it open for ever).
     pub async fn wait_drained(&self, idle: Duration) {
+        let started = Instant::now();
         let mut last = (Instant::now(), usize::MAX);
         loop {
+            if started.elapsed() >= DRAIN_LIMIT {
+                log::debug!("output of {} still open after {DRAIN_LIMIT:?}", self.fifos.stdout.display());
+                return;
+            }
             let mut pending = 0usize;
             let mut open = false;
             for fd in &self.watch {

@@ -110,8 +110,7 @@ impl Remote {
             }
             let live = tokio::time::timeout(SUBSCRIBE_TIMEOUT, ready_rx.wait_for(|r| *r)).await;
             if !matches!(live, Ok(Ok(_))) {
-                let r = Remote { inner };
-                let _ = r.shutdown_async().await;
+                let _ = inner.shutdown(0).await;
                 return Err(Error::new(Code::Unavailable, format!("containerd's event stream did not open within {SUBSCRIBE_TIMEOUT:?}")));
             }
             Ok(Remote { inner })
@@ -171,11 +170,10 @@ impl Remote {
     /// (their `exit` events are delivered before it returns), then stops the daemon if
     /// this remote started or adopted it. Idempotent.
     pub fn cleanup(&self) -> Result<()> {
-        crate::runtime::block_on(self.shutdown_async())
-    }
-
-    async fn shutdown_async(&self) -> Result<()> {
-        self.inner.shutdown().await
+        // From inside a callback, that client's remaining events can only be
+        // delivered after the callback returns: cleanup must not wait for them.
+        let caller = events::current_dispatcher();
+        crate::runtime::block_on(self.inner.shutdown(caller))
     }
 
     /// Pid of the supervised daemon (0 with `remote_addr`).
@@ -292,7 +290,8 @@ impl RemoteInner {
         }
     }
 
-    async fn shutdown(&self) -> Result<()> {
+    /// Cleanup; `caller` is the dispatcher whose callback is calling (0: none).
+    async fn shutdown(&self, caller: usize) -> Result<()> {
         {
             let mut cleaned = self.cleaned.lock().unwrap();
             if *cleaned {
@@ -302,7 +301,14 @@ impl RemoteInner {
         }
         let live_restore = self.live_restore();
         for c in self.clients() {
-            c.shutdown(live_restore).await;
+            c.shutdown(live_restore, caller).await;
+        }
+        if !live_restore {
+            // Containers of clients that were freed before: nobody hears of them.
+            let orphans: Vec<String> = self.owned.lock().unwrap().drain().collect();
+            for id in orphans {
+                crate::client::remove_unwatched(&self.conn, &id).await;
+            }
         }
         let _ = self.stop.send(true);
         if let Some(d) = &self.daemon {

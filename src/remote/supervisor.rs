@@ -181,6 +181,41 @@ pub struct Daemon {
     stopped: Notify,
     /// OOM score currently applied (i32::MIN: none).
     oom_score: AtomicI32,
+    /// A shared lock on `users.lock` held while this remote uses the daemon: whoever
+    /// can take it exclusively is the last user.
+    user_lock: std::sync::Mutex<Option<nix::fcntl::Flock<fs::File>>>,
+}
+
+/// Takes a lock on `path` (created 0600), retrying while it is busy for up to
+/// [`READY_TIMEOUT`] unless `arg` is non-blocking; `None` when a non-blocking attempt
+/// finds it busy.
+fn try_lock(path: &Path, arg: nix::fcntl::FlockArg) -> Result<Option<nix::fcntl::Flock<fs::File>>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    match nix::fcntl::Flock::lock(file, arg) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(Error::io(format!("lock {}", path.display()), e.into())),
+    }
+}
+
+/// Takes a lock, waiting (asynchronously) while another holder keeps it.
+async fn lock_waiting(path: &Path, arg: nix::fcntl::FlockArg) -> Result<nix::fcntl::Flock<fs::File>> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(l) = try_lock(path, arg)? {
+            return Ok(l);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(Code::DeadlineExceeded, format!("{} stayed locked for {READY_TIMEOUT:?}", path.display())));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 impl Daemon {
@@ -192,12 +227,15 @@ impl Daemon {
         let daemon = Arc::new(Daemon {
             paths,
             oom_score: AtomicI32::new(config.oom_score.unwrap_or(i32::MIN)),
+            user_lock: std::sync::Mutex::new(None),
             config: std::sync::Mutex::new(config),
             pid: AtomicU32::new(0),
             child: tokio::sync::Mutex::new(None),
             stopping: AtomicBool::new(false),
             stopped: Notify::new(),
         });
+        let users = lock_waiting(&daemon.paths.dir.join("users.lock"), nix::fcntl::FlockArg::LockSharedNonblock).await?;
+        *daemon.user_lock.lock().unwrap() = Some(users);
         daemon.launch(conn).await?;
         Ok(daemon)
     }
@@ -234,34 +272,10 @@ impl Daemon {
         }
     }
 
-    /// Takes the state dir's launch lock, so that two remotes (in this process or
-    /// another) never launch two daemons on one state dir.
-    async fn launch_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
-        let path = self.paths.dir.join("launch.lock");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(lock),
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
-                    file = f;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err((_, e)) => return Err(Error::io(format!("lock {}", path.display()), e.into())),
-            }
-        }
-    }
-
     /// Launches containerd and waits until it answers; if another remote launched one
     /// on this state dir meanwhile, adopts that one instead.
     async fn launch(&self, conn: &Connection) -> Result<()> {
-        let _lock = self.launch_lock().await?;
+        let _lock = lock_waiting(&self.paths.dir.join("launch.lock"), nix::fcntl::FlockArg::LockExclusiveNonblock).await?;
         if let Some(pid) = read_pid_file(&self.paths) {
             if pid != self.pid() && is_our_daemon(pid, &self.paths.config()) && conn.probe(PROBE_TIMEOUT).await.is_ok() {
                 log::info!("adopting containerd pid {pid}, launched by another remote on this state dir");
@@ -403,13 +417,20 @@ impl Daemon {
         }
     }
 
-    /// Stops supervision and the daemon: SIGTERM by pid (never a process group, so
-    /// shims and containers survive), SIGKILL after [`STOP_TIMEOUT`].
+    /// Stops supervision and, unless another remote (of this process or another) still
+    /// uses it, the daemon: SIGTERM by pid (never a process group, so shims and
+    /// containers survive), SIGKILL after [`STOP_TIMEOUT`].
     pub async fn stop(&self) -> Result<()> {
         self.stopping.store(true, Ordering::SeqCst);
         self.stopped.notify_waiters();
         self.stopped.notify_one();
         let pid = self.pid();
+        // Only the last remote using the daemon (in any process) stops it.
+        self.user_lock.lock().unwrap().take();
+        let Some(_last) = try_lock(&self.paths.dir.join("users.lock"), nix::fcntl::FlockArg::LockExclusiveNonblock)? else {
+            log::info!("containerd (pid {pid}) is still used by another remote; leaving it running");
+            return Ok(());
+        };
         if pid == 0 || self.is_dead().await {
             let _ = fs::remove_file(self.paths.pid_file());
             return Ok(());
