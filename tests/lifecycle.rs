@@ -139,6 +139,9 @@ fn error_classes() {
         assert_eq!(e.code(), Code::InvalidArgument, "id {bad:?}: {e}");
         assert_eq!(client.signal(bad, 9).unwrap_err().code(), Code::InvalidArgument);
     }
+    let same = containerd::ProcessSpec::from_json(r#"{"args":["true"]}"#).unwrap();
+    assert_eq!(client.add_process(&id, &id, &same).unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(client.add_process(&id, "init", &same).unwrap_err().code(), Code::InvalidArgument);
     assert_eq!(client.signal(&id, 0).unwrap_err().code(), Code::InvalidArgument);
     assert_eq!(client.signal(&id, 65).unwrap_err().code(), Code::InvalidArgument);
     assert_eq!(client.resize(&id, "init", 0, 0).unwrap_err().code(), Code::InvalidArgument);
@@ -147,6 +150,8 @@ fn error_classes() {
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = CreateOptions::from_json(Some(r#"{"restart_polcy": {"name": "always"}}"#)).unwrap_err();
     assert!(e.message().contains("restart_polcy"), "{e}");
+    let e = CreateOptions::from_json(Some(r#"{"restart_policy": {"name": "always", "maximum_retry_count": 3}}"#)).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
     let e = containerd::RemoteOptions::from_json(Some(r#"{"start_deamon": true}"#)).unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("start_deamon"), "{e}");

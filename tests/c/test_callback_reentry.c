@@ -85,6 +85,17 @@ static void hook2(h_recorder *r, const char *container, const lcd_state_info *in
     pthread_mutex_unlock(&results_mu);
 }
 
+/* The third client frees itself from inside attach_streams, while lcd_client_create
+ * is still running on that very handle. */
+static h_recorder rec3;
+static lcd_error *attach_then_free(void *user_data, const char *container_id, const char *process_id,
+                                   const lcd_io_pipe *io) {
+    h_recorder *r = user_data;
+    lcd_error *e = h_attach_streams(user_data, container_id, process_id, io);
+    lcd_client_free((lcd_client *)r->ctx);
+    return e;
+}
+
 static void *watchdog(void *arg) {
     (void)arg;
     h_sleep_ms(90000);
@@ -160,8 +171,32 @@ int main(int argc, char **argv) {
         free(spec);
     }
 
+    /* A client freed from inside attach_streams, during its own create. */
+    h_recorder_init(&rec3);
+    lcd_backend b3 = h_backend(&rec3);
+    b3.attach_streams = attach_then_free;
+    lcd_client *c3 = NULL;
+    if (h_ok_call(lcd_remote_client(env.remote, &b3, &c3), "third client")) {
+        pthread_mutex_lock(&rec3.mu);
+        rec3.ctx = c3;
+        pthread_mutex_unlock(&rec3.mu);
+        spec = h_spec(env.rootfs, "re-3", (const char *const[]){"true", NULL});
+        lcd_error *e = lcd_client_create(c3, "re-3", spec, NULL);
+        h_ok(true, "create survives its client being freed inside attach_streams", "");
+        lcd_error_free(e);
+        free(spec);
+        struct timespec deadline = h_deadline(20000);
+        pthread_mutex_lock(&rec3.mu);
+        while (rec3.freed == 0 && pthread_cond_timedwait(&rec3.cond, &rec3.mu, &deadline) != ETIMEDOUT) {
+        }
+        int freed = rec3.freed;
+        pthread_mutex_unlock(&rec3.mu);
+        h_ok(freed == 1, "user_data released once after a free inside attach_streams", "%d", freed);
+    }
+
     h_recorder_join(&rec, 5000);
     h_recorder_join(&rec2, 5000);
+    h_recorder_join(&rec3, 5000);
     h_teardown(&env);
     return h_done();
 }
