@@ -26,7 +26,8 @@ use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 /// so that `restore` can re-arm them.
 pub const OPTIONS_LABEL: &str = "io.libcontainerd.options";
 
-/// How long the output of an exited process may go unread before it is reaped anyway.
+/// How long the output of an exited process may go unread before it is reaped anyway
+/// (as moby: the reaping must not wait on a reader that stopped reading).
 pub const DRAIN_IDLE: Duration = Duration::from_secs(2);
 
 /// Grace between SIGTERM and SIGKILL when the library stops a container.
