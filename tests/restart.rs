@@ -33,7 +33,6 @@ fn on_failure_restarts_up_to_the_maximum_with_backoff() {
     assert_eq!(rec.states(&id), vec![StartContainer, Restart, StartContainer, Restart, StartContainer, Exit]);
     let g = gaps(&rec, &id);
     assert!(g[0] >= Duration::from_millis(100) && g[1] >= Duration::from_millis(200), "{g:?}");
-    assert!(g[1] > g[0], "backoff did not grow: {g:?}");
     assert!(t0.elapsed() < Duration::from_secs(10));
     // Each run had its own stdio.
     assert_eq!(rec.attach_count(&id, "init"), 3);
@@ -98,7 +97,7 @@ fn a_long_run_resets_the_backoff() {
     assert_eq!(g.len(), 5, "{g:?}");
     // 100, 200, 400, 800 ms, then back to 100 ms after the 10.5 s run.
     assert!(g[3] >= Duration::from_millis(800), "{g:?}");
-    assert!(g[4] < Duration::from_millis(400), "backoff not reset after a long run: {g:?}");
+    assert!(g[4] < Duration::from_millis(700), "backoff not reset after a long run (1.6 s otherwise): {g:?}");
     client.signal(&id, 9).unwrap();
     rec.wait_for(&id, State::Exit, TIMEOUT);
 }
