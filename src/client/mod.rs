@@ -298,13 +298,17 @@ impl ClientInner {
     /// Stops every tracked container (unless `live_restore`) and waits until their
     /// exits have been delivered; then no new container may be created. Pending
     /// restarts are cancelled either way.
-    pub(crate) async fn shutdown(&self, live_restore: bool, caller: usize) {
+    pub(crate) async fn shutdown(self: &Arc<Self>, live_restore: bool, caller: usize) {
         for c in self.snapshot() {
             c.cancel_restarts();
         }
         if !live_restore {
-            let stops = self.snapshot().into_iter().map(|c| lifecycle::stop_and_wait(self, c));
-            futures_join_all(stops).await;
+            let mut stops = tokio::task::JoinSet::new();
+            for c in self.snapshot() {
+                let me = self.clone();
+                stops.spawn(async move { lifecycle::stop_and_wait(&me, c).await });
+            }
+            stops.join_all().await;
             if caller != self.dispatcher.id() {
                 self.flush_async().await;
             }
@@ -335,25 +339,6 @@ impl Drop for ClientInner {
             }
         }
     }
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
-    let futs: Vec<_> = futs.map(Box::pin).collect();
-    let mut pending: Vec<_> = futs.into_iter().map(Some).collect();
-    std::future::poll_fn(|cx| {
-        let mut all_done = true;
-        for slot in pending.iter_mut() {
-            if let Some(f) = slot {
-                if f.as_mut().poll(cx).is_ready() {
-                    *slot = None;
-                } else {
-                    all_done = false;
-                }
-            }
-        }
-        if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-    })
-    .await
 }
 
 /// Handles one container's containerd events, in order.
