@@ -8,6 +8,8 @@
 //! All calls are blocking and thread-safe; the core runs on an internal tokio runtime.
 //! Do not call them from inside an async runtime's worker thread.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod client;
 pub mod error;
