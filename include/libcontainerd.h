@@ -197,10 +197,11 @@ typedef struct lcd_io_pipe {
  * smaller `struct_size` count as NULL. Every callback may be NULL.
  *
  * `user_data` is opaque to the library and passed to every callback. The callbacks
- * may run on several threads (`state_changed` on a thread the library owns,
+ * run on several threads, concurrently (`state_changed` on threads the library owns,
+ * one container's events one at a time but different containers' at once;
  * `attach_streams` on the thread of the call that starts a process, or a library
  * thread for a restart), so the caller guarantees that `user_data` may be used from
- * any thread.
+ * any thread, concurrently.
  */
 typedef struct lcd_backend {
     /**
@@ -280,8 +281,9 @@ const char *lcd_code_name(int32_t code);
 /**
  * Frees a string the library returned (the JSON of `lcd_client_stats`,
  * `lcd_client_get_pids`, `lcd_client_summary`, `lcd_client_list`). NULL is a no-op.
- * Never pass it anything else (not `lcd_error_message`, not `lcd_version`). May be
- * called from any thread.
+ * Never pass it anything else (not `lcd_error_message`, not `lcd_version`), and do
+ * not write into the string before freeing it (copy it to tokenize it). May be called
+ * from any thread.
  */
 void lcd_string_free(char *s);
 

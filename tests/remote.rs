@@ -112,6 +112,10 @@ fn daemon_options_reuse_oom_score_and_debug_log() {
     // Live update of the OOM score.
     d.remote.update_options(RemoteOptions { oom_score: Some(300), ..Default::default() }).unwrap();
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "300");
+    // Restating values in effect is no change.
+    d.remote
+        .update_options(RemoteOptions { start_daemon: Some(true), namespace: Some("libcontainerd".into()), state_dir: Some(d.state_dir.clone()), ..Default::default() })
+        .unwrap();
     let e = d.remote.update_options(RemoteOptions { namespace: Some("other".into()), ..Default::default() }).unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     drop(second);
@@ -125,7 +129,14 @@ fn cleanup_stops_its_containers_and_its_daemon() {
     client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
     let start = rec.wait_for(&id, State::StartContainer, TIMEOUT);
     let daemon = d.remote.daemon_pid();
+    // Two cleanups at once: both return only when it is done.
+    let other = d.remote.clone();
+    let t = std::thread::spawn(move || {
+        other.cleanup().unwrap();
+    });
     d.remote.cleanup().unwrap();
+    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
+    t.join().unwrap();
     // The exit was delivered before cleanup returned.
     assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
     assert!(!std::path::Path::new(&format!("/proc/{}", start.pid)).exists(), "container still running");

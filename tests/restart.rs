@@ -101,3 +101,52 @@ fn a_long_run_resets_the_backoff() {
     client.signal(&id, 9).unwrap();
     rec.wait_for(&id, State::Exit, TIMEOUT);
 }
+
+/// Reports to a recorder; the second and later `attach_streams` calls (the restarts)
+/// take 1.5 s.
+struct SlowRestartAttach {
+    rec: std::sync::Arc<Recorder>,
+    attaches: std::sync::atomic::AtomicUsize,
+    in_attach: std::sync::atomic::AtomicBool,
+}
+
+impl containerd::Backend for SlowRestartAttach {
+    fn state_changed(&self, id: &str, info: &containerd::StateInfo) -> containerd::Result<()> {
+        self.rec.state_changed(id, info)
+    }
+    fn attach_streams(&self, _: &str, _: &str, io: containerd::IoPipe) -> containerd::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.attaches.fetch_add(1, SeqCst) >= 1 {
+            self.in_attach.store(true, SeqCst);
+            std::thread::sleep(Duration::from_millis(1500));
+            self.in_attach.store(false, SeqCst);
+        }
+        io.discard();
+        Ok(())
+    }
+}
+
+#[test]
+fn close_waits_for_a_restart_attach_and_the_container_is_removed() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let rec = Recorder::new();
+    let backend = std::sync::Arc::new(SlowRestartAttach { rec: rec.clone(), attaches: Default::default(), in_attach: Default::default() });
+    let client = test_remote().client(backend.clone()).unwrap();
+    let id = unique_id("slowattach");
+    client.create(&id, &spec(&["sh", "-c", "exit 1"]), &policy(PolicyName::Always, 0)).unwrap();
+    let t0 = Instant::now();
+    while !backend.in_attach.load(SeqCst) {
+        assert!(t0.elapsed() < TIMEOUT, "no restart attach");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.close();
+    assert!(!backend.in_attach.load(SeqCst), "close returned while attach_streams still ran");
+    drop(client);
+    // The cancelled restart removes the container.
+    let (other, _) = test_client();
+    let t0 = Instant::now();
+    while other.list().unwrap().iter().any(|c| c.id == id) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "container left behind after its client closed mid-restart");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

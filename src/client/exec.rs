@@ -48,6 +48,10 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
     };
     // Exit events of this exec wait until it is registered.
     let guard = c.op.clone().blocking_lock_owned();
+    if let Err(e) = client.still_open_after_attach() {
+        io.close();
+        return Err(e);
+    }
     {
         let mut run = c.run.lock().unwrap();
         if !run.started || run.exited {

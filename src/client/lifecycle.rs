@@ -111,7 +111,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     };
     // From here until start-container is queued, exit events of this container wait.
     let guard = c.op.clone().blocking_lock_owned();
-    let started = crate::runtime::block_on(async {
+    let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
         let container = CtrContainer {
             id: id.to_string(),
             labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json)]),
@@ -137,7 +137,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
         }
         r
-    });
+    }));
     match started {
         Ok(pid) => {
             {
@@ -415,6 +415,11 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         });
         rx.await.unwrap_or_else(|_| Err(Error::internal("attach_streams thread ended")))
     };
+    // The client may have been closed, or the restart cancelled, while the callback ran.
+    let cancelled = c.restart.lock().unwrap().as_ref().is_none_or(|m| m.is_cancelled());
+    let attached = attached.and_then(|()| client.still_open_after_attach()).and_then(|()| {
+        if cancelled { Err(Error::new(Code::Cancelled, "restart cancelled while attach_streams ran")) } else { Ok(()) }
+    });
     if let Err(e) = attached {
         io.close();
         return Err(e);
@@ -442,7 +447,13 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
 pub(crate) async fn stop_and_wait(client: &ClientInner, c: Arc<Container>) {
     let conn = client.conn();
     {
+        // A create or restore still in progress holds the op lock until its run has
+        // started (or has given up, seeing the client closed): wait for that.
+        let _sync = c.op.clone().lock_owned().await;
         let mut run = c.run.lock().unwrap();
+        if !run.started {
+            return;
+        }
         run.manual_stop = true;
     }
     for (signal, grace) in [(15u32, STOP_GRACE), (9, STOP_GRACE)] {

@@ -163,8 +163,16 @@ impl Container {
     }
 }
 
+thread_local! {
+    /// The client whose `attach_streams` this thread is running (0: none).
+    static IN_ATTACH_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) struct ClientInner {
     pub(crate) remote: Arc<RemoteInner>,
+    /// `attach_streams` calls in flight, and their end.
+    attaching: Mutex<usize>,
+    attach_done: std::sync::Condvar,
     dispatcher: Dispatcher,
     backend: Mutex<Option<Arc<dyn Backend>>>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
@@ -175,6 +183,8 @@ impl ClientInner {
     pub(crate) fn new(remote: Arc<RemoteInner>, backend: Arc<dyn Backend>) -> Arc<ClientInner> {
         Arc::new(ClientInner {
             remote,
+            attaching: Mutex::new(0),
+            attach_done: std::sync::Condvar::new(),
             dispatcher: Dispatcher::new(backend.clone()),
             backend: Mutex::new(Some(backend)),
             containers: Mutex::new(HashMap::new()),
@@ -206,15 +216,35 @@ impl ClientInner {
     /// Calls `attach_streams` on this thread; a panic in it becomes INTERNAL.
     pub(crate) fn attach(&self, container_id: &str, process_id: &str, pipe: IoPipe) -> Result<()> {
         let backend = self.backend.lock().unwrap().clone();
-        match backend {
-            None => {
-                pipe.discard();
-                Ok(())
-            }
-            Some(b) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.attach_streams(container_id, process_id, pipe)))
-                .unwrap_or_else(|_| Err(Error::internal("attach_streams panicked")))
-                .map_err(|e| e.context(format!("attach_streams({container_id}, {process_id})"))),
-        }
+        let Some(b) = backend else {
+            pipe.discard();
+            return Ok(());
+        };
+        *self.attaching.lock().unwrap() += 1;
+        let outer = IN_ATTACH_OF.with(|c| c.replace(self.id()));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.attach_streams(container_id, process_id, pipe)))
+            .unwrap_or_else(|_| Err(Error::internal("attach_streams panicked")))
+            .map_err(|e| e.context(format!("attach_streams({container_id}, {process_id})")));
+        IN_ATTACH_OF.with(|c| c.set(outer));
+        drop(b);
+        *self.attaching.lock().unwrap() -= 1;
+        self.attach_done.notify_all();
+        r
+    }
+
+    fn id(&self) -> usize {
+        self as *const ClientInner as usize
+    }
+
+    /// Whether the calling thread is inside one of this client's callbacks.
+    fn in_callback(&self) -> bool {
+        self.dispatcher.in_callback() || IN_ATTACH_OF.with(|c| c.get() == self.id())
+    }
+
+    /// After `attach_streams` returned: FAILED_PRECONDITION if the client was closed or
+    /// the remote cleaned up meanwhile (the caller then undoes what it prepared).
+    pub(crate) fn still_open_after_attach(&self) -> Result<()> {
+        self.check_open().map_err(|e| e.context("while attach_streams ran"))
     }
 
     /// The tracked container `id`.
@@ -516,8 +546,17 @@ impl Client {
                 }
             }
         }
-        self.inner.dispatcher.close();
         let b = self.inner.backend.lock().unwrap().take();
         drop(b);
+        // Callbacks in flight finish first, unless this is one of them (then the backend
+        // is released by whoever finishes last).
+        let inside = self.inner.in_callback();
+        if !inside {
+            let mut n = self.inner.attaching.lock().unwrap();
+            while *n > 0 {
+                n = self.inner.attach_done.wait(n).unwrap();
+            }
+        }
+        self.inner.dispatcher.close_waiting(!inside);
     }
 }

@@ -101,6 +101,11 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 return Err(e);
             }
             let _g = c.op.clone().blocking_lock_owned();
+            if let Err(e) = client.still_open_after_attach() {
+                io.close_keep_files();
+                client.unregister(&c);
+                return Err(e);
+            }
             {
                 let mut run = c.run.lock().unwrap();
                 run.begin(t.pid, io);

@@ -108,6 +108,12 @@ impl Dispatcher {
     /// (unless called from inside one), and the backend is released by whichever
     /// thread finishes last.
     pub fn close(&self) {
+        self.close_waiting(!self.in_callback());
+    }
+
+    /// [`Dispatcher::close`]; `wait` false skips waiting for callbacks in flight (the
+    /// caller is inside a callback of the same client, which would never finish).
+    pub fn close_waiting(&self, wait: bool) {
         {
             let mut q = self.shared.queues.lock().unwrap();
             if q.closed {
@@ -120,7 +126,7 @@ impl Dispatcher {
             self.shared.idle.notify_all();
         }
         let threads = std::mem::take(&mut *self.threads.lock().unwrap());
-        if self.in_callback() {
+        if !wait {
             // The calling thread is one of ours: the others finish by themselves, and
             // the backend is dropped when this callback's thread exits its loop.
             drop(threads);

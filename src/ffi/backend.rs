@@ -52,10 +52,11 @@ pub struct lcd_io_pipe {
 /// smaller `struct_size` count as NULL. Every callback may be NULL.
 ///
 /// `user_data` is opaque to the library and passed to every callback. The callbacks
-/// may run on several threads (`state_changed` on a thread the library owns,
+/// run on several threads, concurrently (`state_changed` on threads the library owns,
+/// one container's events one at a time but different containers' at once;
 /// `attach_streams` on the thread of the call that starts a process, or a library
 /// thread for a restart), so the caller guarantees that `user_data` may be used from
-/// any thread.
+/// any thread, concurrently.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 // The callback types stay inline so that the header shows them as DESIGN writes them.

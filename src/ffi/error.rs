@@ -206,8 +206,9 @@ pub extern "C" fn lcd_code_name(code: i32) -> *const c_char {
 
 /// Frees a string the library returned (the JSON of `lcd_client_stats`,
 /// `lcd_client_get_pids`, `lcd_client_summary`, `lcd_client_list`). NULL is a no-op.
-/// Never pass it anything else (not `lcd_error_message`, not `lcd_version`). May be
-/// called from any thread.
+/// Never pass it anything else (not `lcd_error_message`, not `lcd_version`), and do
+/// not write into the string before freeing it (copy it to tokenize it). May be called
+/// from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_string_free(s: *mut c_char) {
     if s.is_null() {

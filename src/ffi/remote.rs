@@ -57,7 +57,7 @@ pub unsafe extern "C" fn lcd_remote_update_options(r: *mut lcd_remote, options_j
         let Some(json) = (unsafe { opt_c_str(options_json, "options_json") })? else {
             return Ok(());
         };
-        let options = RemoteOptions::from_json(Some(json))?;
+        let options = RemoteOptions::update_from_json(Some(json))?;
         // SAFETY: a live handle from lcd_remote_new (the caller's contract).
         let remote = unsafe { r.as_ref() }.remote.clone();
         remote.update_options(options)

@@ -40,6 +40,8 @@ pub(crate) struct RemoteInner {
     clients: Mutex<Vec<Weak<ClientInner>>>,
     stop: tokio::sync::watch::Sender<bool>,
     cleaned: Mutex<bool>,
+    /// Held for the whole of a cleanup: a second caller waits until it is done.
+    cleaning: tokio::sync::Mutex<()>,
     /// Containers the clients of this remote run (created or restored, not yet reaped),
     /// stopped when the last reference goes without `live_restore`.
     owned: Mutex<std::collections::HashSet<String>>,
@@ -80,6 +82,7 @@ impl Remote {
                 clients: Mutex::new(Vec::new()),
                 stop,
                 cleaned: Mutex::new(false),
+                cleaning: tokio::sync::Mutex::new(()),
                 owned: Mutex::new(Default::default()),
             });
             let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
@@ -123,12 +126,14 @@ impl Remote {
     pub fn update_options(&self, update: RemoteOptions) -> Result<()> {
         update.validate_update()?;
         let mut opts = self.inner.options.lock().unwrap();
+        // Restating a value in effect (default or not) is fine; changing it is not.
+        let containerd = |o: &RemoteOptions| o.containerd_path.clone().unwrap_or_else(|| PathBuf::from("containerd"));
         let fixed: [(&str, bool); 5] = [
-            ("state_dir", update.state_dir.is_some() && update.state_dir != opts.state_dir),
-            ("start_daemon", update.start_daemon.is_some() && update.start_daemon != opts.start_daemon),
+            ("state_dir", update.state_dir.as_ref().is_some_and(|v| *v != opts.state_dir())),
+            ("start_daemon", update.start_daemon.is_some_and(|v| v != opts.start_daemon())),
             ("remote_addr", update.remote_addr.is_some() && update.remote_addr != opts.remote_addr),
-            ("containerd_path", update.containerd_path.is_some() && update.containerd_path != opts.containerd_path),
-            ("namespace", update.namespace.is_some() && update.namespace != opts.namespace),
+            ("containerd_path", update.containerd_path.is_some() && containerd(&update) != containerd(&opts)),
+            ("namespace", update.namespace.as_ref().is_some_and(|v| *v != opts.namespace())),
         ];
         if let Some((name, _)) = fixed.iter().find(|(_, changed)| *changed) {
             return Err(Error::precondition(format!("remote option {name} cannot change on a live remote")));
@@ -292,6 +297,16 @@ impl RemoteInner {
 
     /// Cleanup; `caller` is the dispatcher whose callback is calling (0: none).
     async fn shutdown(&self, caller: usize) -> Result<()> {
+        // A concurrent cleanup finishes before this one returns, except from inside a
+        // callback, which that cleanup may be waiting for.
+        let _one = if caller == 0 {
+            self.cleaning.lock().await
+        } else {
+            match self.cleaning.try_lock() {
+                Ok(g) => g,
+                Err(_) => return Ok(()),
+            }
+        };
         {
             let mut cleaned = self.cleaned.lock().unwrap();
             if *cleaned {

@@ -106,6 +106,16 @@ impl RemoteOptions {
 }
 
 impl RemoteOptions {
+    /// Parses an update (`lcd_remote_update_options`); `None` changes nothing.
+    pub fn update_from_json(json: Option<&str>) -> Result<Self> {
+        let o: RemoteOptions = match json {
+            None => RemoteOptions::default(),
+            Some(j) => parse_json("remote options", j)?,
+        };
+        o.validate_update()?;
+        Ok(o)
+    }
+
     /// Checks an update: the same ranges as at creation, without the rule that a
     /// remote without a daemon needs an address (an update does not restate it).
     pub fn validate_update(&self) -> Result<()> {
