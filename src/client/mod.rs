@@ -78,6 +78,7 @@ pub struct ProcessSummary {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
+    pub(crate) _handle: crate::remote::HandleRef,
 }
 
 /// One exec process of a run.

@@ -30,6 +30,34 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 pub struct Remote {
     pub(crate) inner: Arc<RemoteInner>,
+    _handle: HandleRef,
+}
+
+/// One handle the host program holds on a remote (a [`Remote`] or a
+/// [`Client`]). The library's own tasks hold the remote without one, so the drop of
+/// the last handle, on the host program's thread, is where the remote ends when it was
+/// not cleaned up.
+pub(crate) struct HandleRef(Arc<RemoteInner>);
+
+impl HandleRef {
+    pub(crate) fn new(inner: &Arc<RemoteInner>) -> HandleRef {
+        inner.handles.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        HandleRef(inner.clone())
+    }
+}
+
+impl Clone for HandleRef {
+    fn clone(&self) -> Self {
+        HandleRef::new(&self.0)
+    }
+}
+
+impl Drop for HandleRef {
+    fn drop(&mut self) {
+        if self.0.handles.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.last_handle_gone();
+        }
+    }
 }
 
 pub(crate) struct RemoteInner {
@@ -40,6 +68,8 @@ pub(crate) struct RemoteInner {
     clients: Mutex<Vec<Weak<ClientInner>>>,
     stop: tokio::sync::watch::Sender<bool>,
     cleaned: Mutex<bool>,
+    /// Handles the host program holds (see [`HandleRef`]).
+    handles: std::sync::atomic::AtomicUsize,
     /// Held for the whole of a cleanup: a second caller waits until it is done.
     cleaning: tokio::sync::Mutex<()>,
     /// Containers the clients of this remote run (created or restored, not yet reaped),
@@ -82,6 +112,7 @@ impl Remote {
                 clients: Mutex::new(Vec::new()),
                 stop,
                 cleaned: Mutex::new(false),
+                handles: std::sync::atomic::AtomicUsize::new(0),
                 cleaning: tokio::sync::Mutex::new(()),
                 owned: Mutex::new(Default::default()),
             });
@@ -116,7 +147,7 @@ impl Remote {
                 let _ = inner.shutdown(0).await;
                 return Err(Error::new(Code::Unavailable, format!("containerd's event stream did not open within {SUBSCRIBE_TIMEOUT:?}")));
             }
-            Ok(Remote { inner })
+            Ok(Remote { _handle: HandleRef::new(&inner), inner })
         })
     }
 
@@ -168,7 +199,7 @@ impl Remote {
         let mut clients = self.inner.clients.lock().unwrap();
         clients.retain(|w| w.strong_count() > 0);
         clients.push(Arc::downgrade(&client));
-        Ok(Client { inner: client })
+        Ok(Client { inner: client, _handle: HandleRef::new(&self.inner) })
     }
 
     /// Stops the containers of this remote's clients unless `live_restore` is on
@@ -333,15 +364,20 @@ impl RemoteInner {
     }
 }
 
-impl Drop for RemoteInner {
-    fn drop(&mut self) {
-        if *self.cleaned.lock().unwrap() {
-            return;
+impl RemoteInner {
+    /// The host program dropped its last handle without cleaning up: nobody is left to
+    /// hear of the containers, so without live restore they are killed and removed
+    /// here, then the daemon this remote started is stopped. Runs on the dropping
+    /// thread, so that the free returns only when it is done.
+    fn last_handle_gone(&self) {
+        {
+            let mut cleaned = self.cleaned.lock().unwrap();
+            if *cleaned {
+                return;
+            }
+            *cleaned = true;
         }
         let _ = self.stop.send(true);
-        // The last reference is gone, and with it every client: nobody is left to hear
-        // of the containers, so without live restore they are killed and removed here,
-        // then the daemon this remote started is stopped.
         let owned: Vec<String> = if self.live_restore() { Vec::new() } else { self.owned.lock().unwrap().drain().collect() };
         let conn = self.conn.clone();
         let daemon = self.daemon.clone();
@@ -354,7 +390,9 @@ impl Drop for RemoteInner {
             }
         };
         if tokio::runtime::Handle::try_current().is_ok() {
-            crate::runtime::handle().spawn(fut);
+            // Dropped inside an async context: finish on a thread of its own.
+            let t = std::thread::spawn(move || crate::runtime::block_on(fut));
+            let _ = t.join();
         } else {
             crate::runtime::block_on(fut);
         }
