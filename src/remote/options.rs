@@ -9,6 +9,9 @@ use crate::spec::parse_json;
 
 /// Default `state_dir`.
 pub const DEFAULT_STATE_DIR: &str = "/run/libcontainerd";
+/// Longest path a unix socket address holds.
+pub const MAX_SOCKET_PATH: usize = 107;
+
 /// Default containerd namespace.
 pub const DEFAULT_NAMESPACE: &str = "libcontainerd";
 
@@ -81,6 +84,17 @@ impl RemoteOptions {
                 return Err(Error::invalid("remote options: runtime_path is empty"));
             }
         }
+        // The daemon's sockets live in the state dir; a unix socket path holds 107 bytes.
+        if self.start_daemon() {
+            let longest = self.state_dir().join("containerd/containerd.sock.ttrpc");
+            if longest.as_os_str().len() > MAX_SOCKET_PATH {
+                return Err(Error::invalid(format!(
+                    "remote options: state_dir {:?} is too long: containerd's socket {:?} would exceed {MAX_SOCKET_PATH} bytes",
+                    self.state_dir(),
+                    longest
+                )));
+            }
+        }
         if self.start_daemon == Some(false) && self.remote_addr.is_none() {
             return Err(Error::invalid("remote options: start_daemon is false but no remote_addr is given"));
         }
@@ -141,6 +155,9 @@ mod tests {
         assert!(RemoteOptions::from_json(Some(r#"{"oom_score": 5000}"#)).is_err());
         assert!(RemoteOptions::from_json(Some(r#"{"state_dir": "rel"}"#)).is_err());
         assert!(RemoteOptions::from_json(Some(r#"{"start_daemon": "yes"}"#)).is_err());
+        let long = format!(r#"{{"state_dir": "/{}"}}"#, "d".repeat(90));
+        let e = RemoteOptions::from_json(Some(&long)).unwrap_err();
+        assert!(e.message().contains("too long"), "{e}");
         let o = RemoteOptions::from_json(None).unwrap();
         assert!(o.start_daemon());
         assert_eq!(o.namespace(), "libcontainerd");
