@@ -19,7 +19,7 @@ use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
-use crate::restart::{should_restart_on_restore, RestartManager};
+use crate::restart::should_restart_on_restore;
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
 /// Label under which the create options are kept with the container in containerd,
@@ -146,8 +146,8 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
+                c.arm_restarts(&run);
             }
-            *c.restart.lock().unwrap() = options.restart_policy.clone().map(|p| RestartManager::new(p, 0));
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             drop(guard);

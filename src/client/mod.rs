@@ -154,6 +154,22 @@ impl Container {
         }
     }
 
+    /// Applies an event of the current run to its state; the run's pid, or `None`
+    /// when no run is under way (the event is then dropped).
+    fn note(&self, f: impl FnOnce(&mut Run)) -> Option<u32> {
+        let mut run = self.run.lock().unwrap();
+        if !run.started || run.exited {
+            return None;
+        }
+        f(&mut run);
+        Some(run.pid)
+    }
+
+    /// Arms the restart policy of the run's create options (a fresh count).
+    pub(crate) fn arm_restarts(&self, run: &Run) {
+        *self.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+    }
+
     /// An explicit stop: no restart of this container from now on.
     pub(crate) fn cancel_restarts(&self) {
         if let Some(m) = self.restart.lock().unwrap().as_mut() {
@@ -388,28 +404,16 @@ async fn container_loop(client: Weak<ClientInner>, c: Arc<Container>, mut rx: mp
             }
             Event::Oom { .. } => {
                 let _g = c.op.lock().await;
-                let pid = {
-                    let mut run = c.run.lock().unwrap();
-                    if !run.started || run.exited {
-                        continue;
-                    }
-                    run.oom = true;
-                    run.pid
-                };
-                client.report(&c.id, info(State::Oom, pid, "init"));
+                if let Some(pid) = c.note(|run| run.oom = true) {
+                    client.report(&c.id, info(State::Oom, pid, "init"));
+                }
             }
             Event::Paused { .. } | Event::Resumed { .. } => {
                 let paused = matches!(ev, Event::Paused { .. });
                 let _g = c.op.lock().await;
-                let pid = {
-                    let mut run = c.run.lock().unwrap();
-                    if !run.started || run.exited {
-                        continue;
-                    }
-                    run.paused = paused;
-                    run.pid
-                };
-                client.report(&c.id, info(if paused { State::Pause } else { State::Resume }, pid, "init"));
+                if let Some(pid) = c.note(|run| run.paused = paused) {
+                    client.report(&c.id, info(if paused { State::Pause } else { State::Resume }, pid, "init"));
+                }
             }
         }
         if !client.is_tracked(&c) {

@@ -112,10 +112,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.paused = paused;
             }
             client.remote.set_owned(id, true);
-            {
-                let run = c.run.lock().unwrap();
-                *c.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
-            }
+            c.arm_restarts(&c.run.lock().unwrap());
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
@@ -134,7 +131,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 run.exited_while_away = true;
             }
-            *c.restart.lock().unwrap() = c.run.lock().unwrap().options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+            c.arm_restarts(&c.run.lock().unwrap());
             drop(guard);
             c.post(Event::Exit {
                 container_id: id.into(),
@@ -154,7 +151,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 if ctr.is_some() {
                     run.exited_while_away = true;
-                    *c.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+                    c.arm_restarts(&run);
                 }
             }
             drop(guard);

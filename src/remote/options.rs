@@ -54,12 +54,16 @@ pub struct RemoteOptions {
 impl RemoteOptions {
     /// Parses options JSON; `None` means all defaults.
     pub fn from_json(json: Option<&str>) -> Result<Self> {
-        let o: RemoteOptions = match json {
-            None => RemoteOptions::default(),
-            Some(j) => parse_json("remote options", j)?,
-        };
+        let o = Self::parse(json)?;
         o.validate()?;
         Ok(o)
+    }
+
+    fn parse(json: Option<&str>) -> Result<Self> {
+        match json {
+            None => Ok(RemoteOptions::default()),
+            Some(j) => parse_json("remote options", j),
+        }
     }
 
     /// Checks ranges and paths of the fields that are set.
@@ -122,10 +126,7 @@ impl RemoteOptions {
 impl RemoteOptions {
     /// Parses an update (`lcd_remote_update_options`); `None` changes nothing.
     pub fn update_from_json(json: Option<&str>) -> Result<Self> {
-        let o: RemoteOptions = match json {
-            None => RemoteOptions::default(),
-            Some(j) => parse_json("remote options", j)?,
-        };
+        let o = Self::parse(json)?;
         o.validate_update()?;
         Ok(o)
     }
