@@ -6,7 +6,7 @@ use containerd_client::services::v1::{KillRequest, PauseTaskRequest, ResizePtyRe
 use containerd_client::types::v1::Status;
 use oci_spec::runtime::LinuxResources;
 
-use super::lifecycle::process_state;
+use super::lifecycle::{process_state, set_label, STOPPED_LABEL};
 use super::runc::{json_any, RESOURCES_TYPE_URL};
 use super::ClientInner;
 use crate::error::{Error, Result};
@@ -46,6 +46,9 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
         }
     }
     crate::runtime::block_on(async {
+        if stop && tracked.is_some() {
+            set_label(conn, id, STOPPED_LABEL, "true").await;
+        }
         let req = KillRequest { container_id: id.into(), exec_id: exec_id(process_id), signal: signal as u32, all: false };
         if let Err(s) = conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().kill(c.request(r)).await }).await {
             // Between two runs there is no task: the stop has taken effect by

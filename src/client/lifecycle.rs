@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use containerd_client::services::v1::container::Runtime;
 use containerd_client::services::v1::{
     Container as CtrContainer, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest,
-    GetRequest, KillRequest, StartRequest,
+    GetRequest, KillRequest, StartRequest, UpdateContainerRequest,
 };
 use containerd_client::types::v1::Status;
 
@@ -25,6 +25,14 @@ use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 /// Label under which the create options are kept with the container in containerd,
 /// so that `restore` can re-arm them.
 pub const OPTIONS_LABEL: &str = "io.libcontainerd.options";
+
+/// Label set to `true` once the container has been stopped explicitly (`signal` with
+/// SIGTERM or SIGKILL), so that a later `restore` knows it too (`unless-stopped`).
+pub const STOPPED_LABEL: &str = "io.libcontainerd.stopped";
+
+/// Label holding how many times the restart policy has restarted the container, so
+/// that a later `restore` goes on counting (`on-failure`'s maximum).
+pub const RESTARTS_LABEL: &str = "io.libcontainerd.restarts";
 
 /// How long the output of an exited process may go unread before it is reaped anyway
 /// (as moby: the reaping must not wait on a reader that stopped reading).
@@ -146,7 +154,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
-                c.arm_restarts(&run);
+                c.arm_restarts(&run, 0);
             }
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
@@ -425,6 +433,8 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         io.close();
         return Err(e);
     }
+    let restarts = c.restart.lock().unwrap().as_ref().map(|m| m.restart_count()).unwrap_or(0);
+    set_label(client.conn(), &c.id, RESTARTS_LABEL, &restarts.to_string()).await;
     match start_task(client.conn(), &c.id, &fifos).await {
         Ok(pid) => {
             c.run.lock().unwrap().begin(pid, io);
@@ -440,6 +450,22 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
             io.close();
             Err(e)
         }
+    }
+}
+
+/// Records `key=value` among the container's labels in containerd (best effort: a
+/// failure is logged and the operation goes on).
+pub(crate) async fn set_label(conn: &Connection, id: &str, key: &str, value: &str) {
+    let req = UpdateContainerRequest {
+        container: Some(CtrContainer {
+            id: id.to_string(),
+            labels: HashMap::from([(key.to_string(), value.to_string())]),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec![format!("labels.{key}")] }),
+    };
+    if let Err(s) = conn.call(Retry::IfUnavailable, req, |c, r| async move { c.containers().update(c.request(r)).await }).await {
+        log::warn!("record {key}={value} on container {id}: {}", s.message());
     }
 }
 

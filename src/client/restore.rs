@@ -6,7 +6,7 @@ use std::sync::Arc;
 use containerd_client::services::v1::{GetContainerRequest, GetRequest};
 use containerd_client::types::v1::Status;
 
-use super::lifecycle::{self, stdin_closer, OPTIONS_LABEL, UNKNOWN_EXIT};
+use super::lifecycle::{self, stdin_closer, OPTIONS_LABEL, RESTARTS_LABEL, STOPPED_LABEL, UNKNOWN_EXIT};
 use super::{info, ClientInner};
 use crate::backend::State;
 use crate::error::{Code, Error, Result};
@@ -49,6 +49,10 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default()
     };
+    // What happened to it before: an explicit stop, restarts done by its policy.
+    let label = |key: &str| ctr.as_ref().and_then(|k| k.labels.get(key));
+    let manual_stop = label(STOPPED_LABEL).is_some_and(|v| v == "true");
+    let restarts: u32 = label(RESTARTS_LABEL).and_then(|v| v.parse().ok()).unwrap_or(0);
     let spec = ctr.as_ref().and_then(|k| k.spec.as_ref()).and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok());
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let cgroup = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.cgroups_path().clone()).map(|p| p.to_string_lossy().into_owned());
@@ -56,6 +60,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     {
         let mut run = c.run.lock().unwrap();
         run.options = options;
+        run.manual_stop = manual_stop;
         run.process = process;
         run.cgroup = cgroup;
         // `started` is set only once the run is really taken over (below): events that
@@ -114,7 +119,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.paused = paused;
             }
             client.remote.set_owned(id, true);
-            c.arm_restarts(&c.run.lock().unwrap());
+            c.arm_restarts(&c.run.lock().unwrap(), restarts);
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
@@ -133,7 +138,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 run.exited_while_away = true;
             }
-            c.arm_restarts(&c.run.lock().unwrap());
+            c.arm_restarts(&c.run.lock().unwrap(), restarts);
             drop(guard);
             c.post(Event::Exit {
                 container_id: id.into(),
@@ -153,7 +158,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 if ctr.is_some() {
                     run.exited_while_away = true;
-                    c.arm_restarts(&run);
+                    c.arm_restarts(&run, restarts);
                 }
             }
             drop(guard);
