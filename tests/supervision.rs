@@ -142,7 +142,7 @@ fn exit_during_an_outage_is_reported_once() {
     let d = TestDaemon::start();
     let (client, rec) = d.client();
     let id = unique_id("outage");
-    client.create(&id, &spec(&["sh", "-c", "sleep 1; exit 5"]), &CreateOptions::default()).unwrap();
+    client.create(&id, &spec(&["sh", "-c", "sleep 2; exit 5"]), &CreateOptions::default()).unwrap();
     rec.wait_for(&id, State::StartContainer, TIMEOUT);
     kill_and_wait_relaunch(&d);
     let exit = rec.wait_for(&id, State::Exit, TIMEOUT);
@@ -208,4 +208,60 @@ fn two_remotes_on_one_state_dir_share_and_relaunch_one_daemon() {
     d.remote.cleanup().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(!alive(pid), "the last remote's cleanup left the daemon running");
+}
+
+#[test]
+fn an_adopted_daemon_is_supervised_after_its_starter_is_gone() {
+    let d = TestDaemon::start();
+    let started_by = d.remote.daemon_pid();
+    // A second remote adopts the daemon; the first one goes away.
+    let second = containerd::Remote::new(d.options()).unwrap();
+    assert_eq!(second.daemon_pid(), started_by);
+    let rec = Recorder::new();
+    let client = second.client(rec.backend()).unwrap();
+    let id = unique_id("adopted");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    d.remote.cleanup().unwrap();
+    assert!(alive(started_by), "the first remote's cleanup stopped a daemon still in use");
+    // Killing the adopted daemon leads to a relaunch by the remote that adopted it.
+    unsafe { libc::kill(started_by as i32, libc::SIGKILL) };
+    let t0 = Instant::now();
+    while second.daemon_pid() == started_by || !alive(second.daemon_pid()) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "adopted daemon not relaunched within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(alive(pid), "the container died with the daemon");
+    assert!(client.stats(&id).is_ok());
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    second.cleanup().unwrap();
+}
+
+#[test]
+fn a_hung_daemon_is_killed_and_relaunched_and_calls_meanwhile_complete() {
+    let d = TestDaemon::start();
+    let (client, rec) = d.client();
+    let id = unique_id("hung");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    let hung = d.remote.daemon_pid();
+    // Alive but answering nothing.
+    unsafe { libc::kill(hung as i32, libc::SIGSTOP) };
+    let stopped = || std::fs::read_to_string(format!("/proc/{hung}/stat")).is_ok_and(|s| s.contains(") T"));
+    while !stopped() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t0 = Instant::now();
+    let stats = client.stats(&id);
+    let took = t0.elapsed();
+    assert!(stats.is_ok(), "{stats:?}");
+    assert!(took < Duration::from_secs(30), "stats took {took:?}");
+    let now = d.remote.daemon_pid();
+    assert!(now != hung && alive(now), "the hung daemon was not replaced: {hung} -> {now} after {took:?}");
+    assert!(!alive(hung), "the hung daemon was not killed");
+    assert!(alive(pid), "the container died with the daemon");
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
 }
