@@ -176,3 +176,34 @@ def test_backend_with_only_attach_streams(remote: lcd.Remote) -> None:
         # No state_changed here: the output is drained, so the container ends.
         wait_until(lambda: all(x.id != id for x in c.list()), what="the container to exit")
     assert mine.seen == [(id, "init", False)]
+
+
+def test_close_while_other_threads_call(remote: lcd.Remote) -> None:
+    # Calls racing with close either complete or raise FailedPrecondition; none
+    # touches the freed handle.
+    client = remote.client(lcd.CollectingBackend())
+    outcomes: List[str] = []
+    lock = threading.Lock()
+    started = threading.Barrier(5)
+
+    def hammer() -> None:
+        started.wait(TIMEOUT)
+        calls = 0
+        while True:
+            try:
+                client.list()
+                calls += 1
+            except lcd.FailedPrecondition as e:
+                with lock:
+                    outcomes.append(f"closed after {calls}" if "closed" in str(e) else str(e))
+                return
+
+    ts = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in ts:
+        t.start()
+    started.wait(TIMEOUT)
+    time.sleep(0.2)
+    client.close()
+    for t in ts:
+        t.join(TIMEOUT)
+    assert len(outcomes) == 4 and all(o.startswith("closed after ") for o in outcomes), outcomes

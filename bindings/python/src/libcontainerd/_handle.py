@@ -4,8 +4,10 @@ race with them (the C ABI's rule for every ``_free``)."""
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, Optional
+from types import TracebackType
+from typing import Callable, Dict, Iterator, Optional, Type, TypeVar
 
 from .errors import FailedPrecondition
 
@@ -63,3 +65,41 @@ class Handle:
             self._ptr = None
             self._cond.wait_for(lambda: all(t == me for t in self._inflight))
         self._free(ptr)
+
+
+_Owner = TypeVar("_Owner", bound="HandleOwner")
+
+
+class HandleOwner:
+    """A Python object owning a :class:`Handle`: ``close``, ``closed`` and the
+    context-manager protocol, with a finalizer as a backstop for a forgotten close."""
+
+    _handle: Handle
+
+    def _own(self, handle: Handle) -> None:
+        """Takes ``handle``; it is freed by :meth:`close` or, failing that, by the GC
+        or at interpreter exit."""
+        self._handle = handle
+        self._finalizer = weakref.finalize(self, handle.close)
+
+    def close(self) -> None:
+        """Frees the handle once other threads' calls on it returned. Idempotent."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._handle.closed
+
+    def __enter__(self: _Owner) -> _Owner:
+        """The object itself."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Closes it."""
+        self.close()

@@ -6,13 +6,11 @@ import ctypes
 import itertools
 import logging
 import threading
-import weakref
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _lib
-from ._handle import Handle
+from ._handle import Handle, HandleOwner
 from .backend import Backend, IOPipe, StateInfo, _state
 from .errors import LibcontainerdError
 
@@ -224,7 +222,7 @@ def _free_client(ptr: int) -> None:
 # ---- the client --------------------------------------------------------------------
 
 
-class Client:
+class Client(HandleOwner):
     """Creates and drives containers; their events and stdio go to one backend.
 
     Made by :meth:`Remote.client`. Every method blocks (releasing the GIL) and may be
@@ -262,9 +260,7 @@ class Client:
         self.remote: Remote = remote
         #: The backend its events and stdio go to.
         self.backend: Backend = backend
-        self._handle = Handle(out.value, _free_client, "client")
-        # A backstop for a client never closed; close() runs it at once.
-        self._finalizer = weakref.finalize(self, self._handle.close)
+        self._own(Handle(out.value, _free_client, "client"))
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -272,27 +268,11 @@ class Client:
         """Closes the client: stops event delivery, waits for callbacks in flight,
         then calls the backend's :meth:`~Backend.client_closed`. Idempotent.
 
-        Running containers keep running (the remote's cleanup stops them).
+        Running containers keep running (the remote's cleanup stops them). From
+        inside one of this client's callbacks the library finishes the close once
+        that callback has returned.
         """
-        self._finalizer()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._handle.closed
-
-    def __enter__(self) -> Client:
-        """The client itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        """Closes the client."""
-        self.close()
+        super().close()
 
     def create(
         self,

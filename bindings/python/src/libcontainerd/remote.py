@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-import weakref
-from types import TracebackType
-from typing import Any, Dict, Optional, Sequence, Type, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from . import _lib
-from ._handle import Handle
+from ._handle import Handle, HandleOwner
 from .backend import Backend
 from .client import Client
 
@@ -27,7 +25,7 @@ def _free_remote(ptr: int) -> None:
     _lib.lib().lcd_remote_free(ptr)
 
 
-class Remote:
+class Remote(HandleOwner):
     """A connection to containerd, possibly to a daemon the library starts itself.
 
     With ``start_daemon`` (the default unless ``remote_addr`` is given) the library
@@ -94,9 +92,7 @@ class Remote:
         out = ctypes.c_void_p()
         _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out)))
         assert out.value is not None
-        self._handle = Handle(out.value, _free_remote, "remote")
-        # A backstop for a remote never closed; close() runs it at once.
-        self._finalizer = weakref.finalize(self, self._handle.close)
+        self._own(Handle(out.value, _free_remote, "remote"))
 
     def client(self, backend: Optional[Backend] = None) -> Client:
         """A new client whose events and stdio go to ``backend``.
@@ -142,22 +138,4 @@ class Remote:
 
     def close(self) -> None:
         """Drops this reference; the last one (clients count) cleans up. Idempotent."""
-        self._finalizer()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._handle.closed
-
-    def __enter__(self) -> Remote:
-        """The remote itself."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        """Closes the remote (see :meth:`close`)."""
-        self.close()
+        super().close()
