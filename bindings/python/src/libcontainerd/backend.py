@@ -248,6 +248,8 @@ class _Capture:
         self.open_streams = 2 if io.stderr is not None else 1
 
 
+#: Whether :class:`CollectingBackend` keeps a process's stdin open: for every process,
+#: or as a function of ``(container_id, process_id)``.
 KeepStdin = Union[bool, Callable[[str, str], bool]]
 
 
@@ -264,6 +266,10 @@ class CollectingBackend(Backend):
     or a function of ``(container_id, process_id)``); by default it is closed at once,
     so a process reading stdin sees EOF. The output of each run is collected on
     background threads; :meth:`output` returns it. Every method is thread-safe.
+
+    It keeps every event and every byte for as long as it lives, and serves one
+    client: meant for tests, scripts and short-lived tools. A long-running program
+    subclasses :class:`Backend` instead.
     """
 
     def __init__(self, keep_stdin: KeepStdin = False) -> None:

@@ -99,7 +99,9 @@ class ProcessSummary:
     process_id: str
 
 
+#: What ``runtime=`` accepts: a :class:`Runtime`, its path, or its JSON object.
 RuntimeArg = Union[Runtime, str, Mapping[str, Any], None]
+#: What ``restart_policy=`` accepts: a :class:`RestartPolicy`, its name, or its JSON object.
 RestartPolicyArg = Union[RestartPolicy, str, Mapping[str, Any], None]
 _Containers = List[ContainerInfo]
 _Summary = List[ProcessSummary]

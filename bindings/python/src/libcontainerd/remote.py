@@ -18,6 +18,7 @@ DEFAULT_STATE_DIR = "/run/libcontainerd"
 #: The library's default containerd namespace.
 DEFAULT_NAMESPACE = "libcontainerd"
 
+#: A filesystem path: a string or a path object.
 PathArg = Union[str, "os.PathLike[str]"]
 
 
