@@ -154,7 +154,8 @@ def test_blocking_calls_release_the_gil() -> None:
         t.join()
         remove_state_dir(d)
     assert took > 0.05, "starting containerd was too quick to tell"
-    assert during > 10000, f"only {during} iterations in {took:.2f} s: the GIL was held"
+    # Holding the GIL through the call would leave the spinning thread at a standstill.
+    assert during > 1000, f"only {during} iterations in {took:.2f} s: the GIL was held"
 
 
 class Attached(lcd.Backend):
