@@ -73,6 +73,13 @@ def summarize(data):
             s["throughput"][int(w)] = {
                 p: med([b["n"] / b["elapsed_s"] for b in ok_batches(bs) if b.get("elapsed_s")])
                 for p, bs in peers.items()}
+        s["cpu"] = {}
+        for p, bs in lc["sequential"].items():
+            bs = [b for b in ok_batches(bs) if b.get("n")]
+            if bs:
+                n = sum(b["n"] for b in bs)
+                s["cpu"][p] = {"client": sum(b.get("cpu_ms", float("nan")) for b in bs) / n,
+                               "containerd": sum(b.get("containerd_cpu_ms", float("nan")) for b in bs) / n}
         ev = {}
         for peer, key in (("rust", "event_ms"), ("c", "event_ms")):
             if peer in lc["sequential"]:
@@ -200,6 +207,15 @@ def tables(s):
                        f"{d['n']} | {fmt(ratio(d['p50'], go), 2)} | "
                        + " | ".join(fmt(tp[w].get(p)) for w in ws) + " |")
         out.append("")
+        cpu = s.get("cpu")
+        if cpu:
+            out.append("CPU time per sequential lifecycle (client process; containerd itself; the shim and")
+            out.append("runc are not counted):\n")
+            out.append("| peer | client ms | containerd ms |")
+            out.append("|---|---:|---:|")
+            for p, d in cpu.items():
+                out.append(f"| {LIFECYCLE_LABELS.get(p, p)} | {fmt(d['client'], 2)} | {fmt(d['containerd'], 2)} |")
+            out.append("")
     ex = s.get("exec")
     if ex:
         go = g(ex, "go", "p50")
@@ -250,6 +266,9 @@ def tables(s):
         out.append(f"| … with {dn['count']} containers | {fmt(dn['rss_full_mib'])} MiB |")
         out.append(f"| growth per container (least squares) | {fmt(dn['slope_kib'])} KiB |")
         out.append(f"| … after all exited | {fmt(dn['rss_after_kib'] / 1024)} MiB |")
+        if "rss_after2_kib" in dn:
+            out.append(f"| … with {dn['count']} containers again (second cycle) | {fmt(dn['rss_full2_kib'] / 1024)} MiB |")
+            out.append(f"| … after all of those exited | {fmt(dn['rss_after2_kib'] / 1024)} MiB |")
         out.append(f"| create all, sequentially | {fmt(dn['create_s'], 2)} s |")
         out.append(f"| `list` over all | {fmt(dn['list_ms'], 2)} ms |")
         out.append(f"| `stats` of each, all | {fmt(dn['stats_all_ms'], 1)} ms |")

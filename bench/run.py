@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -141,6 +142,12 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
                 return
             time.sleep(0.1)
         raise SystemExit("containerd did not answer within 30 s")
+
+    def cpu_ms(self):
+        """CPU time (user + system) containerd has used so far, in ms."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
     def ctr(self, args, check=True, ns=None, **kw):
         cmd = ["ctr", "--address", self.socket] + (["-n", ns] if ns else []) + args
@@ -265,6 +272,7 @@ class Harness:
                 return None
             return dt
 
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(workers) as ex:
             for r in ex.map(one, range(iters)):
@@ -272,7 +280,10 @@ class Harness:
                     failures += 1
                 else:
                     lat.append(r)
-        return {"lat_ms": lat, "elapsed_s": time.perf_counter() - t0, "n": len(lat), "failures": failures}
+        elapsed = time.perf_counter() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1e3
+        return {"lat_ms": lat, "elapsed_s": elapsed, "n": len(lat), "failures": failures, "cpu_ms": cpu}
 
     def lifecycle_peers(self):
         """name → f(iters, workers) → {lat_ms, elapsed_s, n, ...}"""
@@ -298,7 +309,11 @@ class Harness:
             order = names[r % len(names):] + names[:r % len(names)]
             for n in order:
                 try:
-                    out[n].append(fn(n, peers[n]))
+                    c0 = self.daemon.cpu_ms()
+                    r = fn(n, peers[n])
+                    if isinstance(r, dict):
+                        r["containerd_cpu_ms"] = self.daemon.cpu_ms() - c0
+                    out[n].append(r)
                 except Exception as e:  # a failing peer must not sink the others
                     log(f"{n}: {e}")
                     out[n].append({"error": str(e)})

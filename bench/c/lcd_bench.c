@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define MAX_WORKERS 64
@@ -44,6 +45,14 @@ static int64_t now_ns(clockid_t clock) {
     struct timespec ts;
     clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* CPU time (user + system) this process has used so far, in ms. */
+static double cpu_ms(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 static void die(const char *what, lcd_error *e) {
@@ -188,6 +197,7 @@ int main(int argc, char **argv) {
         sh.event_ms = calloc((size_t)sh.iters + 1, sizeof(double));
         pthread_t th[MAX_WORKERS];
         struct worker_arg wa[MAX_WORKERS];
+        double cpu0 = cpu_ms();
         int64_t t0 = now_ns(CLOCK_MONOTONIC);
         for (int w = 0; w < workers; w++) {
             wa[w].sh = &sh;
@@ -201,7 +211,8 @@ int main(int argc, char **argv) {
         print_array("lat_ms", sh.lat_ms, sh.n);
         printf(", ");
         print_array("event_ms", sh.event_ms, sh.n);
-        printf(", \"elapsed_s\": %.6f, \"n\": %d, \"failures\": %d}\n", elapsed, sh.n, sh.failures);
+        printf(", \"elapsed_s\": %.6f, \"n\": %d, \"cpu_ms\": %.3f, \"failures\": %d}\n", elapsed, sh.n,
+               cpu_ms() - cpu0, sh.failures);
     } else if (strcmp(mode, "boundary") == 0) {
         /* Median over 7 batches of the time per call. */
         double v[7], l[7];

@@ -126,6 +126,13 @@ func (b *bench) lifecycle(id string) (total, exitSeen, reaped time.Duration, err
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
+// cpuMs is the CPU time (user + system) this process has used so far, in ms.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
 func runLifecycle() map[string]any {
 	b := newBench()
 	var anchor func()
@@ -137,6 +144,7 @@ func runLifecycle() map[string]any {
 	var lat, seen, reaped []float64
 	var next int64 = -1
 	var failures int64
+	cpu0 := cpuMs()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < *workers; w++ {
@@ -164,12 +172,13 @@ func runLifecycle() map[string]any {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuMs() - cpu0
 	if anchor != nil {
 		anchor()
 	}
 	return map[string]any{
 		"lat_ms": lat, "exit_seen_ms": seen, "reaped_ms": reaped,
-		"elapsed_s": elapsed.Seconds(), "n": len(lat), "failures": failures,
+		"elapsed_s": elapsed.Seconds(), "n": len(lat), "failures": failures, "cpu_ms": cpu,
 	}
 }
 
@@ -202,6 +211,7 @@ func runExec() map[string]any {
 	must(err, "task")
 	base := b.spec(id, []string{"/bin/true"}).Process
 	var lat []float64
+	cpu0 := cpuMs()
 	for i := 0; i < *iters; i++ {
 		t0 := time.Now()
 		p, err := task.Exec(b.ctx, fmt.Sprintf("e%d", i), base, b.creator())
@@ -214,7 +224,7 @@ func runExec() map[string]any {
 		must(err, "exec delete")
 		lat = append(lat, ms(time.Since(t0)))
 	}
-	return map[string]any{"lat_ms": lat, "n": len(lat)}
+	return map[string]any{"lat_ms": lat, "n": len(lat), "cpu_ms": cpuMs() - cpu0}
 }
 
 // meter counts bytes and remembers when the first and the last arrived.
