@@ -27,7 +27,6 @@ import platform
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,15 +47,6 @@ SMOKE = dict(rounds=1, seq_iters=3, workers=[1, 2], tput_rounds=1, tput_per_work
 
 def log(msg):
     print(f"==> {msg}", file=sys.stderr, flush=True)
-
-
-def pct(values, p):
-    """The p-th percentile (nearest rank) of values."""
-    v = sorted(values)
-    if not v:
-        return float("nan")
-    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
-    return v[k]
 
 
 def busybox_spec(rootfs, args):

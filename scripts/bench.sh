@@ -4,7 +4,7 @@
 # that the harness starts in a temporary state directory. Prints the tables and
 # writes docs/BENCHMARKS.md, docs/benchmarks.png and build/bench/results.json.
 #
-#   ./scripts/bench.sh            the full run (about ten minutes on 2 CPUs)
+#   ./scripts/bench.sh            the full run (10–20 minutes on 2 CPUs)
 #   ./scripts/bench.sh --smoke    a few iterations of everything (scripts/test.sh runs it)
 #
 # Other arguments go to bench/run.py (--help lists them; --report/--chart/--results
