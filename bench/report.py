@@ -336,6 +336,16 @@ def write_markdown(data, s, path, chart_rel):
         f"- containerd {m['containerd']}; {m['runc']}; {m['ctr']}",
         f"- Go client: github.com/containerd/containerd/v2 {m['go_client']} ({m['go']})",
         f"- {m['rustc']}; Python {m['python']}",
+    ]
+    if float(m["loadavg_before"][0]) > m["cpus"] or float(m["loadavg_after"][0]) > m["cpus"]:
+        lines += [
+            "",
+            f"**Conditions:** other work kept this {m['cpus']}-CPU machine busy during the run (load averages",
+            "above), so absolute times are inflated and single rounds are noisy. The peers ran interleaved,",
+            "round by round, so their ratios are the meaningful part; re-run `./scripts/bench.sh` on a quiet",
+            "machine for absolute figures.",
+        ]
+    lines += [
         "",
         "## Method",
         "",

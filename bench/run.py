@@ -38,7 +38,7 @@ GROUP_ANNOTATION = "io.containerd.runc.v2.group"
 
 # Workload sizes: full run and smoke mode.
 FULL = dict(rounds=5, seq_iters=40, workers=[1, 2, 4, 8], tput_rounds=3, tput_per_worker=15,
-            exec_rounds=5, exec_iters=40, stdout_rounds=3, stdout_mib=1024, density=200,
+            exec_rounds=5, exec_iters=40, stdout_rounds=5, stdout_mib=1024, density=200,
             boundary_iters=2000, boundary_rounds=3)
 SMOKE = dict(rounds=1, seq_iters=3, workers=[1, 2], tput_rounds=1, tput_per_worker=2,
              exec_rounds=1, exec_iters=3, stdout_rounds=1, stdout_mib=16, density=5,
