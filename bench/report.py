@@ -413,7 +413,8 @@ def write_chart(s, path):
     for p in names:
         ax.plot(ws, [tp[w].get(p, float("nan")) for w in ws], marker="o", label=LIFECYCLE_LABELS.get(p, p))
     ax.set_xlabel("workers")
-    ax.set_ylabel("containers / s")
+    ax.set_ylabel("containers / s (log scale)")
+    ax.set_yscale("log")
     ax.set_xticks(ws)
     ax.set_title("Lifecycle throughput (higher is better)")
     ax.legend(fontsize=7)
@@ -428,7 +429,8 @@ def write_chart(s, path):
     ax = axes[1][1]
     so = s.get("stdout", {})
     ax.barh([STDOUT_LABELS.get(p, p) for p in so], [so[p] for p in so], color="tab:orange")
-    ax.set_xlabel("GB/s")
+    ax.set_xlabel("GB/s (log scale)")
+    ax.set_xscale("log")
     ax.set_title("Stdout throughput (higher is better)")
     ax.invert_yaxis()
     fig.tight_layout()
