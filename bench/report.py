@@ -395,6 +395,7 @@ def write_chart(s, path):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib missing: no chart (scripts/bench.sh installs it into build/bench-venv)")
         return
@@ -415,6 +416,9 @@ def write_chart(s, path):
     ax.set_xlabel("workers")
     ax.set_ylabel("containers / s (log scale)")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_yticks([t for t in (2, 5, 10, 20, 50, 100, 200, 500) if ax.get_ylim()[0] <= t <= ax.get_ylim()[1] * 1.5])
     ax.set_xticks(ws)
     ax.set_title("Lifecycle throughput (higher is better)")
     ax.legend(fontsize=7)
@@ -429,8 +433,7 @@ def write_chart(s, path):
     ax = axes[1][1]
     so = s.get("stdout", {})
     ax.barh([STDOUT_LABELS.get(p, p) for p in so], [so[p] for p in so], color="tab:orange")
-    ax.set_xlabel("GB/s (log scale)")
-    ax.set_xscale("log")
+    ax.set_xlabel("GB/s")
     ax.set_title("Stdout throughput (higher is better)")
     ax.invert_yaxis()
     fig.tight_layout()
