@@ -12,6 +12,7 @@
 #   LCD_C_TEST_TIMEOUT   seconds for each C test program (default 300)
 #   LCD_GO_TEST_TIMEOUT  seconds for the Go tests (default 900)
 #   LCD_PY_TEST_TIMEOUT  seconds for the Python tests (default 900)
+#   LCD_BENCH_SMOKE_TIMEOUT  seconds for the benchmark smoke run (default 900)
 #   LCD_TEST_KEEP=1      keep the temporary state directories for inspection
 set -uo pipefail
 
@@ -210,6 +211,22 @@ if [ -d bindings/python ]; then
     else
         fail "python bindings/python (could not install the package, pytest and mypy)"
     fi
+fi
+
+# ---- Benchmark smoke: every workload of the benchmark harness (bench/) with a few
+# iterations, against a containerd of its own below $TEST_TMP; outputs go to
+# $TEST_TMP/bench, not docs/. Fails if any driver fails (targets are not judged here).
+lcd_log "benchmark smoke (scripts/bench.sh --smoke)"
+mkdir -p "$TEST_TMP/bench"
+timeout --kill-after=30 "${LCD_BENCH_SMOKE_TIMEOUT:-900}" ./scripts/bench.sh --smoke \
+    --report "$TEST_TMP/bench/BENCHMARKS.md" --chart "$TEST_TMP/bench/benchmarks.png" \
+    --results "$TEST_TMP/bench/results.json"
+rc=$?
+lcd_stop_tree "$TEST_TMP"
+if [ "$rc" -eq 0 ] && [ -s "$TEST_TMP/bench/BENCHMARKS.md" ] && [ -s "$TEST_TMP/bench/benchmarks.png" ]; then
+    pass "bench smoke"
+else
+    fail "bench smoke (exit code $rc)"
 fi
 
 summary

@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 /// The longest the reaping of an exited process waits for its output to be read.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
+/// The longest pause between two polls of `wait_drained`.
+const DRAIN_POLL_MAX: Duration = Duration::from_millis(5);
+
 /// The fifo paths of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FifoSet {
@@ -157,6 +160,9 @@ impl ProcessIo {
     pub async fn wait_drained(&self, idle: Duration) {
         let started = Instant::now();
         let mut last = (Instant::now(), usize::MAX);
+        // The shim usually closes its ends within a millisecond of the exit: poll
+        // often at first, then settle at DRAIN_POLL_MAX.
+        let mut pause = Duration::from_millis(1);
         loop {
             if started.elapsed() >= DRAIN_LIMIT {
                 log::debug!("output of {} still open after {DRAIN_LIMIT:?}", self.fifos.stdout.display());
@@ -186,7 +192,8 @@ impl ProcessIo {
                 log::debug!("output of {} not drained after {idle:?} without progress", self.fifos.stdout.display());
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(DRAIN_POLL_MAX);
         }
     }
 

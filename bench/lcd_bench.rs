@@ -1,0 +1,448 @@
+//! The library's side of the benchmark (Rust API), driven by `bench/run.py`: each
+//! invocation connects to the daemon the harness started (`remote_addr`), runs one
+//! workload and prints one JSON object with its measurements on stdout.
+//!
+//! Usage: `lcd_bench MODE --socket S --state-dir D --spec config.json [--namespace N]
+//! [--prefix P] [--iters N] [--workers W] [--mib M] [--count N]`, MODE one of
+//! `lifecycle`, `exec`, `stdout`, `boundary`, `density`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use containerd::{Backend, Client, ContainerSpec, CreateOptions, IoPipe, ProcessSpec, Remote, RemoteOptions, State, StateInfo};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a waiter learns when its process exits.
+struct Exit {
+    /// `state_changed` time minus the process's `exited_at`, in ms.
+    event_ms: f64,
+}
+
+/// Output read from one process's stdout fd.
+struct Drained {
+    bytes: u64,
+    first: Instant,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct Bench {
+    /// (container, process) → who waits for its exit.
+    waiters: Mutex<HashMap<(String, String), Sender<Exit>>>,
+    /// Containers whose stdout is read and timed.
+    drains: Mutex<HashMap<String, Sender<Drained>>>,
+}
+
+fn now_unix_nano() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+impl Backend for Bench {
+    fn state_changed(&self, container_id: &str, info: &StateInfo) -> containerd::Result<()> {
+        if matches!(info.state, State::Exit | State::ExitProcess) {
+            let now = now_unix_nano();
+            let key = (container_id.to_string(), info.process_id.clone());
+            if let Some(tx) = self.waiters.lock().unwrap().remove(&key) {
+                let event_ms = (now - info.exited_at_unix_nano) as f64 / 1e6;
+                let _ = tx.send(Exit { event_ms });
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_streams(&self, container_id: &str, _process_id: &str, io: IoPipe) -> containerd::Result<()> {
+        let Some(tx) = self.drains.lock().unwrap().remove(container_id) else {
+            io.discard();
+            return Ok(());
+        };
+        let IoPipe { stdin, stdout, stderr, .. } = io;
+        drop(stdin);
+        if let Some(e) = stderr {
+            std::thread::spawn(move || drain(std::fs::File::from(e)));
+        }
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::from(stdout);
+            let mut buf = vec![0u8; 64 << 10];
+            let mut bytes = 0u64;
+            let (mut first, mut last) = (Instant::now(), Instant::now());
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                last = Instant::now();
+                if bytes == 0 {
+                    first = last;
+                }
+                bytes += n as u64;
+            }
+            let _ = tx.send(Drained { bytes, first, last });
+        });
+        Ok(())
+    }
+}
+
+fn drain(mut f: std::fs::File) {
+    let mut buf = vec![0u8; 64 << 10];
+    while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+impl Bench {
+    fn expect_exit(&self, id: &str, process_id: &str) -> std::sync::mpsc::Receiver<Exit> {
+        let (tx, rx) = channel();
+        self.waiters.lock().unwrap().insert((id.to_string(), process_id.to_string()), tx);
+        rx
+    }
+}
+
+struct Args {
+    mode: String,
+    socket: PathBuf,
+    state_dir: PathBuf,
+    spec: PathBuf,
+    namespace: String,
+    prefix: String,
+    iters: usize,
+    workers: usize,
+    mib: u64,
+    count: usize,
+    /// The spec carries the runc shim's group annotation: keep one container of the
+    /// group running so that its shim serves every iteration.
+    group: bool,
+}
+
+fn parse_args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().unwrap_or_else(|| die("usage: lcd_bench MODE --socket S --state-dir D --spec FILE ..."));
+    let mut a = Args {
+        mode,
+        socket: PathBuf::new(),
+        state_dir: PathBuf::new(),
+        spec: PathBuf::new(),
+        namespace: "lcdbench-rust".into(),
+        prefix: "rs".into(),
+        iters: 10,
+        workers: 1,
+        mib: 1024,
+        count: 200,
+        group: false,
+    };
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_else(|| die(&format!("{k} needs a value")));
+        let num = |v: &str| v.parse::<usize>().unwrap_or_else(|_| die(&format!("{k}: not a number: {v}")));
+        match k.as_str() {
+            "--socket" => a.socket = v.into(),
+            "--state-dir" => a.state_dir = v.into(),
+            "--spec" => a.spec = v.into(),
+            "--namespace" => a.namespace = v,
+            "--prefix" => a.prefix = v,
+            "--iters" => a.iters = num(&v),
+            "--workers" => a.workers = num(&v).max(1),
+            "--mib" => a.mib = num(&v) as u64,
+            "--count" => a.count = num(&v),
+            "--group" => a.group = num(&v) != 0,
+            _ => die(&format!("unknown flag {k}")),
+        }
+    }
+    a
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("lcd_bench: {msg}");
+    std::process::exit(2)
+}
+
+fn ok<T>(r: containerd::Result<T>, what: &str) -> T {
+    r.unwrap_or_else(|e| die(&format!("{what}: {e}")))
+}
+
+/// The shared spec with `args` as the process.
+fn spec_with(a: &Args, args: &[&str]) -> ContainerSpec {
+    let text = std::fs::read_to_string(&a.spec).unwrap_or_else(|e| die(&format!("read {}: {e}", a.spec.display())));
+    let mut v: Value = serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("parse spec: {e}")));
+    v["process"]["args"] = json!(args);
+    ok(ContainerSpec::from_json(&v.to_string()), "spec")
+}
+
+fn connect(a: &Args, backend: Arc<Bench>) -> (Remote, Client) {
+    let remote = ok(
+        Remote::new(RemoteOptions {
+            state_dir: Some(a.state_dir.clone()),
+            remote_addr: Some(a.socket.clone()),
+            start_daemon: Some(false),
+            namespace: Some(a.namespace.clone()),
+            ..RemoteOptions::default()
+        }),
+        "remote",
+    );
+    let client = ok(remote.client(backend), "client");
+    (remote, client)
+}
+
+/// CPU time (user + system) this process has used so far, in ms.
+fn cpu_ms() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// create → start → exit reported (the library has deleted task and container by then).
+fn lifecycle(a: &Args) -> Value {
+    let backend = Arc::new(Bench::default());
+    let (_remote, client) = connect(a, backend.clone());
+    let spec = spec_with(a, &["/bin/true"]);
+    let anchor_id = format!("{}-anchor", a.prefix);
+    let anchor = a.group.then(|| sleeper(&client, &backend, a, &anchor_id));
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new((Vec::new(), Vec::new()));
+    let failures = AtomicUsize::new(0);
+    let cpu0 = cpu_ms();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..a.workers {
+            let (client, spec, backend, next, results, failures) = (&client, &spec, &backend, &next, &results, &failures);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= a.iters {
+                    return;
+                }
+                let id = format!("{}-{w}-{i}", a.prefix);
+                let rx = backend.expect_exit(&id, "init");
+                let t0 = Instant::now();
+                if let Err(e) = client.create(&id, spec, &CreateOptions::default()) {
+                    eprintln!("create {id}: {e}");
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                match rx.recv_timeout(TIMEOUT) {
+                    Ok(exit) => {
+                        let lat = ms(t0.elapsed());
+                        let mut r = results.lock().unwrap();
+                        r.0.push(lat);
+                        r.1.push(exit.event_ms);
+                    }
+                    Err(_) => {
+                        eprintln!("{id}: no exit within {TIMEOUT:?}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_ms() - cpu0;
+    if let Some(rx) = anchor {
+        stop(&client, &anchor_id, rx);
+    }
+    let (lat, events) = results.into_inner().unwrap();
+    json!({"lat_ms": lat, "event_ms": events, "elapsed_s": elapsed, "n": lat.len(), "cpu_ms": cpu,
+           "failures": failures.load(Ordering::Relaxed)})
+}
+
+/// Starts a `sleep` container and returns the receiver of its exit.
+fn sleeper(client: &Client, backend: &Bench, a: &Args, id: &str) -> std::sync::mpsc::Receiver<Exit> {
+    let rx = backend.expect_exit(id, "init");
+    ok(client.create(id, &spec_with(a, &["/bin/sleep", "3600"]), &CreateOptions::default()), "create sleeper");
+    rx
+}
+
+fn stop(client: &Client, id: &str, rx: std::sync::mpsc::Receiver<Exit>) {
+    ok(client.signal(id, libc::SIGKILL), "kill");
+    if rx.recv_timeout(TIMEOUT).is_err() {
+        die(&format!("{id}: no exit after SIGKILL"));
+    }
+}
+
+/// Exec round trip of `true`: add_process → exit-process reported.
+fn exec(a: &Args) -> Value {
+    let backend = Arc::new(Bench::default());
+    let (_remote, client) = connect(a, backend.clone());
+    let id = format!("{}-exec", a.prefix);
+    let done = sleeper(&client, &backend, a, &id);
+    let process: ProcessSpec = ok(ProcessSpec::from_json(r#"{"args": ["/bin/true"]}"#), "process");
+    let mut lat = Vec::new();
+    let mut events = Vec::new();
+    let cpu0 = cpu_ms();
+    for i in 0..a.iters {
+        let pid = format!("e{i}");
+        let rx = backend.expect_exit(&id, &pid);
+        let t0 = Instant::now();
+        ok(client.add_process(&id, &pid, &process), "add_process");
+        let exit = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die("exec: no exit-process"));
+        lat.push(ms(t0.elapsed()));
+        events.push(exit.event_ms);
+    }
+    let cpu = cpu_ms() - cpu0;
+    stop(&client, &id, done);
+    json!({"lat_ms": lat, "event_ms": events, "n": lat.len(), "cpu_ms": cpu})
+}
+
+/// `dd` writes `mib` MiB to stdout; the fd handed to attach_streams is read with
+/// 64 KiB reads; the rate counts from the first byte to the last.
+fn stdout(a: &Args) -> Value {
+    let backend = Arc::new(Bench::default());
+    let (_remote, client) = connect(a, backend.clone());
+    let count = format!("count={}", a.mib);
+    let spec = spec_with(a, &["/bin/dd", "if=/dev/zero", "bs=1M", &count]);
+    let mut rates = Vec::new();
+    for i in 0..a.iters {
+        let id = format!("{}-out-{i}", a.prefix);
+        let (tx, rx) = channel();
+        backend.drains.lock().unwrap().insert(id.clone(), tx);
+        let exit = backend.expect_exit(&id, "init");
+        ok(client.create(&id, &spec, &CreateOptions::default()), "create");
+        let d = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die("stdout: reader did not finish"));
+        exit.recv_timeout(TIMEOUT).unwrap_or_else(|_| die("stdout: no exit"));
+        if d.bytes != a.mib << 20 {
+            die(&format!("stdout: read {} bytes, want {}", d.bytes, a.mib << 20));
+        }
+        rates.push(d.bytes as f64 / d.last.duration_since(d.first).as_secs_f64() / 1e9);
+    }
+    json!({"gbps": rates, "n": rates.len()})
+}
+
+/// Median time per call, in ns, of `f` over `rounds` batches of `n` calls.
+fn per_call_ns(n: usize, rounds: usize, mut f: impl FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t0 = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t0.elapsed().as_nanos() as f64 / n as f64
+        })
+        .collect();
+    v.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    v[v.len() / 2]
+}
+
+/// A cheap call from Rust: the version through the C entry point called as a Rust
+/// function, and `list` on an empty namespace through the Rust API.
+fn boundary(a: &Args) -> Value {
+    let backend = Arc::new(Bench::default());
+    let (_remote, client) = connect(a, backend);
+    let version_ns = per_call_ns(a.iters * 100, 7, || {
+        std::hint::black_box(containerd::ffi::error::lcd_version());
+    });
+    let list_ns = per_call_ns(a.iters, 7, || {
+        let l = ok(client.list(), "list");
+        assert!(l.is_empty(), "namespace {} is not empty", a.namespace);
+        std::hint::black_box(l);
+    });
+    json!({"version_ns": version_ns, "list_ns": list_ns})
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    v[v.len() / 2]
+}
+
+/// What one density cycle measured.
+struct Cycle {
+    rss_full: u64,
+    create_s: f64,
+    list_ms: f64,
+    stats_ms: f64,
+    teardown_s: f64,
+}
+
+/// Creates `count` sleeping containers, times `list` and `stats` over them, kills
+/// them all and waits for every exit.
+fn density_cycle(a: &Args, client: &Client, backend: &Bench, spec: &ContainerSpec, cycle: usize, mut curve: Option<&mut Vec<Value>>) -> Cycle {
+    let mut exits = Vec::new();
+    let t0 = Instant::now();
+    for i in 0..a.count {
+        let id = format!("{}-d{cycle}-{i}", a.prefix);
+        exits.push((id.clone(), backend.expect_exit(&id, "init")));
+        ok(client.create(&id, spec, &CreateOptions::default()), "create");
+        if (i + 1) % 25 == 0 || i + 1 == a.count {
+            if let Some(c) = curve.as_deref_mut() {
+                c.push(json!([i + 1, rss_kib()]));
+            }
+        }
+    }
+    let create_s = t0.elapsed().as_secs_f64();
+    let list_ms = median(
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let l = ok(client.list(), "list");
+                assert_eq!(l.len(), a.count);
+                ms(t.elapsed())
+            })
+            .collect(),
+    );
+    let stats_ms = median(
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                for (id, _) in &exits {
+                    std::hint::black_box(ok(client.stats(id), "stats"));
+                }
+                ms(t.elapsed())
+            })
+            .collect(),
+    );
+    let rss_full = rss_kib();
+    let t1 = Instant::now();
+    for (id, _) in &exits {
+        ok(client.signal(id, libc::SIGKILL), "kill");
+    }
+    for (id, rx) in exits {
+        rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die(&format!("{id}: no exit")));
+    }
+    Cycle { rss_full, create_s, list_ms, stats_ms, teardown_s: t1.elapsed().as_secs_f64() }
+}
+
+/// `count` sleeping containers under one client: RSS as they are added, then the time
+/// of `list` and of `stats` over all of them; then the same once more.
+fn density(a: &Args) -> Value {
+    let rss_start = rss_kib();
+    let backend = Arc::new(Bench::default());
+    let (_remote, client) = connect(a, backend.clone());
+    let spec = spec_with(a, &["/bin/sleep", "3600"]);
+    let rss_client = rss_kib();
+    let mut curve = vec![json!([0, rss_client])];
+    let first = density_cycle(a, &client, &backend, &spec, 0, Some(&mut curve));
+    let rss_after = rss_kib();
+    // A second cycle tells a leak (RSS grows again) from memory the allocator keeps.
+    let second = density_cycle(a, &client, &backend, &spec, 1, None);
+    let rss_after2 = rss_kib();
+    json!({"count": a.count, "rss_start_kib": rss_start, "rss_client_kib": rss_client,
+           "rss_full_kib": first.rss_full, "rss_after_kib": rss_after, "rss_full2_kib": second.rss_full,
+           "rss_after2_kib": rss_after2, "curve": curve, "create_s": first.create_s, "list_ms": first.list_ms,
+           "stats_all_ms": first.stats_ms, "teardown_s": first.teardown_s})
+}
+
+fn main() {
+    let a = parse_args();
+    let out = match a.mode.as_str() {
+        "lifecycle" => lifecycle(&a),
+        "exec" => exec(&a),
+        "stdout" => stdout(&a),
+        "boundary" => boundary(&a),
+        "density" => density(&a),
+        m => die(&format!("unknown mode {m}")),
+    };
+    println!("{out}");
+}
