@@ -1,9 +1,9 @@
 package libcontainerd
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -276,4 +276,39 @@ func TestABIVersionCheck(t *testing.T) {
 	}
 }
 
-var _ = context.Background
+// plainBackend is a Backend without references to itself, so a finalizer on it runs
+// once nothing refers to it.
+type plainBackend struct{ name string }
+
+func (plainBackend) StateChanged(string, StateInfo) error { return nil }
+
+func (plainBackend) AttachStreams(_, _ string, io IOPipe) error {
+	io.Stdin.Close()
+	io.Stdout.Close()
+	io.Stderr.Close()
+	return nil
+}
+
+func TestFinalizerClosesAForgottenClient(t *testing.T) {
+	released := make(chan struct{})
+	func() {
+		b := &plainBackend{name: "forgotten"}
+		runtime.SetFinalizer(b, func(*plainBackend) { close(released) })
+		if _, err := testRemote.Client(b); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	// The Client's finalizer frees the client, whose user_data_free releases the
+	// handle to the backend, which then becomes garbage itself.
+	deadline := time.After(timeout)
+	for {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-deadline:
+			t.Fatal("the backend of an unreachable client was never released")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

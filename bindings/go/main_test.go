@@ -45,6 +45,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	testRootfs = abs
+	os.Setenv("LCD_TEST_ROOTFS", testRootfs) // for the examples
 	if _, err := os.Stat(filepath.Join(testRootfs, "bin", "busybox")); err != nil {
 		fmt.Fprintf(os.Stderr, "the busybox rootfs is missing at %s (run scripts/setup.sh or set LCD_TEST_ROOTFS): %v\n", testRootfs, err)
 		return 1
@@ -141,7 +142,7 @@ type recorder struct {
 	streams   map[string]*stream // "<container>/<process>", the latest run
 	attaches  map[string]int
 	keepStdin bool
-	// onState, when set, runs inside StateChanged after the event is recorded.
+	// onState, when set, runs inside StateChanged before the event is recorded.
 	onState func(id string, info StateInfo) error
 	// onAttach, when set, replaces the capture in AttachStreams.
 	onAttach func(id, processID string, io IOPipe) error
@@ -154,16 +155,20 @@ func newRecorder() *recorder {
 }
 
 // StateChanged implements Backend.
+// The hook runs first, so that a test waiting for an event knows it has run.
 func (r *recorder) StateChanged(id string, info StateInfo) error {
 	r.mu.Lock()
-	r.events = append(r.events, event{id, info})
 	hook := r.onState
+	r.mu.Unlock()
+	var err error
+	if hook != nil {
+		err = hook(id, info)
+	}
+	r.mu.Lock()
+	r.events = append(r.events, event{id, info})
 	r.cond.Broadcast()
 	r.mu.Unlock()
-	if hook != nil {
-		return hook(id, info)
-	}
-	return nil
+	return err
 }
 
 // AttachStreams implements Backend.
