@@ -115,14 +115,8 @@ func TestPanickingCallback(t *testing.T) {
 	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "attach boom") {
 		t.Fatalf("create with a panicking AttachStreams: %v", err)
 	}
-	l, err := c.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ct := range l {
-		if ct.ID == id {
-			t.Errorf("%s left behind after the failed create", id)
-		}
+	if _, ok := listed(t, c, id); ok {
+		t.Errorf("%s left behind after the failed create", id)
 	}
 
 	// A panic in StateChanged is contained: later events still arrive.

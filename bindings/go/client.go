@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"math"
 	"runtime"
+	"unsafe"
 )
 
 // Client creates and drives containers, reporting to one Backend. Its methods are
@@ -22,14 +23,7 @@ type Client struct {
 
 // call runs f on the client's handle, unless the client is closed.
 func (c *Client) call(f func(p *C.lcd_client) *C.lcd_error) error {
-	p, err := c.h.acquire()
-	if err != nil {
-		return err
-	}
-	defer c.h.release()
-	err = takeError(f((*C.lcd_client)(p)))
-	runtime.KeepAlive(c)
-	return err
+	return c.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_client)(p)) })
 }
 
 // callJSON runs f, which returns a JSON string, and decodes that into out.
@@ -53,6 +47,18 @@ func (c *Client) withID(id string, f func(p *C.lcd_client, id *C.char) *C.lcd_er
 		return cs.err
 	}
 	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid) })
+}
+
+// withProcess runs f with id and processID as C strings.
+func (c *Client) withProcess(id, processID string, f func(p *C.lcd_client, id, processID *C.char) *C.lcd_error) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	pid := cs.str("process id", processID)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid, pid) })
 }
 
 // optionsJSON encodes create options; nil (NULL to the library) when there are none.
@@ -109,14 +115,9 @@ func (c *Client) SignalProcess(id, processID string, sig int) error {
 	if err != nil {
 		return err
 	}
-	var cs cstrings
-	defer cs.free()
-	cid := cs.str("container id", id)
-	pid := cs.str("process id", processID)
-	if cs.err != nil {
-		return cs.err
-	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_signal_process(p, cid, pid, s) })
+	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
+		return C.lcd_client_signal_process(p, cid, pid, s)
+	})
 }
 
 // AddProcess runs process p in container id under processID (the id rules apply; not
@@ -146,14 +147,7 @@ func (c *Client) Resize(id, processID string, width, height int) error {
 	if width < 0 || width > math.MaxUint32 || height < 0 || height > math.MaxUint32 {
 		return invalidArgument("terminal size %dx%d out of range", width, height)
 	}
-	var cs cstrings
-	defer cs.free()
-	cid := cs.str("container id", id)
-	pid := cs.str("process id", processID)
-	if cs.err != nil {
-		return cs.err
-	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error {
+	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
 		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height))
 	})
 }

@@ -1,6 +1,12 @@
 package libcontainerd
 
+/*
+#include "libcontainerd.h"
+*/
+import "C"
+
 import (
+	"runtime"
 	"sync"
 	"unsafe"
 )
@@ -34,6 +40,20 @@ func (h *handle) acquire() (unsafe.Pointer, error) {
 	}
 	h.refs++
 	return h.ptr, nil
+}
+
+// call runs f with the pointer, unless the handle is closed, and turns the error f
+// returns into a Go error. The handle (and the Remote or Client holding it) stays
+// alive and unfreed until f has returned.
+func (h *handle) call(f func(p unsafe.Pointer) *C.lcd_error) error {
+	p, err := h.acquire()
+	if err != nil {
+		return err
+	}
+	defer h.release()
+	err = takeError(f(p))
+	runtime.KeepAlive(h)
+	return err
 }
 
 // release ends a call begun with acquire.

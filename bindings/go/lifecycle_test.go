@@ -35,14 +35,8 @@ func TestCreateReportsStartAndExitCode(t *testing.T) {
 		t.Errorf("states %v", got)
 	}
 	// The id is free once the exit is delivered.
-	l, err := c.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ct := range l {
-		if ct.ID == id {
-			t.Errorf("%s still listed after its exit", id)
-		}
+	if _, ok := listed(t, c, id); ok {
+		t.Errorf("%s still listed after its exit", id)
 	}
 }
 
@@ -169,14 +163,8 @@ func TestPauseResume(t *testing.T) {
 	}
 	rec.waitFor(t, id, StateStart)
 	status := func() string {
-		l, err := c.List()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ct := range l {
-			if ct.ID == id {
-				return ct.Status
-			}
+		if ct, ok := listed(t, c, id); ok {
+			return ct.Status
 		}
 		return "missing"
 	}
@@ -249,21 +237,10 @@ func TestStatsPidsSummaryAndResources(t *testing.T) {
 	if !containsSummary(sum, Summary{Pid: start.Pid, ProcessID: InitProcessID}) || !containsSummary(sum, Summary{Pid: side.Pid, ProcessID: "side"}) {
 		t.Errorf("summary %+v lacks init %d or side %d", sum, start.Pid, side.Pid)
 	}
-	l, err := c.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, ct := range l {
-		if ct.ID == id {
-			found = true
-			if ct.Pid != start.Pid || len(ct.Processes) != 1 || ct.Processes[0].ProcessID != "side" || ct.Processes[0].Pid != side.Pid {
-				t.Errorf("list entry %+v", ct)
-			}
-		}
-	}
-	if !found {
+	if ct, ok := listed(t, c, id); !ok {
 		t.Errorf("%s not listed", id)
+	} else if ct.Pid != start.Pid || len(ct.Processes) != 1 || ct.Processes[0].ProcessID != "side" || ct.Processes[0].Pid != side.Pid {
+		t.Errorf("list entry %+v", ct)
 	}
 	kill(t, c, rec, id)
 	if got := rec.states(id); indexOf(got, StateExitProcess) < 0 || indexOf(got, StateExitProcess) > indexOf(got, StateExit) {

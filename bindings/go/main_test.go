@@ -322,3 +322,18 @@ func kill(t *testing.T, c *Client, rec *recorder, id string) StateInfo {
 	}
 	return rec.waitFor(t, id, StateExit)
 }
+
+// listed returns container id's entry in c.List, if any.
+func listed(t *testing.T, c *Client, id string) (Container, bool) {
+	t.Helper()
+	l, err := c.List()
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	for _, ct := range l {
+		if ct.ID == id {
+			return ct, true
+		}
+	}
+	return Container{}, false
+}

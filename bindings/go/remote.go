@@ -130,14 +130,7 @@ func New(opts ...RemoteOption) (*Remote, error) {
 
 // call runs f on the remote's handle, unless the remote is closed.
 func (r *Remote) call(f func(p *C.lcd_remote) *C.lcd_error) error {
-	p, err := r.h.acquire()
-	if err != nil {
-		return err
-	}
-	defer r.h.release()
-	err = takeError(f((*C.lcd_remote)(p)))
-	runtime.KeepAlive(r)
-	return err
+	return r.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_remote)(p)) })
 }
 
 // UpdateOptions changes the options a live remote may change: WithLiveRestore,
