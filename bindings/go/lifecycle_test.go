@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -307,16 +310,140 @@ func TestWithRuntime(t *testing.T) {
 	if !errors.As(err, &e) || !strings.Contains(e.Message, "/nonexistent/runc") {
 		t.Errorf("missing runtime: %v", err)
 	}
-	runc, err := exec.LookPath("runc")
-	if err != nil {
-		t.Fatalf("runc: %v", err)
-	}
-	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 4"), WithRuntime(runc, []string{"--debug"})); err != nil {
-		t.Fatalf("create with runtime %s: %v", runc, err)
+	wrapper, log := runcWrapper(t, tempDir(t), "runc-wrapper")
+	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 4"), WithRuntime(wrapper, []string{"--debug"})); err != nil {
+		t.Fatalf("create with runtime %s: %v", wrapper, err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 4 {
 		t.Errorf("exit %+v", exit)
 	}
+	loggedCall(t, log, "--debug", " create ", id)
+}
+
+func TestRestoreOfAVanishedContainer(t *testing.T) {
+	c, rec := newClient(t)
+	id := uniqueID("vanished")
+	if err := c.Restore(id); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 255 {
+		t.Errorf("exit %+v", exit)
+	}
+}
+
+func TestRemoteOptions(t *testing.T) {
+	dir := tempDir(t)
+	wrapper, log := runcWrapper(t, dir, "runc-wrapper")
+	containerd, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(WithStateDir(filepath.Join(dir, "s")), WithStartDaemon(true), WithContainerdPath(containerd),
+		WithDebugLog(true), WithLiveRestore(false), WithOOMScore(200), WithRuntimePath(wrapper),
+		WithRuntimeArgs([]string{"--log-format", "json"}), WithNamespace("gotest"))
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	defer r.Close()
+	pidText, err := os.ReadFile(filepath.Join(dir, "s", "containerd", "containerd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(pidText))
+	oomScore := func() string {
+		b, err := os.ReadFile("/proc/" + pid + "/oom_score_adj")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if s := oomScore(); s != "200" {
+		t.Errorf("oom_score_adj %s, want 200", s)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(dir, "s", "containerd", "config.toml")); err != nil || !strings.Contains(string(cfg), `level = "debug"`) {
+		t.Errorf("config without the debug level (%v):\n%s", err, cfg)
+	}
+	if err := r.UpdateOptions(WithOOMScore(300)); err != nil {
+		t.Fatalf("update options: %v", err)
+	}
+	if s := oomScore(); s != "300" {
+		t.Errorf("oom_score_adj %s after the update, want 300", s)
+	}
+
+	rec := newRecorder()
+	c, err := r.Client(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := uniqueID("opts")
+	if err := c.Create(id, busyboxSpec("sh", "-c", "trap 'exit 3' TERM; sleep 300 & wait")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	rec.waitFor(t, id, StateStart)
+	loggedCall(t, log, "--log-format json", " create ", id)
+	// Without live restore, Cleanup stops the container and delivers its exit first.
+	if err := r.Cleanup(); err != nil {
+		t.Fatalf("cleanup: %v", err)
+	}
+	rec.mu.Lock()
+	exit, ok := rec.find(id, "", StateExit, 1)
+	rec.mu.Unlock()
+	if !ok {
+		t.Errorf("no exit delivered by the time Cleanup returned: %v", rec.states(id))
+	} else if exit.ExitCode != 3 {
+		t.Errorf("exit %+v, want 3 from the SIGTERM trap", exit)
+	}
+	if err := syscall.Kill(atoi(t, pid), 0); err == nil {
+		t.Errorf("containerd %s still running after Cleanup", pid)
+	}
+	r.Close()
+	if err := r.Cleanup(); !errors.Is(err, ErrClosed) {
+		t.Errorf("cleanup after close: %v", err)
+	}
+}
+
+func TestNamespaceOnAnExistingDaemon(t *testing.T) {
+	sock := filepath.Join(testStateDir, "containerd", "containerd.sock")
+	r, err := New(WithRemoteAddr(sock), WithNamespace("gotest-other"))
+	if err != nil {
+		t.Fatalf("new: %v", err)
+	}
+	defer r.Close()
+	rec := newRecorder()
+	c, err := r.Client(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	main, mainRec := newClient(t)
+	id := uniqueID("ns")
+	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	rec.waitFor(t, id, StateStart)
+	if _, ok := listed(t, c, id); !ok {
+		t.Errorf("%s not listed in its namespace", id)
+	}
+	if _, ok := listed(t, main, id); ok {
+		t.Errorf("%s listed in the default namespace", id)
+	}
+	// The same id is free in the other namespace.
+	if err := main.Create(id, busyboxSpec("true")); err != nil {
+		t.Errorf("create %s in the default namespace: %v", id, err)
+	} else {
+		mainRec.waitFor(t, id, StateExit)
+	}
+	kill(t, c, rec, id)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func containsInt(xs []int, x int) bool {

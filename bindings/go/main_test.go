@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,8 +20,10 @@ import (
 // rootfs at LCD_TEST_ROOTFS (default: build/rootfs of the repository).
 
 var (
-	testRemote *Remote
-	testRootfs string
+	testRemote   *Remote
+	testRootfs   string
+	testStateDir string // the shared remote's
+	testTmp      string // parent of the tests' temporary directories
 )
 
 // timeout bounds every wait for an event or output.
@@ -54,12 +57,14 @@ func runTests(m *testing.M) int {
 	if parent == "" {
 		parent = "/tmp"
 	}
+	testTmp = parent
 	stateDir, err := os.MkdirTemp(parent, "go-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(stateDir)
+	testStateDir = stateDir
 	testRemote, err = New(WithStateDir(stateDir), WithStartDaemon(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting containerd:", err)
@@ -336,4 +341,46 @@ func listed(t *testing.T, c *Client, id string) (Container, bool) {
 		}
 	}
 	return Container{}, false
+}
+
+// tempDir makes a temporary directory (short: it may hold a containerd socket),
+// removed when the test ends.
+func tempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp(testTmp, "go-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// runcWrapper writes an executable at dir/name that logs its arguments to the
+// returned log file and runs runc with them.
+func runcWrapper(t *testing.T, dir, name string) (path, log string) {
+	t.Helper()
+	path = filepath.Join(dir, name)
+	log = path + ".log"
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec runc \"$@\"\n", log)
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, log
+}
+
+// loggedCall waits for a line of the wrapper's log that begins with prefix and
+// contains every one of parts, and fails the test if none comes.
+func loggedCall(t *testing.T, log, prefix string, parts ...string) {
+	t.Helper()
+	b, _ := os.ReadFile(log)
+	for _, line := range strings.Split(string(b), "\n") {
+		ok := strings.HasPrefix(line, prefix)
+		for _, p := range parts {
+			ok = ok && strings.Contains(line, p)
+		}
+		if ok {
+			return
+		}
+	}
+	t.Errorf("no call %q ... %q in %s:\n%s", prefix, parts, log, b)
 }
