@@ -377,10 +377,13 @@ func TestRemoteOptions(t *testing.T) {
 	}
 	defer c.Close()
 	id := uniqueID("opts")
-	if err := c.Create(id, busyboxSpec("sh", "-c", "trap 'exit 3' TERM; sleep 300 & wait")); err != nil {
+	if err := c.Create(id, busyboxSpec("sh", "-c", "trap 'exit 3' TERM; echo ready; sleep 300 & wait")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	rec.waitFor(t, id, StateStart)
+	rec.waitUntil(t, "the trap", func() bool {
+		s := rec.streams[id+"/"+InitProcessID]
+		return s != nil && strings.Contains(s.stdout.String(), "ready")
+	})
 	loggedCall(t, log, "--log-format json", " create ", id)
 	// Without live restore, Cleanup stops the container and delivers its exit first.
 	if err := r.Cleanup(); err != nil {
