@@ -166,16 +166,39 @@ if [ -f tests/c/Makefile ]; then
     fi
 fi
 
-# ---- Go bindings.
+# ---- Go bindings (bindings/go): go vet, the tests under the race detector with
+#      cgo pointer checks, a run with the GC at every allocation step (GOGC=1), and
+#      a build and short run linked against the static library. Installs Debian's
+#      golang-go when no Go toolchain is on PATH. Each step is one suite.
 if [ -d bindings/go ]; then
-    lcd_log "go test -race ./... (bindings/go)"
     if ! command -v go >/dev/null 2>&1; then
-        fail "go (go not found on PATH)"
+        lcd_log "installing golang-go (no Go toolchain on PATH)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends golang-go ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends golang-go; }
+    fi
+    if ! command -v go >/dev/null 2>&1; then
+        fail "go (no Go toolchain on PATH and golang-go could not be installed)"
     else
-        (cd bindings/go && CGO_ENABLED=1 timeout --kill-after=30 "${LCD_GO_TEST_TIMEOUT:-900}" go test -race -count=1 ./...)
-        rc=$?
-        lcd_stop_tree "$TEST_TMP"
-        if [ "$rc" -eq 0 ]; then pass "go bindings/go"; else fail "go bindings/go (exit code $rc)"; fi
+        go_step() { # go_step NAME COMMAND...: one suite, run in bindings/go
+            local name=$1 rc
+            shift
+            lcd_log "go: $name"
+            (cd bindings/go && CGO_ENABLED=1 timeout --kill-after=30 "${LCD_GO_TEST_TIMEOUT:-900}" "$@")
+            rc=$?
+            lcd_stop_tree "$TEST_TMP"
+            if [ "$rc" -eq 0 ]; then
+                pass "go $name"
+            elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+                fail "go $name (timed out after ${LCD_GO_TEST_TIMEOUT:-900}s)"
+            else
+                fail "go $name (exit code $rc)"
+            fi
+        }
+        go_step "vet" go vet ./...
+        go_step "test -race (GODEBUG=cgocheck=1)" env GODEBUG=cgocheck=1 go test -race -count=1 ./...
+        go_step "test (GOGC=1)" env GOGC=1 go test -count=1 ./...
+        go_step "test (static, -tags libcontainerd_static)" \
+            go test -tags libcontainerd_static -count=1 -run 'TestCreateReportsStartAndExitCode|TestABIVersionCheck|Example' ./...
     fi
 fi
 

@@ -1,0 +1,123 @@
+package libcontainerd
+
+// The functions the C backend table (shims.c) calls. user_data is a cgo.Handle of a
+// *callbackTarget: no Go pointer crosses into C.
+
+/*
+#include "libcontainerd.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"runtime/cgo"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// callbackTarget is what a client's cgo.Handle refers to.
+type callbackTarget struct {
+	backend Backend
+}
+
+// target resolves a client's handle.
+func target(h C.uintptr_t) Backend {
+	return cgo.Handle(h).Value().(*callbackTarget).backend
+}
+
+// panicError makes the error a recovered panic in callback `what` returns to the
+// library.
+func panicError(what string, v interface{}) *C.lcd_error {
+	return newCError(&Error{
+		Code:    CodeInternal,
+		Message: fmt.Sprintf("panic in Backend.%s: %v\n%s", what, v, debug.Stack()),
+	})
+}
+
+//export lcdGoStateChanged
+func lcdGoStateChanged(h C.uintptr_t, containerID *C.char, info *C.lcd_state_info) (ret *C.lcd_error) {
+	defer func() {
+		if v := recover(); v != nil {
+			ret = panicError("StateChanged", v)
+		}
+	}()
+	si := StateInfo{
+		State:     C.GoString(info.state),
+		Pid:       uint32(info.pid),
+		ExitCode:  uint32(info.exit_code),
+		ProcessID: C.GoString(info.process_id),
+		OOMKilled: bool(info.oom_killed),
+	}
+	if info.exited_at_unix_nano != 0 {
+		si.ExitedAt = time.Unix(0, int64(info.exited_at_unix_nano))
+	}
+	if err := target(h).StateChanged(C.GoString(containerID), si); err != nil {
+		return newCError(err)
+	}
+	return nil
+}
+
+//export lcdGoAttachStreams
+func lcdGoAttachStreams(h C.uintptr_t, containerID, processID *C.char, io *C.lcd_io_pipe) (ret *C.lcd_error) {
+	cid, pid := C.GoString(containerID), C.GoString(processID)
+	pipe, files, err := newIOPipe(cid, pid, int(io.stdin_fd), int(io.stdout_fd), int(io.stderr_fd), bool(io.terminal))
+	if err != nil {
+		return newCError(err)
+	}
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			closeAll()
+			ret = panicError("AttachStreams", v)
+		}
+	}()
+	if err := target(h).AttachStreams(cid, pid, pipe); err != nil {
+		closeAll()
+		return newCError(err)
+	}
+	return nil
+}
+
+//export lcdGoUserDataFree
+func lcdGoUserDataFree(h C.uintptr_t) {
+	cgo.Handle(h).Delete()
+}
+
+// newIOPipe wraps the descriptors of a process's stdio in *os.Files. A missing one
+// (-1: stderr with a terminal) becomes /dev/null, so every stream is usable. On
+// error every descriptor is closed.
+func newIOPipe(containerID, processID string, stdin, stdout, stderr int, terminal bool) (IOPipe, []*os.File, error) {
+	name := containerID + "/" + processID
+	fds := []int{stdin, stdout, stderr}
+	suffixes := []string{"stdin", "stdout", "stderr"}
+	flags := []int{os.O_WRONLY, os.O_RDONLY, os.O_RDONLY}
+	files := make([]*os.File, 0, 3)
+	for i, fd := range fds {
+		var f *os.File
+		if fd >= 0 {
+			f = os.NewFile(uintptr(fd), name+"-"+suffixes[i])
+		}
+		if f == nil {
+			var err error
+			if f, err = os.OpenFile(os.DevNull, flags[i], 0); err != nil {
+				for _, g := range files {
+					g.Close()
+				}
+				for _, fd := range fds[i+1:] {
+					if fd >= 0 {
+						syscall.Close(fd)
+					}
+				}
+				return IOPipe{}, nil, &Error{Code: CodeIO, Message: err.Error()}
+			}
+		}
+		files = append(files, f)
+	}
+	return IOPipe{Stdin: files[0], Stdout: files[1], Stderr: files[2], Terminal: terminal}, files, nil
+}

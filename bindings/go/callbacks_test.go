@@ -1,0 +1,308 @@
+package libcontainerd
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestErrorsIsForEachClass(t *testing.T) {
+	c, rec := newClient(t)
+	sentinels := map[Code]*Error{
+		CodeInvalidArgument: ErrInvalidArgument, CodeNotFound: ErrNotFound, CodeAlreadyExists: ErrAlreadyExists,
+		CodeFailedPrecondition: ErrFailedPrecondition, CodeUnavailable: ErrUnavailable,
+		CodeDeadlineExceeded: ErrDeadlineExceeded, CodeCancelled: ErrCancelled, CodeIO: ErrIO,
+		CodeInternal: ErrInternal, CodeUnsupported: ErrUnsupported,
+	}
+	// matchesOnly checks that err is of class code and of no other.
+	matchesOnly := func(what string, err error, code Code) {
+		t.Helper()
+		for k, s := range sentinels {
+			if got := errors.Is(err, s); got != (k == code) {
+				t.Errorf("%s: errors.Is(%v, %v) = %v", what, err, k, got)
+			}
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code != code || e.Message == "" {
+			t.Errorf("%s: %#v is not an *Error of class %v with a message", what, err, code)
+		}
+	}
+
+	// Errors the library reports for what it is asked.
+	matchesOnly("bad id", c.Create("../escape", busyboxSpec("true")), CodeInvalidArgument)
+	matchesOnly("NUL in id", c.Signal("a\x00b", 9), CodeInvalidArgument)
+	matchesOnly("unknown container", c.Signal(uniqueID("nothere"), 9), CodeNotFound)
+	id := uniqueID("dup")
+	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	matchesOnly("taken id", c.Create(id, busyboxSpec("true")), CodeAlreadyExists)
+	matchesOnly("namespace change", testRemote.UpdateOptions(WithNamespace("other")), CodeFailedPrecondition)
+	_, err := New(WithRemoteAddr("/nonexistent/containerd.sock"))
+	matchesOnly("no containerd", err, CodeUnavailable)
+	kill(t, c, rec, id)
+
+	// Every class makes the round trip through the library: an AttachStreams error
+	// fails Create with its code.
+	for code := CodeInvalidArgument; code <= CodeUnsupported; code++ {
+		code := code
+		rec.mu.Lock()
+		rec.onAttach = func(_, _ string, io IOPipe) error {
+			return &Error{Code: code, Message: "refused by the backend"}
+		}
+		rec.mu.Unlock()
+		err := c.Create(uniqueID("code"), busyboxSpec("true"))
+		matchesOnly(fmt.Sprintf("attach error %v", code), err, code)
+		if err != nil && !strings.Contains(err.Error(), "refused by the backend") {
+			t.Errorf("attach error %v lost its message: %v", code, err)
+		}
+	}
+	// A plain Go error is INTERNAL.
+	rec.mu.Lock()
+	rec.onAttach = func(_, _ string, io IOPipe) error { return errors.New("plain") }
+	rec.mu.Unlock()
+	matchesOnly("plain error", c.Create(uniqueID("plain"), busyboxSpec("true")), CodeInternal)
+
+	// Closed handles.
+	c2, err := testRemote.Client(newRecorder())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2.Close()
+	c2.Close()
+	if _, err := c2.List(); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrFailedPrecondition) {
+		t.Errorf("closed client: %v", err)
+	}
+}
+
+// panicky panics in the callbacks it is told to.
+type panicky struct {
+	*recorder
+	panicAttach bool
+	panicState  string
+}
+
+func (p *panicky) AttachStreams(id, processID string, io IOPipe) error {
+	if p.panicAttach {
+		panic("attach boom")
+	}
+	return p.recorder.AttachStreams(id, processID, io)
+}
+
+func (p *panicky) StateChanged(id string, info StateInfo) error {
+	err := p.recorder.StateChanged(id, info)
+	if info.State == p.panicState {
+		panic("state boom")
+	}
+	return err
+}
+
+func TestPanickingCallback(t *testing.T) {
+	b := &panicky{recorder: newRecorder(), panicAttach: true, panicState: StateStart}
+	c, err := testRemote.Client(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// A panic in AttachStreams fails the Create with an INTERNAL error naming it.
+	id := uniqueID("panic")
+	err = c.Create(id, busyboxSpec("sleep", "300"))
+	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "attach boom") {
+		t.Fatalf("create with a panicking AttachStreams: %v", err)
+	}
+	if _, ok := listed(t, c, id); ok {
+		t.Errorf("%s left behind after the failed create", id)
+	}
+
+	// A panic in StateChanged is contained: later events still arrive.
+	b.panicAttach = false
+	if err := c.Create(id, busyboxSpec("sh", "-c", "echo still here; exit 5")); err != nil {
+		t.Fatalf("create after the panic: %v", err)
+	}
+	if exit := b.waitFor(t, id, StateExit); exit.ExitCode != 5 {
+		t.Errorf("exit %+v", exit)
+	}
+	if out, _ := b.output(t, id, InitProcessID); out != "still here\n" {
+		t.Errorf("stdout %q", out)
+	}
+}
+
+func TestCallbackCallsBackIn(t *testing.T) {
+	rec := newRecorder()
+	c, err := testRemote.Client(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	var listed []int
+	var callErrs []error
+	// From StateChanged (a library thread): list, and kill the container once it starts.
+	rec.onState = func(id string, info StateInfo) error {
+		l, err := c.List()
+		mu.Lock()
+		listed = append(listed, len(l))
+		if err != nil {
+			callErrs = append(callErrs, err)
+		}
+		mu.Unlock()
+		if info.State == StateStart {
+			if err := c.Signal(id, 9); err != nil {
+				mu.Lock()
+				callErrs = append(callErrs, err)
+				mu.Unlock()
+			}
+		}
+		return nil
+	}
+	// From AttachStreams (inside Create, on its goroutine): list, then capture.
+	rec.onAttach = func(id, processID string, io IOPipe) error {
+		if _, err := c.List(); err != nil {
+			return err
+		}
+		io.Stdin.Close()
+		io.Stdout.Close()
+		io.Stderr.Close()
+		return nil
+	}
+	id := uniqueID("reenter")
+	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 137 {
+		t.Errorf("exit %+v", exit)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(callErrs) > 0 || len(listed) < 2 {
+		t.Errorf("calls from the callback: errors %v, lists %v", callErrs, listed)
+	}
+
+	// Close from inside a callback: the client stops, nothing deadlocks.
+	c2, rec2 := newClient(t)
+	closed := make(chan struct{})
+	rec2.onState = func(id string, info StateInfo) error {
+		if info.State == StateStart {
+			c2.Close()
+			close(closed)
+		}
+		return nil
+	}
+	id2 := uniqueID("closein")
+	if err := c2.Create(id2, busyboxSpec("sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		t.Fatal("Close inside StateChanged did not return")
+	}
+	if err := c2.Signal(id2, 9); !errors.Is(err, ErrClosed) {
+		t.Errorf("signal after close: %v", err)
+	}
+	if err := c.Signal(id2, 9); err != nil { // another client of the namespace stops it
+		t.Errorf("signal from another client: %v", err)
+	}
+}
+
+func TestConcurrentCreates(t *testing.T) {
+	c, rec := newClient(t)
+	const n = 50
+	ids := make([]string, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		ids[i] = uniqueID(fmt.Sprintf("many%d", i))
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := c.Create(ids[i], busyboxSpec("sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i))); err != nil {
+				errs <- fmt.Errorf("create %s: %w", ids[i], err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		return
+	}
+	for i, id := range ids {
+		if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != uint32(i) {
+			t.Errorf("%s: exit %+v, want code %d", id, exit, i)
+		}
+		if out, _ := rec.output(t, id, InitProcessID); out != fmt.Sprintf("%d\n", i) {
+			t.Errorf("%s: stdout %q", id, out)
+		}
+	}
+	// Each exit exactly once.
+	time.Sleep(200 * time.Millisecond)
+	for _, id := range ids {
+		got := rec.states(id)
+		if len(got) != 2 || got[0] != StateStart || got[1] != StateExit {
+			t.Errorf("%s: states %v", id, got)
+		}
+	}
+}
+
+func TestABIVersionCheck(t *testing.T) {
+	if LibraryABIVersion() != ABIVersion {
+		t.Fatalf("library ABI %d, package ABI %d", LibraryABIVersion(), ABIVersion)
+	}
+	if err := checkABI(ABIVersion); err != nil {
+		t.Errorf("matching ABI refused: %v", err)
+	}
+	if err := checkABI(ABIVersion + 1); !errors.Is(err, ErrFailedPrecondition) {
+		t.Errorf("mismatched ABI: %v", err)
+	}
+	if Version() == "" {
+		t.Error("empty library version")
+	}
+	if CodeNotFound.String() != "NOT_FOUND" {
+		t.Errorf("code name %q", CodeNotFound.String())
+	}
+}
+
+// plainBackend is a Backend without references to itself, so a finalizer on it runs
+// once nothing refers to it.
+type plainBackend struct{ name string }
+
+func (plainBackend) StateChanged(string, StateInfo) error { return nil }
+
+func (plainBackend) AttachStreams(_, _ string, io IOPipe) error {
+	io.Stdin.Close()
+	io.Stdout.Close()
+	io.Stderr.Close()
+	return nil
+}
+
+func TestFinalizerClosesAForgottenClient(t *testing.T) {
+	released := make(chan struct{})
+	func() {
+		b := &plainBackend{name: "forgotten"}
+		runtime.SetFinalizer(b, func(*plainBackend) { close(released) })
+		if _, err := testRemote.Client(b); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	// The Client's finalizer frees the client, whose user_data_free releases the
+	// handle to the backend, which then becomes garbage itself.
+	deadline := time.After(timeout)
+	for {
+		runtime.GC()
+		select {
+		case <-released:
+			return
+		case <-deadline:
+			t.Fatal("the backend of an unreachable client was never released")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,252 @@
+package libcontainerd
+
+/*
+#include "libcontainerd.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"runtime"
+	"unsafe"
+)
+
+// Client creates and drives containers, reporting to one Backend. Its methods are
+// blocking and safe for concurrent use, also from inside the Backend's methods. Close
+// it when done; a finalizer closes a Client that is dropped unclosed, but only as a
+// backstop.
+type Client struct {
+	h handle
+}
+
+// call runs f on the client's handle, unless the client is closed.
+func (c *Client) call(f func(p *C.lcd_client) *C.lcd_error) error {
+	return c.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_client)(p)) })
+}
+
+// callJSON runs f, which returns a JSON string, and decodes that into out.
+func (c *Client) callJSON(out interface{}, f func(p *C.lcd_client, js **C.char) *C.lcd_error) error {
+	var js *C.char
+	if err := c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, &js) }); err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(takeString(js)), out); err != nil {
+		return &Error{Code: CodeInternal, Message: "decoding the library's JSON: " + err.Error()}
+	}
+	return nil
+}
+
+// withID runs f with id (and processID, when not empty) as C strings.
+func (c *Client) withID(id string, f func(p *C.lcd_client, id *C.char) *C.lcd_error) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid) })
+}
+
+// withProcess runs f with id and processID as C strings.
+func (c *Client) withProcess(id, processID string, f func(p *C.lcd_client, id, processID *C.char) *C.lcd_error) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	pid := cs.str("process id", processID)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid, pid) })
+}
+
+// optionsJSON encodes create options; nil (NULL to the library) when there are none.
+func optionsJSON(cs *cstrings, opts []CreateOption) *C.char {
+	if len(opts) == 0 {
+		return nil
+	}
+	var o createOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return cs.json("create options", &o)
+}
+
+// Create creates and starts container id (1–64 characters of
+// [A-Za-z0-9][A-Za-z0-9_.-]*) from spec: it makes the container and its task, calls
+// the Backend's AttachStreams (on this goroutine, before the process starts), starts
+// the init process and reports StateStart. A taken id is ErrAlreadyExists.
+func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	js := cs.json("spec", &spec)
+	ojs := optionsJSON(&cs, opts)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_create(p, cid, js, ojs) })
+}
+
+// cSignal checks that sig fits a C int.
+func cSignal(sig int) (C.int, error) {
+	if sig < 0 || sig > math.MaxInt32 {
+		return 0, invalidArgument("signal %d out of range", sig)
+	}
+	return C.int(sig), nil
+}
+
+// Signal sends signal sig to the init process of container id. SIGTERM and SIGKILL
+// are an explicit stop (no restart follows); a paused container is thawed so that the
+// signal is delivered.
+func (c *Client) Signal(id string, sig int) error {
+	s, err := cSignal(sig)
+	if err != nil {
+		return err
+	}
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_signal(p, cid, s) })
+}
+
+// SignalProcess sends signal sig to process processID (InitProcessID or an exec's
+// id) of container id.
+func (c *Client) SignalProcess(id, processID string, sig int) error {
+	s, err := cSignal(sig)
+	if err != nil {
+		return err
+	}
+	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
+		return C.lcd_client_signal_process(p, cid, pid, s)
+	})
+}
+
+// AddProcess runs process p in container id under processID (the id rules apply; not
+// InitProcessID): AttachStreams is called on this goroutine before it starts, then
+// StateStartProcess (with its pid) and later StateExitProcess (with its exit code)
+// are reported. A ctx that is done before the call starts fails it with ctx's error
+// (errors.Is finds both ErrCancelled or ErrDeadlineExceeded and ctx.Err()); once
+// started, the call runs to completion.
+func (c *Client) AddProcess(ctx context.Context, id, processID string, p Process) error {
+	if err := ctx.Err(); err != nil {
+		return contextError(err)
+	}
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	pid := cs.str("process id", processID)
+	js := cs.json("process", &p)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(cp *C.lcd_client) *C.lcd_error { return C.lcd_client_add_process(cp, cid, pid, js) })
+}
+
+// Resize resizes the terminal of process processID (InitProcessID or an exec's id) of
+// container id to width columns and height rows.
+func (c *Client) Resize(id, processID string, width, height int) error {
+	if width < 0 || width > math.MaxUint32 || height < 0 || height > math.MaxUint32 {
+		return invalidArgument("terminal size %dx%d out of range", width, height)
+	}
+	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
+		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height))
+	})
+}
+
+// Pause freezes container id; it returns once containerd has paused it, and
+// StatePause follows through the Backend.
+func (c *Client) Pause(id string) error {
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_pause(p, cid) })
+}
+
+// Resume thaws container id; it returns once containerd has resumed it, and
+// StateResume follows through the Backend.
+func (c *Client) Resume(id string) error {
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_resume(p, cid) })
+}
+
+// Restore re-adopts container id, created by this library, after the host program or
+// containerd restarted; opts are those it was created with. A running container gets
+// AttachStreams and StateRestore (or, without live restore, is stopped and reported
+// as StateExit); one that exited meanwhile is reported as StateExit with its real
+// code, one gone without a trace as StateExit with 255.
+func (c *Client) Restore(id string, opts ...CreateOption) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	ojs := optionsJSON(&cs, opts)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_restore(p, cid, ojs) })
+}
+
+// Stats returns the cgroup figures of container id.
+func (c *Client) Stats(id string) (*Stats, error) {
+	var s Stats
+	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
+		return C.lcd_client_stats(p, cid, js)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// withIDJSON runs f, which returns JSON, with id as a C string and decodes into out.
+func (c *Client) withIDJSON(id string, out interface{}, f func(p *C.lcd_client, id *C.char, js **C.char) *C.lcd_error) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.callJSON(out, func(p *C.lcd_client, js **C.char) *C.lcd_error { return f(p, cid, js) })
+}
+
+// GetPidsForContainer returns the host pids of every process in container id.
+func (c *Client) GetPidsForContainer(id string) ([]int, error) {
+	var pids []int
+	err := c.withIDJSON(id, &pids, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
+		return C.lcd_client_get_pids(p, cid, js)
+	})
+	return pids, err
+}
+
+// Summary lists every process of container id.
+func (c *Client) Summary(id string) ([]Summary, error) {
+	var s []Summary
+	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
+		return C.lcd_client_summary(p, cid, js)
+	})
+	return s, err
+}
+
+// UpdateResources applies resources to running container id.
+func (c *Client) UpdateResources(id string, resources Resources) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	js := cs.json("resources", &resources)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_resources(p, cid, js) })
+}
+
+// List returns the containers of the client's namespace.
+func (c *Client) List() ([]Container, error) {
+	var l []Container
+	err := c.callJSON(&l, func(p *C.lcd_client, js **C.char) *C.lcd_error { return C.lcd_client_list(p, js) })
+	return l, err
+}
+
+// Close stops event delivery to the Backend and frees the client once no call on it
+// is in flight; the library waits for callbacks in flight (unless Close is called
+// from inside one). Containers keep running. Later calls return ErrClosed; a second
+// Close does nothing.
+func (c *Client) Close() error {
+	if c.h.close() {
+		runtime.SetFinalizer(c, nil)
+	}
+	return nil
+}
