@@ -9,10 +9,28 @@ static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("libcontainerd-rt")
+        .on_thread_start(block_sigpipe)
         .enable_all()
         .build()
         .expect("cannot start the libcontainerd runtime")
 });
+
+/// Blocks SIGPIPE in the calling thread (each of the runtime's threads, which do all
+/// of the library's socket and pipe writes: gRPC to containerd, the stdin relays).
+///
+/// A write into a pipe or socket whose reader is gone (containerd died, a process's
+/// stdin fifo was closed) then fails with EPIPE, which the library handles, instead of
+/// raising SIGPIPE, whose default action would terminate a C host program (Rust and
+/// Python programs ignore it, C programs do not). The signal such a write generates is
+/// directed at the writing thread, so it stays pending there and never reaches the
+/// host program's threads; the process-wide disposition is left alone.
+fn block_sigpipe() {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGPIPE);
+    if let Err(e) = set.thread_block() {
+        log::warn!("cannot block SIGPIPE in a runtime thread: {e}");
+    }
+}
 
 /// The runtime's handle, for spawning.
 pub fn handle() -> &'static Handle {
