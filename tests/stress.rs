@@ -28,6 +28,10 @@ use serde_json::json;
 const THREADS: usize = 8;
 const MIN_OPS: usize = 2000;
 
+/// Runs ended by a signal racing execs, and the execs refused in those races.
+static RACING_ENDS: AtomicUsize = AtomicUsize::new(0);
+static REFUSED_EXECS: AtomicUsize = AtomicUsize::new(0);
+
 /// `LCD_TEST_TIME_SCALE` (default 1).
 fn time_scale() -> u32 {
     std::env::var("LCD_TEST_TIME_SCALE").ok().and_then(|s| s.parse().ok()).filter(|&n: &u32| n >= 1).unwrap_or(1)
@@ -262,8 +266,38 @@ fn worker(t: usize, client: Client, events: Arc<Events>, ops: Arc<AtomicUsize>, 
         // End the run: SIGTERM (the trap exits 3) or SIGKILL (137); wait for its exit.
         let (sig, code) = if rng.below(2) == 0 { (libc::SIGTERM, 3) } else { (libc::SIGKILL, 137) };
         run.exit_code = code;
-        set_status(&status, t, format!("signal {sig} to {id}, waiting for its exit"));
-        client.signal(&id, sig).unwrap_or_else(|e| panic!("signal {id} {sig}: {e}"));
+        if rng.below(3) == 0 {
+            // A racing end: the signal comes from another thread while this one keeps
+            // adding execs. Each add_process either fails (and nothing may be reported
+            // about that exec) or succeeds (and it must get one start and one exit).
+            set_status(&status, t, format!("signal {sig} to {id} while adding execs"));
+            let delay = Duration::from_millis(rng.below(150));
+            RACING_ENDS.fetch_add(1, Ordering::Relaxed);
+            std::thread::scope(|s| {
+                let killer = s.spawn(|| {
+                    std::thread::sleep(delay);
+                    client.signal(&id, sig)
+                });
+                for _ in 0..20 {
+                    exec_n += 1;
+                    let pid_name = format!("e{exec_n}");
+                    match client.add_process(&id, &pid_name, &process(&["sleep", "100000"])) {
+                        Ok(pid) => run.execs.push((pid_name, pid, ExecEnd::WithContainer)),
+                        Err(_) => {
+                            REFUSED_EXECS.fetch_add(1, Ordering::Relaxed);
+                            if killer.is_finished() {
+                                break;
+                            }
+                        }
+                    }
+                    count(1);
+                }
+                killer.join().unwrap().unwrap_or_else(|e| panic!("signal {id} {sig}: {e}"));
+            });
+        } else {
+            set_status(&status, t, format!("signal {sig} to {id}, waiting for its exit"));
+            client.signal(&id, sig).unwrap_or_else(|e| panic!("signal {id} {sig}: {e}"));
+        }
         count(1);
         if events.wait_exit(&id, scaled(Duration::from_secs(60))).is_none() {
             panic!("no exit of {id} within 60 s after signal {sig}; its events:\n{:#?}", events.of(&id));
@@ -486,6 +520,7 @@ fn eight_threads_of_mixed_operations_end_at_baseline() {
         let ops = ops.clone();
         let status = status.clone();
         let state_dir = state_dir.clone();
+        let remote = daemon.remote.clone();
         std::thread::Builder::new()
             .name("stress-watchdog".into())
             .spawn(move || {
@@ -510,7 +545,18 @@ fn eight_threads_of_mixed_operations_end_at_baseline() {
                             started.elapsed(),
                             status.lock().unwrap().join("\n")
                         );
+                        // Best effort: stop the containers (cleanup may itself hang on
+                        // the deadlock, so it gets 30 s), then the daemon.
+                        let (tx, rx) = mpsc::channel();
+                        let r = remote.clone();
+                        let _ = std::thread::Builder::new().name("stress-cleanup".into()).spawn(move || {
+                            let _ = tx.send(r.cleanup());
+                        });
+                        let _ = rx.recv_timeout(Duration::from_secs(30));
                         stop_daemon(&state_dir);
+                        if !keep_state() {
+                            let _ = std::fs::remove_dir_all(&state_dir);
+                        }
                         std::process::exit(101);
                     }
                 }
@@ -543,8 +589,11 @@ fn eight_threads_of_mixed_operations_end_at_baseline() {
     let done = ops.load(Ordering::SeqCst);
     let exec_count: usize = runs.iter().map(|r| r.execs.len()).sum();
     eprintln!(
-        "stress: {done} operations on {} containers ({exec_count} execs) by {THREADS} threads in {elapsed:?}",
-        runs.len()
+        "stress: {done} operations on {} containers ({exec_count} execs) by {THREADS} threads in {elapsed:?}; \
+         {} ends raced execs, {} execs refused there",
+        runs.len(),
+        RACING_ENDS.load(Ordering::Relaxed),
+        REFUSED_EXECS.load(Ordering::Relaxed)
     );
     assert!(done >= MIN_OPS, "only {done} operations");
 
