@@ -396,18 +396,18 @@ fn list_fds() -> String {
     out.join("\n")
 }
 
-/// Every file (not directory) below `dir`.
-fn files_below(dir: &Path) -> Vec<String> {
+/// Every file and directory below `dir` (fifos and the per-container directories
+/// holding them).
+fn entries_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(_) => out.push(e.path().display().to_string()),
-                Err(_) => {}
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
             }
+            out.push(e.path().display().to_string());
         }
     }
     out.sort();
@@ -456,7 +456,7 @@ fn measure(client: &Client, state_dir: &Path) -> Baseline {
     let socket = state_dir.join("containerd/containerd.sock");
     Baseline {
         fds: open_fds(),
-        fifos: files_below(&state_dir.join("fifo")),
+        fifos: entries_below(&state_dir.join("fifo")),
         shims: shims(&socket),
         listed: client.list().expect("list").into_iter().map(|c| c.id).collect(),
         ctr_containers: ctr_ls(&socket, "containers"),
@@ -620,5 +620,13 @@ fn eight_threads_of_mixed_operations_end_at_baseline() {
     // Back at the baseline (shims and the output relays take a moment to go).
     let after = settle(&client, &state_dir, &base, scaled(Duration::from_secs(30)));
     assert_eq!(after, base, "not back at the baseline after the run; open descriptors now:\n{}", list_fds());
+    eprintln!(
+        "stress: back at the baseline: {} descriptors, {} entries under fifo/, {} shims, {} containers and {} tasks",
+        after.fds,
+        after.fifos.len(),
+        after.shims.len(),
+        after.ctr_containers.len(),
+        after.ctr_tasks.len()
+    );
     client.close();
 }
