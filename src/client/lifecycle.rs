@@ -18,7 +18,7 @@ use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
-use crate::remote::connection::Connection;
+use crate::remote::connection::{Connection, Retry};
 use crate::restart::should_restart_on_restore;
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
@@ -122,8 +122,8 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
             ..Default::default()
         };
-        conn.containers()
-            .create(conn.request(CreateContainerRequest { container: Some(container) }))
+        let req = CreateContainerRequest { container: Some(container) };
+        conn.call(Retry::IfNotSent, req, |c, r| async move { c.containers().create(c.request(r)).await })
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::AlreadyExists => Error::new(
@@ -169,13 +169,14 @@ async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32>
     let (stdin, stdout, stderr) = fifos.as_strings();
     let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
     let r = async {
-        conn.tasks().create(conn.request(task)).await.map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+        conn.call(Retry::IfNotSent, task, |c, r| async move { c.tasks().create(c.request(r)).await })
+            .await
+            .map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+        let start = StartRequest { container_id: id.to_string(), exec_id: String::new() };
         let pid = conn
-            .tasks()
-            .start(conn.request(StartRequest { container_id: id.to_string(), exec_id: String::new() }))
+            .call(Retry::IfNotSent, start, |c, r| async move { c.tasks().start(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
-            .into_inner()
             .pid;
         Ok::<u32, Error>(pid)
     }

@@ -12,6 +12,7 @@ use crate::backend::State;
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
+use crate::remote::connection::Retry;
 use crate::spec::{CreateOptions, INIT_PROCESS_ID};
 
 /// `restore`: see [`crate::Client::restore`].
@@ -19,13 +20,14 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     let conn = client.conn().clone();
     let c = client.register(id)?;
     let found = crate::runtime::block_on(async {
-        let ctr = match conn.containers().get(conn.request(GetContainerRequest { id: id.into() })).await {
-            Ok(r) => r.into_inner().container,
+        let ctr = match conn.call(Retry::IfUnavailable, GetContainerRequest { id: id.into() }, |c, r| async move { c.containers().get(c.request(r)).await }).await {
+            Ok(r) => r.container,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
         };
-        let task = match conn.tasks().get(conn.request(GetRequest { container_id: id.into(), exec_id: String::new() })).await {
-            Ok(r) => r.into_inner().process,
+        let req = GetRequest { container_id: id.into(), exec_id: String::new() };
+        let task = match conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().get(c.request(r)).await }).await {
+            Ok(r) => r.process,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
         };
