@@ -203,6 +203,13 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
     lcd_log "make -C tests/c asan"
     if make -C tests/c asan; then
         read -ra asan_env < <(make -s -C tests/c asan-env)
+        # A planted leak and use-after-free of library memory must be reported, or a
+        # clean run below proves nothing.
+        if make -s -C tests/c asan-canary; then
+            pass "asan canary (planted leak and use-after-free reported)"
+        else
+            fail "asan canary (a planted leak or use-after-free went unreported)"
+        fi
         for t in "${san_tests[@]}"; do
             san_run "asan $t" "${LCD_C_TEST_TIMEOUT:-300}" env "${asan_env[@]}" "build/c/asan/$t"
         done
@@ -214,6 +221,11 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
     elif make -C tests/c all; then
         read -ra vg_cmd < <(make -s -C tests/c valgrind-cmd)
         vg_scale=$(make -s -C tests/c valgrind-time-scale)
+        if make -s -C tests/c valgrind-canary; then
+            pass "valgrind canary (planted leak and use-after-free reported)"
+        else
+            fail "valgrind canary (a planted leak or use-after-free went unreported)"
+        fi
         for t in "${san_tests[@]}"; do
             san_run "valgrind $t" "${LCD_VALGRIND_TIMEOUT:-900}" \
                 env LCD_TEST_TIME_SCALE="$vg_scale" "${vg_cmd[@]}" "build/c/$t"
