@@ -14,7 +14,9 @@ cd "$LCD_ROOT"
 # Bump when the layout of the rootfs fixture changes, so existing ones are rebuilt.
 FIXTURE_VERSION=1
 
-PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config)
+# valgrind: the C tests also run under memcheck (gcc's ASan/UBSan runtimes come with
+# build-essential).
+PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -48,7 +50,7 @@ else
     lcd_log "Debian packages present: ${PACKAGES[*]}"
 fi
 
-for tool in containerd containerd-shim-runc-v2 ctr runc protoc cc make pkg-config; do
+for tool in containerd containerd-shim-runc-v2 ctr runc protoc cc make pkg-config valgrind; do
     command -v "$tool" >/dev/null 2>&1 || lcd_die "$tool not found on PATH after installing packages"
 done
 command -v cargo >/dev/null 2>&1 || lcd_die "cargo not found: install a Rust toolchain (rustup) first"

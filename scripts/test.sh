@@ -13,6 +13,8 @@
 #   LCD_GO_TEST_TIMEOUT  seconds for the Go tests (default 900)
 #   LCD_PY_TEST_TIMEOUT  seconds for the Python tests (default 900)
 #   LCD_BENCH_SMOKE_TIMEOUT  seconds for the benchmark smoke run (default 900)
+#   LCD_SANITIZE=0       skip the C tests under ASan/UBSan and valgrind (default: run)
+#   LCD_VALGRIND_TIMEOUT seconds for each C test program under valgrind (default 900)
 #   LCD_TEST_KEEP=1      keep the temporary state directories for inspection
 set -uo pipefail
 
@@ -163,6 +165,74 @@ if [ -f tests/c/Makefile ]; then
         lcd_log "C: $c_ok programs ok, $c_bad failed"
     else
         fail "c build (make -C tests/c)"
+    fi
+fi
+
+# ---- C under sanitizers and valgrind: every program of tests/c's TESTS list, built
+#      with AddressSanitizer + LeakSanitizer + UBSan (build/c/asan/) and run, then the
+#      ordinary build run under valgrind memcheck. Each program under each tool is one
+#      suite; any error or leak report fails it (tests/c/Makefile holds the options and
+#      tests/c/suppressions/ the few justified suppressions).
+if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
+    mapfile -t san_tests < <(make -s -C tests/c list-tests)
+    # Runs one program: san_run <suite name> <timeout> <command...> (state dir and
+    # rootfs are appended).
+    san_run() {
+        local suite=$1 limit=$2 state rc log
+        shift 2
+        state=$(mktemp -d "$TEST_TMP/s-XXXXXX")
+        log="$state.log"
+        lcd_log "$suite: $* $state $ROOTFS"
+        timeout --kill-after=10 "$limit" "$@" "$state" "$ROOTFS" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        lcd_stop_state_dir "$state"
+        [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
+        if [ "$rc" -eq 0 ]; then
+            pass "$suite"
+        elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+            fail "$suite (timed out after ${limit}s)"
+        elif [ "$rc" -eq 23 ]; then
+            fail "$suite (error or leak report, see above)"
+        else
+            fail "$suite (exit code $rc)"
+        fi
+    }
+    if [ "${#san_tests[@]}" -eq 0 ]; then
+        fail "sanitizers (tests/c lists no TESTS)"
+    fi
+    lcd_log "make -C tests/c asan"
+    if make -C tests/c asan; then
+        read -ra asan_env < <(make -s -C tests/c asan-env)
+        # A planted leak and use-after-free of library memory must be reported, or a
+        # clean run below proves nothing.
+        if make -s -C tests/c asan-canary; then
+            pass "asan canary (planted leak and use-after-free reported)"
+        else
+            fail "asan canary (a planted leak or use-after-free went unreported)"
+        fi
+        for t in "${san_tests[@]}"; do
+            san_run "asan $t" "${LCD_C_TEST_TIMEOUT:-300}" env "${asan_env[@]}" "build/c/asan/$t"
+        done
+    else
+        fail "asan build (make -C tests/c asan; gcc's libasan and libubsan come with build-essential)"
+    fi
+    if ! command -v valgrind >/dev/null 2>&1; then
+        fail "valgrind (not found on PATH; scripts/setup.sh installs it)"
+    elif make -C tests/c all; then
+        read -ra vg_cmd < <(make -s -C tests/c valgrind-cmd)
+        vg_scale=$(make -s -C tests/c valgrind-time-scale)
+        if make -s -C tests/c valgrind-canary; then
+            pass "valgrind canary (planted leak and use-after-free reported)"
+        else
+            fail "valgrind canary (a planted leak or use-after-free went unreported)"
+        fi
+        for t in "${san_tests[@]}"; do
+            san_run "valgrind $t" "${LCD_VALGRIND_TIMEOUT:-900}" \
+                env LCD_TEST_TIME_SCALE="$vg_scale" "${vg_cmd[@]}" "build/c/$t"
+        done
+    else
+        fail "valgrind build (make -C tests/c)"
     fi
 fi
 

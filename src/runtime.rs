@@ -15,18 +15,21 @@ static RUNTIME: Lazy<Runtime> = Lazy::new(|| {
         .expect("cannot start the libcontainerd runtime")
 });
 
-/// Blocks SIGPIPE on the calling runtime thread. The host program's disposition of
-/// SIGPIPE is usually the default one, which ends the process: a write on a
-/// connection or fifo whose other end is gone (containerd stopping, a reader that left)
-/// must fail with EPIPE on the library's threads instead. The signal such a write
-/// raises stays pending on the thread, blocked and harmless; the process-wide
-/// disposition is left alone.
+/// Blocks SIGPIPE in the calling thread (each of the runtime's threads, which do all
+/// of the library's socket and pipe writes: gRPC to containerd, the stdin relays).
+///
+/// A write into a pipe or socket whose reader is gone (containerd died, a process's
+/// stdin fifo was closed) then fails with EPIPE, which the library handles, instead of
+/// raising SIGPIPE, whose default action would terminate a C host program (Rust and
+/// Python programs ignore it, C programs do not). The signal such a write generates is
+/// directed at the writing thread, so it stays pending there and never reaches the
+/// host program's threads; the process-wide disposition is left alone.
 fn block_sigpipe() {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGPIPE);
-    // Cannot fail with a valid set and `how`.
-    let _ = set.thread_block();
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGPIPE);
+    if let Err(e) = set.thread_block() {
+        log::warn!("cannot block SIGPIPE in a runtime thread: {e}");
+    }
 }
 
 /// The runtime's handle, for spawning.

@@ -165,8 +165,8 @@ impl Connection {
 #[derive(Debug, PartialEq, Eq)]
 enum Outage {
     /// The request never reached containerd: its socket refused the connection or was
-    /// missing, or the connection was already closed (a broken pipe, or a reset, which
-    /// on a Unix socket means the daemon's end was closed with our bytes unread).
+    /// missing. (A broken pipe or a reset is not proof: the connection carries many
+    /// calls at once, and containerd may have read this one before it died.)
     NotReached,
     /// The connection failed otherwise while the call ran, or containerd said
     /// UNAVAILABLE: it may have acted on the request.
@@ -181,7 +181,7 @@ fn outage(status: &tonic::Status) -> Option<Outage> {
         transport |= e.is::<tonic::transport::Error>();
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind as K;
-            if matches!(io.kind(), K::ConnectionRefused | K::NotFound | K::BrokenPipe | K::ConnectionReset) {
+            if matches!(io.kind(), K::ConnectionRefused | K::NotFound) {
                 return Some(Outage::NotReached);
             }
         }

@@ -5,6 +5,9 @@
  *
  * Each program prints "ok <name>" or "not ok <name> - <why>" per check and exits
  * non-zero if any check failed. Include this file first: it sets the feature macros.
+ *
+ * Environment: LCD_TEST_TIME_SCALE (a whole number, default 1) multiplies every wait
+ * and timeout, for runs under valgrind.
  */
 #ifndef LCD_TEST_HARNESS_H
 #define LCD_TEST_HARNESS_H
@@ -114,13 +117,26 @@ static inline int64_t h_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A wait of `ms` milliseconds stretched by LCD_TEST_TIME_SCALE (a whole number, default
+ * 1): under valgrind a program runs many times slower, so its waits grow with it while
+ * what it checks stays the same. */
+static inline int64_t h_scaled_ms(int64_t ms) {
+    const char *s = getenv("LCD_TEST_TIME_SCALE");
+    long scale = s != NULL ? strtol(s, NULL, 10) : 1;
+    return scale > 1 ? ms * scale : ms;
+}
+
+/* Sleeps `ms` milliseconds (scaled by h_scaled_ms). */
 static inline void h_sleep_ms(int64_t ms) {
+    ms = h_scaled_ms(ms);
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
     }
 }
 
+/* The monotonic time `timeout_ms` (scaled by h_scaled_ms) from now. */
 static inline struct timespec h_deadline(int64_t timeout_ms) {
+    timeout_ms = h_scaled_ms(timeout_ms);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += (time_t)(timeout_ms / 1000);
