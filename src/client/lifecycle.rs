@@ -306,6 +306,24 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         c.run.lock().unwrap().oom = true;
         client.report(&c.id, info(State::Oom, run_pid, INIT_PROCESS_ID));
     }
+    // The restart decision (it counts the restart), once the code is known.
+    let decided = (exited_at != 0).then(|| restart_delay(client, c, code));
+    if let Some(None) = decided {
+        // The final exit, its code known: report it now and let containerd remove the
+        // task and the record meanwhile (the id is free for `create` once it has).
+        client.begin_reaping(c);
+        close_io(&mut exec_exits, init_io);
+        report_exec_exits(client, &c.id, exec_exits, oom);
+        client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
+        if let Err(s) = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await {
+            if s.code() != tonic::Code::NotFound {
+                log::warn!("delete task {}: {}", c.id, s.message());
+            }
+        }
+        remove_record(client, &c.id).await;
+        client.end_reaping(&c.id);
+        return true;
+    }
     let deleted = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await;
     let (code, exited_at) = match deleted {
         Ok(r) if exited_at == 0 => {
@@ -320,23 +338,11 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
             (code, exited_at)
         }
     };
-    for (_, e, ..) in exec_exits.iter_mut() {
-        if let Some(io) = e.io.take() {
-            io.close();
-        }
-    }
-    if let Some(io) = init_io {
-        io.close();
-    }
+    close_io(&mut exec_exits, init_io);
     let exited_at = if exited_at == 0 { now_nanos() } else { exited_at };
-    for (exec_id, e, ecode, eat) in exec_exits {
-        client.report(
-            &c.id,
-            StateInfo { state: State::ExitProcess, pid: e.pid, exit_code: ecode, process_id: exec_id, oom_killed: oom, exited_at_unix_nano: eat },
-        );
-    }
+    report_exec_exits(client, &c.id, exec_exits, oom);
     let end = StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at };
-    if let Some(delay) = restart_delay(client, c, code) {
+    if let Some(delay) = decided.unwrap_or_else(|| restart_delay(client, c, code)) {
         client.report(&c.id, StateInfo { state: State::Restart, ..end.clone() });
         crate::runtime::handle().spawn(restart_after(client.clone(), c.clone(), delay, end));
         return false;
@@ -364,18 +370,48 @@ fn restart_delay(client: &ClientInner, c: &Container, code: u32) -> Option<Durat
     m.should_restart(code, run.manual_stop, run.started_at.map(|t| t.elapsed()).unwrap_or_default())
 }
 
-/// The final end of a container: removes its record and fifos, frees the id and
-/// reports `end` (its `exit`).
-async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
+/// An exited process with its exit code and time, and its stdio.
+type ExecExit = (String, super::ExecRun, u32, i64);
+
+/// Closes the stdio of the run that ended (the output has been handed over).
+fn close_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) {
+    for (_, e, ..) in exec_exits.iter_mut() {
+        if let Some(io) = e.io.take() {
+            io.close();
+        }
+    }
+    if let Some(io) = init_io {
+        io.close();
+    }
+}
+
+/// Reports `exit-process` for each exec that died with init.
+fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, oom: bool) {
+    for (exec_id, e, ecode, eat) in exec_exits {
+        client.report(
+            id,
+            StateInfo { state: State::ExitProcess, pid: e.pid, exit_code: ecode, process_id: exec_id, oom_killed: oom, exited_at_unix_nano: eat },
+        );
+    }
+}
+
+/// Removes a container's record and fifos once its task is gone.
+async fn remove_record(client: &ClientInner, id: &str) {
     let conn = client.conn();
-    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: c.id.clone() })).await {
+    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await {
         if s.code() != tonic::Code::NotFound {
-            log::warn!("delete container {}: {}", c.id, s.message());
+            log::warn!("delete container {id}: {}", s.message());
         }
     }
     // Every process of the container has been reaped: nothing in its fifo dir is in use.
-    let _ = std::fs::remove_dir_all(client.remote.fifo_dir(&c.id));
-    client.remote.set_owned(&c.id, false);
+    let _ = std::fs::remove_dir_all(client.remote.fifo_dir(id));
+    client.remote.set_owned(id, false);
+}
+
+/// The final end of a container whose task is gone: removes its record and fifos,
+/// frees the id and reports `end` (its `exit`).
+async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
+    remove_record(client, &c.id).await;
     client.unregister(c);
     client.report(&c.id, end);
 }

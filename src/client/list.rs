@@ -23,6 +23,7 @@ pub(crate) fn status_of(s: Status) -> ContainerStatus {
 /// `list`.
 pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
     let conn = client.conn();
+    let before = client.reaping_ids();
     crate::runtime::block_on(async {
         let containers = conn
             .call(Retry::IfUnavailable, ListContainersRequest { filters: vec![] }, |c, r| async move { c.containers().list(c.request(r)).await })
@@ -37,8 +38,12 @@ pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
             .into_iter()
             .map(|t| (t.id.clone(), (t.pid, Status::try_from(t.status).unwrap_or(Status::Unknown))))
             .collect();
+        // A container whose exit has been reported is gone for the caller, even while
+        // containerd still removes it.
+        let mut reaping = before;
+        reaping.extend(client.reaping_ids());
         let mut out = Vec::with_capacity(containers.len());
-        for ctr in containers {
+        for ctr in containers.into_iter().filter(|c| !reaping.contains(&c.id)) {
             let (pid, status) = tasks.get(&ctr.id).copied().unwrap_or((0, Status::Stopped));
             let mut processes = Vec::new();
             if let Some(c) = client.container(&ctr.id) {

@@ -89,6 +89,10 @@ pub(crate) struct ExecRun {
     pub io: Option<ProcessIo>,
 }
 
+/// How long a new `create` waits for containerd to finish removing an earlier
+/// container of the same id (its `exit` already reported).
+const REAP_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the library knows of a container's current run.
 #[derive(Default)]
 pub(crate) struct Run {
@@ -194,6 +198,10 @@ pub(crate) struct ClientInner {
     dispatcher: Dispatcher,
     backend: Mutex<Option<Arc<dyn Backend>>>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
+    /// Ids whose `exit` has been reported and whose task and record containerd is
+    /// still removing; a new `create` of one waits for its end.
+    reaping: Mutex<std::collections::HashSet<String>>,
+    reaped: std::sync::Condvar,
     closed: AtomicBool,
 }
 
@@ -206,6 +214,8 @@ impl ClientInner {
             dispatcher: Dispatcher::new(backend.clone()),
             backend: Mutex::new(Some(backend)),
             containers: Mutex::new(HashMap::new()),
+            reaping: Mutex::new(Default::default()),
+            reaped: std::sync::Condvar::new(),
             closed: AtomicBool::new(false),
         })
     }
@@ -275,8 +285,10 @@ impl ClientInner {
         self.container(id).ok_or_else(|| Error::not_found(format!("no such container: {id}")))
     }
 
-    /// Starts tracking `id` (ALREADY_EXISTS if it is tracked) and its event loop.
+    /// Starts tracking `id` (ALREADY_EXISTS if it is tracked) and its event loop; an
+    /// id whose last run is still being removed is waited for first.
     pub(crate) fn register(self: &Arc<Self>, id: &str) -> Result<Arc<Container>> {
+        self.wait_reaped(id)?;
         let mut map = self.containers.lock().unwrap();
         self.check_open()?;
         if map.contains_key(id) {
@@ -294,6 +306,44 @@ impl ClientInner {
         map.insert(id.to_string(), c.clone());
         crate::runtime::handle().spawn(container_loop(Arc::downgrade(self), c.clone(), rx));
         Ok(c)
+    }
+
+    /// Stops tracking `c`, whose `exit` is about to be reported while containerd still
+    /// removes it: until [`ClientInner::end_reaping`], `list` leaves it out and a new
+    /// `create` of its id waits.
+    pub(crate) fn begin_reaping(&self, c: &Arc<Container>) {
+        self.reaping.lock().unwrap().insert(c.id.clone());
+        self.unregister(c);
+    }
+
+    /// containerd has removed `id`.
+    pub(crate) fn end_reaping(&self, id: &str) {
+        self.reaping.lock().unwrap().remove(id);
+        self.reaped.notify_all();
+    }
+
+    /// The ids whose removal is under way.
+    pub(crate) fn reaping_ids(&self) -> std::collections::HashSet<String> {
+        self.reaping.lock().unwrap().clone()
+    }
+
+    /// Waits until `id` is no longer being removed (ALREADY_EXISTS after
+    /// [`REAP_WAIT`]).
+    fn wait_reaped(&self, id: &str) -> Result<()> {
+        let set = self.reaping.lock().unwrap();
+        let (_set, timeout) = self.reaped.wait_timeout_while(set, REAP_WAIT, |s| s.contains(id)).unwrap();
+        if timeout.timed_out() {
+            return Err(Error::new(Code::AlreadyExists, format!("container {id} is still being removed")));
+        }
+        Ok(())
+    }
+
+    /// Waits until every removal under way has ended (at most [`REAP_WAIT`]).
+    async fn wait_all_reaped(&self) {
+        let deadline = tokio::time::Instant::now() + REAP_WAIT;
+        while !self.reaping.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Stops tracking `c` (if it is still the tracked container of its id).
@@ -361,6 +411,8 @@ impl ClientInner {
                 self.flush_async().await;
             }
         }
+        // The daemon may be stopped next: let containerd finish removing what exited.
+        self.wait_all_reaped().await;
         self.closed.store(true, Ordering::SeqCst);
     }
 
