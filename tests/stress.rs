@@ -421,7 +421,7 @@ fn shims(socket: &Path) -> Vec<String> {
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else { continue };
         let args: Vec<String> = cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.iter().any(|a| *a == socket) {
+        if args.first().is_some_and(|a| a.contains("containerd-shim")) && args.contains(&socket) {
             out.push(format!("{} {}", e.file_name().to_string_lossy(), args.join(" ")));
         }
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use containerd_client::services::v1::container::Runtime;
 use containerd_client::services::v1::{
     Container as CtrContainer, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest,
-    GetRequest, KillRequest, StartRequest, UpdateContainerRequest,
+    CreateContainerResponse, CreateTaskResponse, GetContainerRequest, GetRequest, KillRequest, StartRequest, StartResponse,
+    UpdateContainerRequest,
 };
 use containerd_client::types::v1::Status;
 
@@ -18,7 +19,7 @@ use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
-use crate::remote::connection::{Connection, Retry};
+use crate::remote::connection::Connection;
 use crate::restart::should_restart_on_restore;
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
@@ -122,7 +123,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
         let container = CtrContainer {
             id: id.to_string(),
-            labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json)]),
+            labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
             runtime: Some(Runtime {
                 name: RUNC_RUNTIME.into(),
                 options: Some(runc_options_any(&binary, &remote.runc_root().to_string_lossy())),
@@ -131,7 +132,22 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             ..Default::default()
         };
         let req = CreateContainerRequest { container: Some(container) };
-        conn.call(Retry::IfNotSent, req, |c, r| async move { c.containers().create(c.request(r)).await })
+        // After an outage: ours if the record there carries our options.
+        let ours = |c: Connection| {
+            let (id, options_json) = (id.to_string(), options_json.clone());
+            async move {
+                match c.containers().get(c.request(GetContainerRequest { id: id.clone() })).await {
+                    Ok(r) => match r.into_inner().container {
+                        Some(k) if k.labels.get(OPTIONS_LABEL) == Some(&options_json) => Ok(Some(CreateContainerResponse { container: Some(k) })),
+                        Some(_) => Err(tonic::Status::already_exists(format!("container \"{id}\": already exists"))),
+                        None => Ok(None),
+                    },
+                    Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+                    Err(s) => Err(s),
+                }
+            }
+        };
+        conn.call_once(req, |c, r| async move { c.containers().create(c.request(r)).await }, ours)
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::AlreadyExists => Error::new(
@@ -171,18 +187,44 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     }
 }
 
+/// `process_id` ("" for init) of container `id` as containerd has it, `None` if it
+/// has no trace of it.
+async fn find_process(conn: &Connection, id: &str, exec_id: &str) -> std::result::Result<Option<containerd_client::types::v1::Process>, tonic::Status> {
+    match conn.tasks().get(conn.request(GetRequest { container_id: id.into(), exec_id: exec_id.into() })).await {
+        Ok(r) => Ok(r.into_inner().process),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(s),
+    }
+}
+
+/// After an outage during a start: the process's pid if it did start (it runs, or
+/// already ended), `None` if it is still only created.
+pub(crate) async fn started(conn: Connection, id: String, exec_id: String) -> std::result::Result<Option<StartResponse>, tonic::Status> {
+    let p = find_process(&conn, &id, &exec_id).await?;
+    Ok(p.filter(|p| p.status != Status::Created as i32).map(|p| StartResponse { pid: p.pid }))
+}
+
+/// After an outage during an exec's creation: whether it exists.
+pub(crate) async fn exec_created(conn: Connection, id: String, exec_id: String) -> std::result::Result<Option<()>, tonic::Status> {
+    Ok(find_process(&conn, &id, &exec_id).await?.map(|_| ()))
+}
+
 /// Creates and starts the task of an existing container with the given stdio;
 /// on failure nothing of the task is left.
 async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
     let (stdin, stdout, stderr) = fifos.as_strings();
     let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
     let r = async {
-        conn.call(Retry::IfNotSent, task, |c, r| async move { c.tasks().create(c.request(r)).await })
+        let created = |c: Connection| {
+            let id = id.to_string();
+            async move { Ok(find_process(&c, &id, "").await?.map(|p| CreateTaskResponse { container_id: id, pid: p.pid })) }
+        };
+        conn.call_once(task, |c, r| async move { c.tasks().create(c.request(r)).await }, created)
             .await
             .map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
         let start = StartRequest { container_id: id.to_string(), exec_id: String::new() };
         let pid = conn
-            .call(Retry::IfNotSent, start, |c, r| async move { c.tasks().start(c.request(r)).await })
+            .call_once(start, |c, r| async move { c.tasks().start(c.request(r)).await }, |c| started(c, id.to_string(), String::new()))
             .await
             .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
             .pid;
@@ -500,7 +542,7 @@ pub(crate) async fn set_label(conn: &Connection, id: &str, key: &str, value: &st
         }),
         update_mask: Some(prost_types::FieldMask { paths: vec![format!("labels.{key}")] }),
     };
-    if let Err(s) = conn.call(Retry::IfUnavailable, req, |c, r| async move { c.containers().update(c.request(r)).await }).await {
+    if let Err(s) = conn.call(req, |c, r| async move { c.containers().update(c.request(r)).await }).await {
         log::warn!("record {key}={value} on container {id}: {}", s.message());
     }
 }

@@ -8,7 +8,6 @@ use containerd_client::types::v1::Status;
 
 use super::{ClientInner, ContainerInfo, ContainerStatus, ProcessInfo};
 use crate::error::{Error, Result};
-use crate::remote::connection::Retry;
 
 /// Maps containerd's task status onto the list's.
 pub(crate) fn status_of(s: Status) -> ContainerStatus {
@@ -26,12 +25,12 @@ pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
     let before = client.reaping_ids();
     crate::runtime::block_on(async {
         let containers = conn
-            .call(Retry::IfUnavailable, ListContainersRequest { filters: vec![] }, |c, r| async move { c.containers().list(c.request(r)).await })
+            .call(ListContainersRequest { filters: vec![] }, |c, r| async move { c.containers().list(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status("list containers", &s))?
             .containers;
         let tasks: HashMap<String, (u32, Status)> = conn
-            .call(Retry::IfUnavailable, ListTasksRequest { filter: String::new() }, |c, r| async move { c.tasks().list(c.request(r)).await })
+            .call(ListTasksRequest { filter: String::new() }, |c, r| async move { c.tasks().list(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status("list tasks", &s))?
             .tasks

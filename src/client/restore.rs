@@ -12,7 +12,6 @@ use crate::backend::State;
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
-use crate::remote::connection::Retry;
 use crate::spec::{CreateOptions, INIT_PROCESS_ID};
 
 /// `restore`: see [`crate::Client::restore`].
@@ -20,13 +19,13 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     let conn = client.conn().clone();
     let c = client.register(id)?;
     let found = crate::runtime::block_on(async {
-        let ctr = match conn.call(Retry::IfUnavailable, GetContainerRequest { id: id.into() }, |c, r| async move { c.containers().get(c.request(r)).await }).await {
+        let ctr = match conn.call(GetContainerRequest { id: id.into() }, |c, r| async move { c.containers().get(c.request(r)).await }).await {
             Ok(r) => r.container,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
         };
         let req = GetRequest { container_id: id.into(), exec_id: String::new() };
-        let task = match conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().get(c.request(r)).await }).await {
+        let task = match conn.call(req, |c, r| async move { c.tasks().get(c.request(r)).await }).await {
             Ok(r) => r.process,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),

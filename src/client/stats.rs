@@ -8,7 +8,6 @@ use prost::Message;
 use super::runc::ProcessDetails;
 use super::{ClientInner, ProcessSummary};
 use crate::error::{Error, Result};
-use crate::remote::connection::Retry;
 use crate::spec::INIT_PROCESS_ID;
 
 /// `stats`.
@@ -16,7 +15,7 @@ pub(crate) fn stats(client: &Arc<ClientInner>, id: &str) -> Result<serde_json::V
     let conn = client.conn();
     let metrics = crate::runtime::block_on(async {
         let req = MetricsRequest { filters: vec![format!("id=={id}")] };
-        conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().metrics(c.request(r)).await })
+        conn.call(req, |c, r| async move { c.tasks().metrics(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status(format!("stats of container {id}"), &s))
     })?
@@ -28,7 +27,7 @@ pub(crate) fn stats(client: &Arc<ClientInner>, id: &str) -> Result<serde_json::V
 async fn list_pids(client: &ClientInner, id: &str) -> Result<Vec<containerd_client::types::v1::ProcessInfo>> {
     let conn = client.conn();
     Ok(conn
-        .call(Retry::IfUnavailable, ListPidsRequest { container_id: id.into() }, |c, r| async move { c.tasks().list_pids(c.request(r)).await })
+        .call(ListPidsRequest { container_id: id.into() }, |c, r| async move { c.tasks().list_pids(c.request(r)).await })
         .await
         .map_err(|s| Error::from_status(format!("list pids of container {id}"), &s))?
         .processes)

@@ -2,6 +2,7 @@
 //! the daemon restarts), the namespace header, call deadlines, and the wait of a call
 //! made while containerd is away.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,17 +27,6 @@ pub const OUTAGE_WAIT: Duration = Duration::from_secs(20);
 
 /// How often a call waiting out an outage tries again.
 const OUTAGE_RETRY: Duration = Duration::from_millis(100);
-
-/// When a call that failed because containerd was away may be sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// Only when it never reached containerd (the socket refused or was missing):
-    /// for calls that must not run twice (creating a container, a task, an exec).
-    IfNotSent,
-    /// Also when containerd went away while it ran: for reads and calls whose repeat
-    /// does no harm (signal, pause, resume, resize, update).
-    IfUnavailable,
-}
 
 /// A connection to one containerd socket in one namespace.
 #[derive(Clone)]
@@ -66,38 +56,65 @@ impl Connection {
         self.closed.store(true, Ordering::SeqCst);
     }
 
-    /// Sends `req` with the unary call `call` makes of it; while containerd cannot be
-    /// reached and `retry` allows it, sends it again every 100 ms for up to
-    /// [`OUTAGE_WAIT`], then gives up with UNAVAILABLE. A call never waits longer than
-    /// that plus its own deadline.
-    pub async fn call<R, T, F, Fut>(&self, retry: Retry, req: R, call: F) -> std::result::Result<T, tonic::Status>
+    /// Sends `req` with the unary call `call` makes of it, for a call whose repeat
+    /// does no harm (a read, signal, pause, resume, resize, update): while containerd
+    /// cannot be reached, sends it again every 100 ms for up to [`OUTAGE_WAIT`], then
+    /// gives up with UNAVAILABLE. A call never waits longer than that plus its own
+    /// deadline.
+    pub async fn call<R, T, F, Fut>(&self, req: R, call: F) -> std::result::Result<T, tonic::Status>
     where
         R: Clone,
         F: Fn(Connection, R) -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call_once(req, call, |_| async { Ok(None) }).await
+    }
+
+    /// Like [`Connection::call`], for a call that must not take effect twice
+    /// (creating a container, a task or an exec, starting a process): when containerd
+    /// went away while the call ran, it waits for containerd to answer again and asks
+    /// `took_effect` whether the first attempt did; its answer (`Some`) is the call's,
+    /// and only `None` (no trace of it) sends the call again.
+    pub async fn call_once<R, T, F, Fut, C, CFut>(&self, req: R, call: F, took_effect: C) -> std::result::Result<T, tonic::Status>
+    where
+        R: Clone,
+        F: Fn(Connection, R) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+        C: Fn(Connection) -> CFut,
+        CFut: Future<Output = std::result::Result<Option<T>, tonic::Status>>,
     {
         let give_up = Instant::now() + OUTAGE_WAIT;
+        let gave_up = |s: &tonic::Status| {
+            tonic::Status::unavailable(format!("containerd at {} did not answer for {OUTAGE_WAIT:?}: {}", self.socket.display(), s.message()))
+        };
+        let mut status = match call(self.clone(), req.clone()).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s) => s,
+        };
         loop {
-            let status = match call(self.clone(), req.clone()).await {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s) => s,
-            };
-            let away = match outage(&status) {
-                Some(Outage::NotReached) => true,
-                Some(Outage::Lost) => retry == Retry::IfUnavailable,
-                None => false,
-            };
-            if !away || self.closed.load(Ordering::SeqCst) {
+            let Some(how) = outage(&status) else { return Err(status) };
+            if self.closed.load(Ordering::SeqCst) {
                 return Err(status);
             }
             if Instant::now() >= give_up {
-                return Err(tonic::Status::unavailable(format!(
-                    "containerd at {} did not answer for {OUTAGE_WAIT:?}: {}",
-                    self.socket.display(),
-                    status.message()
-                )));
+                return Err(gave_up(&status));
             }
             tokio::time::sleep(OUTAGE_RETRY).await;
+            if how == Outage::Lost {
+                // It may have taken effect: ask, once containerd answers again.
+                match took_effect(self.clone()).await {
+                    Ok(Some(done)) => return Ok(done),
+                    Ok(None) => {}
+                    Err(s) => {
+                        status = s;
+                        continue;
+                    }
+                }
+            }
+            status = match call(self.clone(), req.clone()).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) => s,
+            };
         }
     }
 
@@ -219,7 +236,7 @@ mod tests {
         // A closed connection gives up at once, with containerd's own status.
         conn.close();
         let t0 = Instant::now();
-        let r = crate::runtime::block_on(conn.call(Retry::IfNotSent, (), |c, r| async move { c.version().version(Request::new(r)).await }));
+        let r = crate::runtime::block_on(conn.call((), |c, r| async move { c.version().version(Request::new(r)).await }));
         assert!(r.is_err() && t0.elapsed() < OUTAGE_WAIT);
     }
 
