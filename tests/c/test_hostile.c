@@ -352,14 +352,15 @@ static const row client_rows[] = {
     {.name = "update_resources: 10 MB junk", .op = OP_UPDATE_RESOURCES, .id = "a", .json = "@huge:{\"memory\":{\"limit\":%s}}", .code = INV, .needle = "resources", .needle2 = "memory.limit"},
 
     /* Deeply nested JSON: refused at the first value of the wrong type, or (where
-     * unknown keys are skipped) by the parser's depth limit; never a stack overflow. */
+     * unknown keys are skipped, without recursion) at the end of the input; never a
+     * stack overflow. */
     {.name = "create: deeply nested spec", .op = OP_CREATE, .id = "a", .json = "@deep:{\"process\":", .code = INV, .needle = "OCI spec", .needle2 = "process"},
-    {.name = "create: deeply nested extension", .op = OP_CREATE, .id = "a", .json = "@deep:{\"x-extension\":", .code = INV, .needle = "OCI spec", .needle2 = "recursion limit"},
+    {.name = "create: deeply nested extension", .op = OP_CREATE, .id = "a", .json = "@deep:{\"x-extension\":", .code = INV, .needle = "OCI spec JSON at x-extension", .needle2 = "EOF while parsing a list"},
     {.name = "create: deeply nested options", .op = OP_CREATE, .id = "a", .json = "@spec", .json2 = "@deep:{\"runtime\":", .code = INV, .needle = "create options", .needle2 = "runtime[0]"},
     {.name = "add_process: deeply nested process", .op = OP_ADD_PROCESS, .id = "a", .pid = "p", .json = "@deep:{\"args\":", .code = INV, .needle = "process", .needle2 = "args[0]"},
     {.name = "restore: deeply nested options", .op = OP_RESTORE, .id = "a", .json = "@deep:{\"restart_policy\":", .code = INV, .needle = "create options", .needle2 = "restart_policy"},
     {.name = "update_resources: deeply nested", .op = OP_UPDATE_RESOURCES, .id = "a", .json = "@deep:{\"devices\":", .code = INV, .needle = "resources", .needle2 = "devices[0]"},
-    {.name = "update_resources: deeply nested extension", .op = OP_UPDATE_RESOURCES, .id = "a", .json = "@deep:{\"x\":", .code = INV, .needle = "resources", .needle2 = "recursion limit"},
+    {.name = "update_resources: deeply nested extension", .op = OP_UPDATE_RESOURCES, .id = "a", .json = "@deep:{\"x\":", .code = INV, .needle = "resources JSON at x", .needle2 = "EOF while parsing a list"},
     {.name = "update_options: deeply nested", .op = OP_UPDATE_OPTIONS, .json = "@deep:{\"runtime_args\":", .code = INV, .needle = "remote options", .needle2 = "runtime_args[0]"},
 
     /* Wrong JSON types, named by their key path. */
@@ -423,23 +424,24 @@ static const row client_rows[] = {
     {.name = "update_resources: unknown container", .op = OP_UPDATE_RESOURCES, .id = "ghost", .json = "{\"pids\":{\"limit\":10}}", .code = LCD_NOT_FOUND, .needle = "ghost"},
 };
 
-/* After lcd_remote_cleanup: every call on the remote and its client is refused. */
+/* After lcd_remote_cleanup: every call on the remote and its clients (closed by the
+ * cleanup) is refused. */
 static const row after_cleanup_rows[] = {
-    {.name = "after cleanup: create", .op = OP_CREATE, .id = "late", .json = "@spec", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: signal", .op = OP_SIGNAL, .id = "@run", .sig = SIGTERM, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: signal_process", .op = OP_SIGNAL_PROCESS, .id = "@run", .pid = "init", .sig = SIGTERM, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: add_process", .op = OP_ADD_PROCESS, .id = "@run", .pid = "p", .json = PROC, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: resize", .op = OP_RESIZE, .id = "@run", .pid = "init", .w = 80, .h = 24, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: pause", .op = OP_PAUSE, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: resume", .op = OP_RESUME, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: restore", .op = OP_RESTORE, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: stats", .op = OP_STATS, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: get_pids", .op = OP_GET_PIDS, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: summary", .op = OP_SUMMARY, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: update_resources", .op = OP_UPDATE_RESOURCES, .id = "@run", .json = "{}", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: list", .op = OP_LIST, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: remote_client", .op = OP_REMOTE_CLIENT, .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
-    {.name = "after cleanup: update_options", .op = OP_UPDATE_OPTIONS, .json = "{\"oom_score\":0}", .code = LCD_FAILED_PRECONDITION, .needle = "clean"},
+    {.name = "after cleanup: create", .op = OP_CREATE, .id = "late", .json = "@spec", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: signal", .op = OP_SIGNAL, .id = "@run", .sig = SIGTERM, .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: signal_process", .op = OP_SIGNAL_PROCESS, .id = "@run", .pid = "init", .sig = SIGTERM, .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: add_process", .op = OP_ADD_PROCESS, .id = "@run", .pid = "p", .json = PROC, .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: resize", .op = OP_RESIZE, .id = "@run", .pid = "init", .w = 80, .h = 24, .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: pause", .op = OP_PAUSE, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: resume", .op = OP_RESUME, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: restore", .op = OP_RESTORE, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: stats", .op = OP_STATS, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: get_pids", .op = OP_GET_PIDS, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: summary", .op = OP_SUMMARY, .id = "@run", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: update_resources", .op = OP_UPDATE_RESOURCES, .id = "@run", .json = "{}", .code = LCD_FAILED_PRECONDITION, .needle = "the client has been closed"},
+    {.name = "after cleanup: list", .op = OP_LIST, .code = LCD_FAILED_PRECONDITION, .needle = "closed"},
+    {.name = "after cleanup: remote_client", .op = OP_REMOTE_CLIENT, .code = LCD_FAILED_PRECONDITION, .needle = "the remote has been cleaned up"},
+    {.name = "after cleanup: update_options", .op = OP_UPDATE_OPTIONS, .json = "{\"oom_score\":0}", .code = LCD_FAILED_PRECONDITION, .needle = "the remote has been cleaned up"},
     {.name = "after cleanup: invalid arguments still come first", .op = OP_SIGNAL, .id = "../x", .sig = SIGTERM, .code = INV, .needle = "container id"},
     {.name = "after cleanup: a second cleanup is OK", .op = OP_CLEANUP, .code = LCD_OK},
 };
