@@ -1,6 +1,7 @@
 //! Remote options (`lcd_remote_new`, `lcd_remote_update_options`): never panics; a
 //! refusal is INVALID_ARGUMENT naming the document (and an unknown key by name); an
-//! accepted document satisfies every range rule and survives a round trip.
+//! accepted document satisfies every range rule, holds no NUL byte in a path or
+//! argument, and survives a round trip.
 #![no_main]
 
 use containerd::RemoteOptions;
@@ -31,6 +32,12 @@ fn check_accepted(o: &RemoteOptions) {
     }
     for p in [&o.state_dir, &o.remote_addr].into_iter().flatten() {
         assert!(p.is_absolute(), "relative path {p:?} accepted");
+    }
+    // Paths and arguments become C strings: a NUL byte would silently cut them.
+    let paths = [&o.state_dir, &o.remote_addr, &o.containerd_path].into_iter().flatten().map(|p| p.as_os_str().as_encoded_bytes());
+    let strings = o.runtime_path.iter().chain(o.runtime_args.iter().flatten()).map(|s| s.as_bytes());
+    for v in paths.chain(strings) {
+        assert!(!v.contains(&0), "a NUL byte accepted in {:?}", String::from_utf8_lossy(v));
     }
     containerd::spec::validate_id("namespace", &o.namespace()).expect("namespace in effect is valid");
     assert!(!o.runtime_path().is_empty());
