@@ -53,6 +53,6 @@ mod tests {
         for _ in 0..8 {
             assert!(block_on(handle().spawn(async { sigpipe_blocked() })).unwrap(), "worker thread");
         }
-        assert!(block_on(tokio::task::spawn_blocking(sigpipe_blocked)).unwrap(), "blocking thread");
+        assert!(block_on(handle().spawn_blocking(sigpipe_blocked)).unwrap(), "blocking thread");
     }
 }

@@ -15,6 +15,7 @@ use containerd::{Code, CreateOptions, ProcessSpec, Remote, State};
 static RECORDS: OnceLock<Mutex<Vec<(log::Level, String)>>> = OnceLock::new();
 
 struct Capture;
+static CAPTURE: Capture = Capture;
 
 impl log::Log for Capture {
     fn enabled(&self, _: &log::Metadata) -> bool {
@@ -29,7 +30,7 @@ impl log::Log for Capture {
 fn capture_logs() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        log::set_boxed_logger(Box::new(Capture)).expect("no other logger in this test binary");
+        log::set_logger(&CAPTURE).expect("no other logger in this test binary");
         log::set_max_level(log::LevelFilter::Trace);
     });
 }
