@@ -4,7 +4,7 @@
 # run real containers on containerd daemons of their own, so this needs root.
 #
 # Ends with the line "N passed, N failed", counting test suites: each Rust test
-# binary, each C test program, the Go and the Python test runs. Exits non-zero if
+# binary, each C test program, the Go run, the Python pytest and mypy runs. Exits non-zero if
 # anything failed.
 #
 # Environment:
@@ -219,22 +219,37 @@ if [ -d bindings/go ]; then
     fi
 fi
 
-# ---- Python bindings, in a virtual environment under build/.
+# ---- Python bindings (bindings/python): installed with pip into a virtual
+#      environment under build/ (as a user would: `pip install ./bindings/python`),
+#      then pytest and `mypy --strict`, each counted as one suite.
 if [ -d bindings/python ]; then
     lcd_log "pytest (bindings/python)"
     venv="$LCD_ROOT/build/venv"
+    # Debian's python3 needs python3-venv for `python3 -m venv`.
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        lcd_log "installing Debian packages: python3 python3-venv"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv ||
+            { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-venv; }
+    fi
     if { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
-        "$venv/bin/python" -m pip install -q -e bindings/python pytest; then
-        (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest)
+        "$venv/bin/python" -m pip install -q pytest mypy &&
+        "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
+        (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest -p no:cacheprovider)
         rc=$?
         lcd_stop_tree "$TEST_TMP"
         case "$rc" in
-            0) pass "python bindings/python" ;;
+            0) pass "python bindings/python (pytest)" ;;
             5) fail "python bindings/python (pytest collected no tests)" ;;
-            *) fail "python bindings/python (exit code $rc)" ;;
+            *) fail "python bindings/python (pytest exit code $rc)" ;;
         esac
+        lcd_log "mypy --strict (bindings/python)"
+        if (cd bindings/python && "$venv/bin/python" -m mypy --strict --cache-dir "$TEST_TMP/mypy-cache" src/libcontainerd tests); then
+            pass "python mypy --strict bindings/python"
+        else
+            fail "python mypy --strict bindings/python"
+        fi
     else
-        fail "python bindings/python (could not install the package and pytest)"
+        fail "python bindings/python (could not install the package, pytest and mypy)"
     fi
 fi
 

@@ -25,6 +25,7 @@ pub mod spec;
 pub use backend::{Backend, IoPipe, State, StateInfo};
 pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};
 pub use error::{Code, Error, Result};
+pub use remote::connection::OUTAGE_WAIT;
 pub use remote::{Remote, RemoteOptions};
 pub use restart::{PolicyName, RestartPolicy};
 pub use spec::{ContainerSpec, CreateOptions, ProcessSpec, RuntimeOption};

@@ -121,13 +121,35 @@ fn daemon_options_reuse_oom_score_and_debug_log() {
     drop(second);
 }
 
+/// Processes whose command line names `state_dir`'s containerd socket: the shims
+/// containerd started for it.
+fn shims_of(state_dir: &std::path::Path) -> Vec<String> {
+    let sock = state_dir.join("containerd/containerd.sock").to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("containerd-shim") && c.contains(&sock))
+        .collect()
+}
+
 #[test]
 fn cleanup_stops_its_containers_and_its_daemon() {
     let d = TestDaemon::start();
     let (client, rec) = d.client();
-    let id = unique_id("stopme");
-    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
-    let start = rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    let ids: Vec<String> = (0..3).map(|_| unique_id("stopme")).collect();
+    let mut pids = Vec::new();
+    for id in &ids {
+        client.create(id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+        pids.push(rec.wait_for(id, State::StartContainer, TIMEOUT).pid);
+    }
+    // One paused, one with an exec still running.
+    client.pause(&ids[1]).unwrap();
+    let p = containerd::ProcessSpec::from_json(r#"{"args": ["sleep", "300"]}"#).unwrap();
+    client.add_process(&ids[2], "busy", &p).unwrap();
+    rec.wait_for_process(&ids[2], "busy", State::StartProcess, TIMEOUT);
+    assert_eq!(shims_of(&d.state_dir).len(), 3, "{:?}", shims_of(&d.state_dir));
     let daemon = d.remote.daemon_pid();
     // Two cleanups at once: both return only when it is done.
     let other = d.remote.clone();
@@ -135,14 +157,19 @@ fn cleanup_stops_its_containers_and_its_daemon() {
         other.cleanup().unwrap();
     });
     d.remote.cleanup().unwrap();
-    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
+    // The exits were delivered before cleanup returned.
+    for id in &ids {
+        assert_eq!(rec.count(id, State::Exit), 1, "{:?}", rec.events(id));
+    }
     t.join().unwrap();
-    // The exit was delivered before cleanup returned.
-    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
-    assert!(!std::path::Path::new(&format!("/proc/{}", start.pid)).exists(), "container still running");
+    for (id, pid) in ids.iter().zip(&pids) {
+        assert_eq!(rec.count(id, State::Exit), 1, "{:?}", rec.events(id));
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "container {id} still running");
+    }
     std::thread::sleep(Duration::from_millis(100));
     let alive = std::fs::read_to_string(format!("/proc/{daemon}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
     assert!(!alive, "daemon still running");
+    assert_eq!(shims_of(&d.state_dir), Vec::<String>::new(), "shims left behind");
     d.remote.cleanup().unwrap();
 }
 

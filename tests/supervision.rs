@@ -37,21 +37,22 @@ fn killed_daemon_is_relaunched_and_containers_survive() {
         client.create(id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
         pids.push(rec.wait_for(id, State::StartContainer, TIMEOUT).pid);
     }
-    for round in 0..2 {
+    for round in 0..5 {
         kill_and_wait_relaunch(&d);
         for p in &pids {
             assert!(alive(*p), "round {round}: container {p} died with the daemon");
         }
-        // Calls work again once the relaunched daemon answers.
-        let t0 = Instant::now();
-        while client.stats(&ids[0]).is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(10), "stats never worked again");
-            std::thread::sleep(Duration::from_millis(100));
+        // Calls work again at once: they wait for the relaunched daemon to answer.
+        for id in &ids {
+            client.signal(id, libc::SIGCONT).unwrap_or_else(|e| panic!("round {round}: signal {id}: {e}"));
+            let stats = client.stats(id).unwrap_or_else(|e| panic!("round {round}: stats {id}: {e}"));
+            assert!(stats["pids"]["current"].as_u64().unwrap() >= 1, "{stats}");
         }
+        let exec = format!("after{round}");
+        let p = ProcessSpec::from_json(&format!(r#"{{"args": ["sh", "-c", "exit {round}"]}}"#)).unwrap();
+        client.add_process(&ids[round % 3], &exec, &p).unwrap_or_else(|e| panic!("round {round}: add_process: {e}"));
+        assert_eq!(rec.wait_for_process(&ids[round % 3], &exec, State::ExitProcess, TIMEOUT).exit_code, round as u32);
     }
-    let p = ProcessSpec::from_json(r#"{"args": ["sh", "-c", "exit 9"]}"#).unwrap();
-    client.add_process(&ids[1], "after", &p).unwrap();
-    assert_eq!(rec.wait_for_process(&ids[1], "after", State::ExitProcess, TIMEOUT).exit_code, 9);
     for id in &ids {
         client.signal(id, 9).unwrap();
         assert_eq!(rec.wait_for(id, State::Exit, TIMEOUT).exit_code, 137);
@@ -63,11 +64,85 @@ fn killed_daemon_is_relaunched_and_containers_survive() {
 }
 
 #[test]
+fn calls_during_an_outage_wait_for_the_relaunch() {
+    let d = TestDaemon::start();
+    let (client, rec) = d.client();
+    let id = unique_id("waiter");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    let old = d.remote.daemon_pid();
+    // Kills the daemon; the call that follows is made while it is dead, before the
+    // supervisor (which looks every 500 ms) has relaunched it.
+    let outage = || {
+        let pid = d.remote.daemon_pid();
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        while alive(pid) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Instant::now()
+    };
+    let bound = containerd::OUTAGE_WAIT + Duration::from_secs(5);
+    let t0 = outage();
+    assert!(client.stats(&id).is_ok());
+    assert!(t0.elapsed() < bound);
+    let t0 = outage();
+    let p = ProcessSpec::from_json(r#"{"args": ["true"]}"#).unwrap();
+    client.add_process(&id, "during", &p).unwrap();
+    assert!(t0.elapsed() < bound);
+    assert_eq!(rec.wait_for_process(&id, "during", State::ExitProcess, TIMEOUT).exit_code, 0);
+    let t0 = outage();
+    let other = unique_id("born-in-outage");
+    client.create(&other, &spec(&["true"]), &CreateOptions::default()).unwrap();
+    assert!(t0.elapsed() < bound);
+    assert_eq!(rec.wait_for(&other, State::Exit, TIMEOUT).exit_code, 0);
+    assert_ne!(d.remote.daemon_pid(), old);
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+}
+
+#[test]
+fn calls_to_an_external_daemon_wait_for_it_then_fail_unavailable() {
+    let mut ext = ExternalContainerd::start();
+    let dir = temp_state_dir();
+    let remote = containerd::Remote::new(ext.options(dir.path())).unwrap();
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("ext-outage");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+
+    // Back within the wait: the call succeeds.
+    ext.kill(libc::SIGKILL);
+    let t0 = Instant::now();
+    let waiter = {
+        let client = client.clone();
+        let id = id.clone();
+        std::thread::spawn(move || client.stats(&id).map(|_| ()))
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    ext.relaunch();
+    waiter.join().unwrap().expect("stats after the daemon came back");
+    assert!(t0.elapsed() < containerd::OUTAGE_WAIT);
+
+    // Gone for good: UNAVAILABLE once the wait is over, never a hang.
+    ext.kill(libc::SIGKILL);
+    let t0 = Instant::now();
+    let err = client.stats(&id).unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(err.code(), containerd::Code::Unavailable, "{err}");
+    assert!(took >= containerd::OUTAGE_WAIT && took < containerd::OUTAGE_WAIT + Duration::from_secs(5), "{took:?}");
+    ext.relaunch();
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    remote.cleanup().unwrap();
+}
+
+#[test]
 fn exit_during_an_outage_is_reported_once() {
     let d = TestDaemon::start();
     let (client, rec) = d.client();
     let id = unique_id("outage");
-    client.create(&id, &spec(&["sh", "-c", "sleep 1; exit 5"]), &CreateOptions::default()).unwrap();
+    client.create(&id, &spec(&["sh", "-c", "sleep 2; exit 5"]), &CreateOptions::default()).unwrap();
     rec.wait_for(&id, State::StartContainer, TIMEOUT);
     kill_and_wait_relaunch(&d);
     let exit = rec.wait_for(&id, State::Exit, TIMEOUT);
@@ -133,4 +208,60 @@ fn two_remotes_on_one_state_dir_share_and_relaunch_one_daemon() {
     d.remote.cleanup().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(!alive(pid), "the last remote's cleanup left the daemon running");
+}
+
+#[test]
+fn an_adopted_daemon_is_supervised_after_its_starter_is_gone() {
+    let d = TestDaemon::start();
+    let started_by = d.remote.daemon_pid();
+    // A second remote adopts the daemon; the first one goes away.
+    let second = containerd::Remote::new(d.options()).unwrap();
+    assert_eq!(second.daemon_pid(), started_by);
+    let rec = Recorder::new();
+    let client = second.client(rec.backend()).unwrap();
+    let id = unique_id("adopted");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    d.remote.cleanup().unwrap();
+    assert!(alive(started_by), "the first remote's cleanup stopped a daemon still in use");
+    // Killing the adopted daemon leads to a relaunch by the remote that adopted it.
+    unsafe { libc::kill(started_by as i32, libc::SIGKILL) };
+    let t0 = Instant::now();
+    while second.daemon_pid() == started_by || !alive(second.daemon_pid()) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "adopted daemon not relaunched within 10 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(alive(pid), "the container died with the daemon");
+    assert!(client.stats(&id).is_ok());
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    second.cleanup().unwrap();
+}
+
+#[test]
+fn a_hung_daemon_is_killed_and_relaunched_and_calls_meanwhile_complete() {
+    let d = TestDaemon::start();
+    let (client, rec) = d.client();
+    let id = unique_id("hung");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    let hung = d.remote.daemon_pid();
+    // Alive but answering nothing.
+    unsafe { libc::kill(hung as i32, libc::SIGSTOP) };
+    let stopped = || std::fs::read_to_string(format!("/proc/{hung}/stat")).is_ok_and(|s| s.contains(") T"));
+    while !stopped() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t0 = Instant::now();
+    let stats = client.stats(&id);
+    let took = t0.elapsed();
+    assert!(stats.is_ok(), "{stats:?}");
+    assert!(took < Duration::from_secs(30), "stats took {took:?}");
+    let now = d.remote.daemon_pid();
+    assert!(now != hung && alive(now), "the hung daemon was not replaced: {hung} -> {now} after {took:?}");
+    assert!(!alive(hung), "the hung daemon was not killed");
+    assert!(alive(pid), "the container died with the daemon");
+    client.signal(&id, 9).unwrap();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
 }

@@ -6,10 +6,11 @@ use containerd_client::services::v1::{KillRequest, PauseTaskRequest, ResizePtyRe
 use containerd_client::types::v1::Status;
 use oci_spec::runtime::LinuxResources;
 
-use super::lifecycle::process_state;
+use super::lifecycle::{process_state, set_label, STOPPED_LABEL};
 use super::runc::{json_any, RESOURCES_TYPE_URL};
 use super::ClientInner;
 use crate::error::{Error, Result};
+use crate::remote::connection::Retry;
 use crate::spec::INIT_PROCESS_ID;
 
 /// Highest signal number Linux knows.
@@ -45,8 +46,11 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
         }
     }
     crate::runtime::block_on(async {
+        if stop && tracked.is_some() {
+            set_label(conn, id, STOPPED_LABEL, "true").await;
+        }
         let req = KillRequest { container_id: id.into(), exec_id: exec_id(process_id), signal: signal as u32, all: false };
-        if let Err(s) = conn.tasks().kill(conn.request(req)).await {
+        if let Err(s) = conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().kill(c.request(r)).await }).await {
             // Between two runs there is no task: the stop has taken effect by
             // cancelling the pending restart.
             let restarting = tracked.as_ref().is_some_and(|c| {
@@ -85,7 +89,7 @@ pub(crate) fn resize(client: &Arc<ClientInner>, id: &str, process_id: &str, widt
     let conn = client.conn();
     crate::runtime::block_on(async {
         let req = ResizePtyRequest { container_id: id.into(), exec_id: exec_id(Some(process_id)), width, height };
-        conn.tasks().resize_pty(conn.request(req)).await.map_err(|s| Error::from_status(format!("resize {}", what(id, Some(process_id))), &s))?;
+        conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().resize_pty(c.request(r)).await }).await.map_err(|s| Error::from_status(format!("resize {}", what(id, Some(process_id))), &s))?;
         Ok(())
     })
 }
@@ -95,9 +99,9 @@ pub(crate) fn set_paused(client: &Arc<ClientInner>, id: &str, paused: bool) -> R
     let conn = client.conn();
     crate::runtime::block_on(async {
         let r = if paused {
-            conn.tasks().pause(conn.request(PauseTaskRequest { container_id: id.into() })).await.map(|_| ())
+            conn.call(Retry::IfUnavailable, PauseTaskRequest { container_id: id.into() }, |c, r| async move { c.tasks().pause(c.request(r)).await }).await
         } else {
-            conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await.map(|_| ())
+            conn.call(Retry::IfUnavailable, ResumeTaskRequest { container_id: id.into() }, |c, r| async move { c.tasks().resume(c.request(r)).await }).await
         };
         r.map_err(|s| Error::from_status(format!("{} container {id}", if paused { "pause" } else { "resume" }), &s))
     })?;
@@ -113,7 +117,7 @@ pub(crate) fn update_resources(client: &Arc<ClientInner>, id: &str, resources: &
     let conn = client.conn();
     crate::runtime::block_on(async {
         let req = UpdateTaskRequest { container_id: id.into(), resources: Some(json_any(RESOURCES_TYPE_URL, json)), annotations: Default::default() };
-        conn.tasks().update(conn.request(req)).await.map_err(|s| Error::from_status(format!("update resources of container {id}"), &s))?;
+        conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().update(c.request(r)).await }).await.map_err(|s| Error::from_status(format!("update resources of container {id}"), &s))?;
         Ok(())
     })
 }

@@ -10,6 +10,7 @@ use super::{info, ClientInner, Container, ExecRun};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::io::{FifoSet, ProcessIo};
+use crate::remote::connection::Retry;
 use crate::spec::ProcessSpec;
 
 /// `add_process`: see [`crate::Client::add_process`].
@@ -77,13 +78,14 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
             spec: Some(json_any(PROCESS_TYPE_URL, spec)),
             exec_id: process_id.into(),
         };
-        conn.tasks().exec(conn.request(req)).await.map_err(|s| match s.code() {
+        conn.call(Retry::IfNotSent, req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await.map_err(|s| match s.code() {
             tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
             _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
         })?;
-        let r = conn.tasks().start(conn.request(StartRequest { container_id: id.into(), exec_id: process_id.into() })).await;
+        let start = StartRequest { container_id: id.into(), exec_id: process_id.into() };
+        let r = conn.call(Retry::IfNotSent, start, |c, r| async move { c.tasks().start(c.request(r)).await }).await;
         match r {
-            Ok(r) => Ok(r.into_inner().pid),
+            Ok(r) => Ok(r.pid),
             Err(s) => {
                 let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
                 Err(Error::from_status(format!("start process {process_id} in {id}"), &s))

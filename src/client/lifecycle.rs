@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use containerd_client::services::v1::container::Runtime;
 use containerd_client::services::v1::{
     Container as CtrContainer, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest, DeleteTaskRequest,
-    GetRequest, KillRequest, StartRequest,
+    GetRequest, KillRequest, StartRequest, UpdateContainerRequest,
 };
 use containerd_client::types::v1::Status;
 
@@ -18,13 +18,21 @@ use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
-use crate::remote::connection::Connection;
+use crate::remote::connection::{Connection, Retry};
 use crate::restart::should_restart_on_restore;
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
 /// Label under which the create options are kept with the container in containerd,
 /// so that `restore` can re-arm them.
 pub const OPTIONS_LABEL: &str = "io.libcontainerd.options";
+
+/// Label set to `true` once the container has been stopped explicitly (`signal` with
+/// SIGTERM or SIGKILL), so that a later `restore` knows it too (`unless-stopped`).
+pub const STOPPED_LABEL: &str = "io.libcontainerd.stopped";
+
+/// Label holding how many times the restart policy has restarted the container, so
+/// that a later `restore` goes on counting (`on-failure`'s maximum).
+pub const RESTARTS_LABEL: &str = "io.libcontainerd.restarts";
 
 /// How long the output of an exited process may go unread before it is reaped anyway
 /// (as moby: the reaping must not wait on a reader that stopped reading).
@@ -122,8 +130,8 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
             ..Default::default()
         };
-        conn.containers()
-            .create(conn.request(CreateContainerRequest { container: Some(container) }))
+        let req = CreateContainerRequest { container: Some(container) };
+        conn.call(Retry::IfNotSent, req, |c, r| async move { c.containers().create(c.request(r)).await })
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::AlreadyExists => Error::new(
@@ -146,7 +154,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
-                c.arm_restarts(&run);
+                c.arm_restarts(&run, 0);
             }
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
@@ -169,13 +177,14 @@ async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32>
     let (stdin, stdout, stderr) = fifos.as_strings();
     let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
     let r = async {
-        conn.tasks().create(conn.request(task)).await.map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+        conn.call(Retry::IfNotSent, task, |c, r| async move { c.tasks().create(c.request(r)).await })
+            .await
+            .map_err(|s| Error::from_status(format!("create task {id}"), &s))?;
+        let start = StartRequest { container_id: id.to_string(), exec_id: String::new() };
         let pid = conn
-            .tasks()
-            .start(conn.request(StartRequest { container_id: id.to_string(), exec_id: String::new() }))
+            .call(Retry::IfNotSent, start, |c, r| async move { c.tasks().start(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status(format!("start container {id}"), &s))?
-            .into_inner()
             .pid;
         Ok::<u32, Error>(pid)
     }
@@ -424,6 +433,8 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         io.close();
         return Err(e);
     }
+    let restarts = c.restart.lock().unwrap().as_ref().map(|m| m.restart_count()).unwrap_or(0);
+    set_label(client.conn(), &c.id, RESTARTS_LABEL, &restarts.to_string()).await;
     match start_task(client.conn(), &c.id, &fifos).await {
         Ok(pid) => {
             c.run.lock().unwrap().begin(pid, io);
@@ -439,6 +450,22 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
             io.close();
             Err(e)
         }
+    }
+}
+
+/// Records `key=value` among the container's labels in containerd (best effort: a
+/// failure is logged and the operation goes on).
+pub(crate) async fn set_label(conn: &Connection, id: &str, key: &str, value: &str) {
+    let req = UpdateContainerRequest {
+        container: Some(CtrContainer {
+            id: id.to_string(),
+            labels: HashMap::from([(key.to_string(), value.to_string())]),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask { paths: vec![format!("labels.{key}")] }),
+    };
+    if let Err(s) = conn.call(Retry::IfUnavailable, req, |c, r| async move { c.containers().update(c.request(r)).await }).await {
+        log::warn!("record {key}={value} on container {id}: {}", s.message());
     }
 }
 

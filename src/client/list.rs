@@ -8,6 +8,7 @@ use containerd_client::types::v1::Status;
 
 use super::{ClientInner, ContainerInfo, ContainerStatus, ProcessInfo};
 use crate::error::{Error, Result};
+use crate::remote::connection::Retry;
 
 /// Maps containerd's task status onto the list's.
 pub(crate) fn status_of(s: Status) -> ContainerStatus {
@@ -24,18 +25,14 @@ pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
     let conn = client.conn();
     crate::runtime::block_on(async {
         let containers = conn
-            .containers()
-            .list(conn.request(ListContainersRequest { filters: vec![] }))
+            .call(Retry::IfUnavailable, ListContainersRequest { filters: vec![] }, |c, r| async move { c.containers().list(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status("list containers", &s))?
-            .into_inner()
             .containers;
         let tasks: HashMap<String, (u32, Status)> = conn
-            .tasks()
-            .list(conn.request(ListTasksRequest { filter: String::new() }))
+            .call(Retry::IfUnavailable, ListTasksRequest { filter: String::new() }, |c, r| async move { c.tasks().list(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status("list tasks", &s))?
-            .into_inner()
             .tasks
             .into_iter()
             .map(|t| (t.id.clone(), (t.pid, Status::try_from(t.status).unwrap_or(Status::Unknown))))

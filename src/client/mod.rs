@@ -165,9 +165,10 @@ impl Container {
         Some(run.pid)
     }
 
-    /// Arms the restart policy of the run's create options (a fresh count).
-    pub(crate) fn arm_restarts(&self, run: &Run) {
-        *self.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, 0));
+    /// Arms the restart policy of the run's create options, counting `restarts` done
+    /// before (0 for a new container; the count kept with it at `restore`).
+    pub(crate) fn arm_restarts(&self, run: &Run, restarts: u32) {
+        *self.restart.lock().unwrap() = run.options.restart_policy.clone().map(|p| crate::restart::RestartManager::new(p, restarts));
     }
 
     /// An explicit stop: no restart of this container from now on.

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use containerd_client::services::v1::{GetContainerRequest, GetRequest};
 use containerd_client::types::v1::Status;
 
-use super::lifecycle::{self, stdin_closer, OPTIONS_LABEL, UNKNOWN_EXIT};
+use super::lifecycle::{self, stdin_closer, OPTIONS_LABEL, RESTARTS_LABEL, STOPPED_LABEL, UNKNOWN_EXIT};
 use super::{info, ClientInner};
 use crate::backend::State;
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
+use crate::remote::connection::Retry;
 use crate::spec::{CreateOptions, INIT_PROCESS_ID};
 
 /// `restore`: see [`crate::Client::restore`].
@@ -19,13 +20,14 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     let conn = client.conn().clone();
     let c = client.register(id)?;
     let found = crate::runtime::block_on(async {
-        let ctr = match conn.containers().get(conn.request(GetContainerRequest { id: id.into() })).await {
-            Ok(r) => r.into_inner().container,
+        let ctr = match conn.call(Retry::IfUnavailable, GetContainerRequest { id: id.into() }, |c, r| async move { c.containers().get(c.request(r)).await }).await {
+            Ok(r) => r.container,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
         };
-        let task = match conn.tasks().get(conn.request(GetRequest { container_id: id.into(), exec_id: String::new() })).await {
-            Ok(r) => r.into_inner().process,
+        let req = GetRequest { container_id: id.into(), exec_id: String::new() };
+        let task = match conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().get(c.request(r)).await }).await {
+            Ok(r) => r.process,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => return Err(Error::from_status(format!("restore container {id}"), &s)),
         };
@@ -47,6 +49,10 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
             .and_then(|j| serde_json::from_str(j).ok())
             .unwrap_or_default()
     };
+    // What happened to it before: an explicit stop, restarts done by its policy.
+    let label = |key: &str| ctr.as_ref().and_then(|k| k.labels.get(key));
+    let manual_stop = label(STOPPED_LABEL).is_some_and(|v| v == "true");
+    let restarts: u32 = label(RESTARTS_LABEL).and_then(|v| v.parse().ok()).unwrap_or(0);
     let spec = ctr.as_ref().and_then(|k| k.spec.as_ref()).and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok());
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let cgroup = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.cgroups_path().clone()).map(|p| p.to_string_lossy().into_owned());
@@ -54,6 +60,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     {
         let mut run = c.run.lock().unwrap();
         run.options = options;
+        run.manual_stop = manual_stop;
         run.process = process;
         run.cgroup = cgroup;
         // `started` is set only once the run is really taken over (below): events that
@@ -112,7 +119,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.paused = paused;
             }
             client.remote.set_owned(id, true);
-            c.arm_restarts(&c.run.lock().unwrap());
+            c.arm_restarts(&c.run.lock().unwrap(), restarts);
             client.report(id, info(State::Restore, t.pid, INIT_PROCESS_ID));
             if paused {
                 client.report(id, info(State::Pause, t.pid, INIT_PROCESS_ID));
@@ -131,7 +138,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 run.exited_while_away = true;
             }
-            c.arm_restarts(&c.run.lock().unwrap());
+            c.arm_restarts(&c.run.lock().unwrap(), restarts);
             drop(guard);
             c.post(Event::Exit {
                 container_id: id.into(),
@@ -151,7 +158,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 run.started = true;
                 if ctr.is_some() {
                     run.exited_while_away = true;
-                    c.arm_restarts(&run);
+                    c.arm_restarts(&run, restarts);
                 }
             }
             drop(guard);

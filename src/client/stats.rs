@@ -8,18 +8,18 @@ use prost::Message;
 use super::runc::ProcessDetails;
 use super::{ClientInner, ProcessSummary};
 use crate::error::{Error, Result};
+use crate::remote::connection::Retry;
 use crate::spec::INIT_PROCESS_ID;
 
 /// `stats`.
 pub(crate) fn stats(client: &Arc<ClientInner>, id: &str) -> Result<serde_json::Value> {
     let conn = client.conn();
     let metrics = crate::runtime::block_on(async {
-        conn.tasks()
-            .metrics(conn.request(MetricsRequest { filters: vec![format!("id=={id}")] }))
+        let req = MetricsRequest { filters: vec![format!("id=={id}")] };
+        conn.call(Retry::IfUnavailable, req, |c, r| async move { c.tasks().metrics(c.request(r)).await })
             .await
             .map_err(|s| Error::from_status(format!("stats of container {id}"), &s))
     })?
-    .into_inner()
     .metrics;
     let m = metrics.into_iter().find(|m| m.id == id).ok_or_else(|| Error::not_found(format!("no such container: {id}")))?;
     crate::metrics::stats_json(&m)
@@ -28,11 +28,9 @@ pub(crate) fn stats(client: &Arc<ClientInner>, id: &str) -> Result<serde_json::V
 async fn list_pids(client: &ClientInner, id: &str) -> Result<Vec<containerd_client::types::v1::ProcessInfo>> {
     let conn = client.conn();
     Ok(conn
-        .tasks()
-        .list_pids(conn.request(ListPidsRequest { container_id: id.into() }))
+        .call(Retry::IfUnavailable, ListPidsRequest { container_id: id.into() }, |c, r| async move { c.tasks().list_pids(c.request(r)).await })
         .await
         .map_err(|s| Error::from_status(format!("list pids of container {id}"), &s))?
-        .into_inner()
         .processes)
 }
 

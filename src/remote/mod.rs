@@ -357,6 +357,7 @@ impl RemoteInner {
                 crate::client::remove_unwatched(&self.conn, &id).await;
             }
         }
+        self.conn.close();
         let _ = self.stop.send(true);
         if let Some(d) = &self.daemon {
             d.stop().await?;
@@ -378,6 +379,7 @@ impl RemoteInner {
             }
             *cleaned = true;
         }
+        self.conn.close();
         let _ = self.stop.send(true);
         let owned: Vec<String> = if self.live_restore() { Vec::new() } else { self.owned.lock().unwrap().drain().collect() };
         let conn = self.conn.clone();

@@ -657,29 +657,43 @@ impl ExternalContainerd {
             opt = base.join("opt").display().to_string(),
         );
         std::fs::write(&config, toml).expect("write containerd config");
-        let log = File::create(base.join("containerd.log")).expect("create containerd.log");
+        let mut me = ExternalContainerd { dir, socket, child: None };
+        me.launch();
+        me
+    }
+
+    /// Starts the daemon again after [`ExternalContainerd::kill`] and waits until it
+    /// answers.
+    pub fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "containerd is still running");
+        self.launch();
+    }
+
+    fn launch(&mut self) {
+        let base = self.dir.join("containerd");
+        let log = File::options().create(true).append(true).open(base.join("containerd.log")).expect("open containerd.log");
         let child = Command::new("containerd")
             .arg("--config")
-            .arg(&config)
+            .arg(base.join("config.toml"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run containerd (run scripts/setup.sh): {e}"));
         std::fs::write(base.join("containerd.pid"), child.id().to_string()).expect("write pid file");
-        let mut me = ExternalContainerd { dir, socket, child: Some(child) };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if me.socket.exists() && me.ctr(&["version"]).is_some() {
-                return me;
+            if self.socket.exists() && self.ctr(&["version"]).is_some() {
+                return;
             }
-            if let Some(c) = me.child.as_mut() {
+            if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    panic!("containerd exited ({status}):\n{}", containerd_log_tail(&me.dir, 30));
+                    panic!("containerd exited ({status}):\n{}", containerd_log_tail(&self.dir, 30));
                 }
             }
             if Instant::now() >= deadline {
-                panic!("containerd did not answer on {} within 30 s:\n{}", me.socket.display(), containerd_log_tail(&me.dir, 30));
+                panic!("containerd did not answer on {} within 30 s:\n{}", self.socket.display(), containerd_log_tail(&self.dir, 30));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -1,0 +1,246 @@
+"""Finding, loading and declaring the C library (``libcontainerd.so``).
+
+The library is looked up, in order, at ``$LIBCONTAINERD_LIB``, next to this package,
+in the ``target/release`` directory of a source checkout above this package, and
+finally by the dynamic linker's own search (``LD_LIBRARY_PATH``, the system paths).
+It is loaded with :class:`ctypes.CDLL`, so every blocking call releases the GIL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Tuple
+
+from .errors import AbiMismatch, LibraryNotFound, error_class
+
+#: The C ABI version this package is written against (``LCD_ABI_VERSION``).
+ABI_VERSION = 1
+
+#: The file name of the shared library.
+LIBRARY_NAME = "libcontainerd.so"
+
+#: The environment variable naming the library file to load.
+LIBRARY_ENV = "LIBCONTAINERD_LIB"
+
+
+class StateInfoC(ctypes.Structure):
+    """``lcd_state_info``."""
+
+    _fields_ = [
+        ("state", ctypes.c_char_p),
+        ("pid", ctypes.c_uint32),
+        ("exit_code", ctypes.c_uint32),
+        ("process_id", ctypes.c_char_p),
+        ("oom_killed", ctypes.c_bool),
+        ("exited_at_unix_nano", ctypes.c_int64),
+    ]
+
+
+class IOPipeC(ctypes.Structure):
+    """``lcd_io_pipe``."""
+
+    _fields_ = [
+        ("stdin_fd", ctypes.c_int),
+        ("stdout_fd", ctypes.c_int),
+        ("stderr_fd", ctypes.c_int),
+        ("terminal", ctypes.c_bool),
+    ]
+
+
+#: ``lcd_error *(*state_changed)(void *, const char *, const lcd_state_info *)``
+STATE_CHANGED = ctypes.CFUNCTYPE(
+    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(StateInfoC)
+)
+#: ``lcd_error *(*attach_streams)(void *, const char *, const char *, const lcd_io_pipe *)``
+ATTACH_STREAMS = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.POINTER(IOPipeC),
+)
+#: ``void (*user_data_free)(void *)``
+USER_DATA_FREE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class BackendC(ctypes.Structure):
+    """``lcd_backend``."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("user_data", ctypes.c_void_p),
+        ("state_changed", STATE_CHANGED),
+        ("attach_streams", ATTACH_STREAMS),
+        ("user_data_free", USER_DATA_FREE),
+    ]
+
+
+_P = ctypes.c_void_p
+_S = ctypes.c_char_p
+_OUT = ctypes.POINTER(ctypes.c_void_p)
+
+# name: (restype, argtypes). Handles and errors travel as void pointers.
+_PROTOTYPES: dict[str, Tuple[Any, List[Any]]] = {
+    "lcd_error_new": (_P, [ctypes.c_int32, _S]),
+    "lcd_error_code": (ctypes.c_int, [_P]),
+    "lcd_error_message": (_S, [_P]),
+    "lcd_error_free": (None, [_P]),
+    "lcd_code_name": (_S, [ctypes.c_int32]),
+    "lcd_string_free": (None, [_P]),
+    "lcd_version": (_S, []),
+    "lcd_abi_version": (ctypes.c_uint32, []),
+    "lcd_remote_new": (_P, [_S, _OUT]),
+    "lcd_remote_update_options": (_P, [_P, _S]),
+    "lcd_remote_client": (_P, [_P, ctypes.POINTER(BackendC), _OUT]),
+    "lcd_remote_cleanup": (_P, [_P]),
+    "lcd_remote_free": (None, [_P]),
+    "lcd_client_create": (_P, [_P, _S, _S, _S]),
+    "lcd_client_signal": (_P, [_P, _S, ctypes.c_int]),
+    "lcd_client_signal_process": (_P, [_P, _S, _S, ctypes.c_int]),
+    "lcd_client_add_process": (_P, [_P, _S, _S, _S]),
+    "lcd_client_resize": (_P, [_P, _S, _S, ctypes.c_uint32, ctypes.c_uint32]),
+    "lcd_client_pause": (_P, [_P, _S]),
+    "lcd_client_resume": (_P, [_P, _S]),
+    "lcd_client_restore": (_P, [_P, _S, _S]),
+    "lcd_client_stats": (_P, [_P, _S, _OUT]),
+    "lcd_client_get_pids": (_P, [_P, _S, _OUT]),
+    "lcd_client_summary": (_P, [_P, _S, _OUT]),
+    "lcd_client_update_resources": (_P, [_P, _S, _S]),
+    "lcd_client_list": (_P, [_P, _OUT]),
+    "lcd_client_free": (None, [_P]),
+}
+
+
+def _candidates() -> List[Tuple[str, str]]:
+    """Where to look for the library, in order, each with a note on where it came from."""
+    found: List[Tuple[str, str]] = []
+    env = os.environ.get(LIBRARY_ENV, "")
+    if env:
+        # An explicit choice is the only candidate: falling back would hide a typo.
+        return [(env, f"${LIBRARY_ENV}")]
+    here = Path(__file__).resolve().parent
+    found.append((str(here / LIBRARY_NAME), "the package directory"))
+    for parent in here.parents:
+        lib = parent / "target" / "release" / LIBRARY_NAME
+        if lib.is_file():
+            found.append((str(lib), "the repository's target/release"))
+            break
+    found.append((LIBRARY_NAME, "the dynamic linker's search path"))
+    return found
+
+
+def _declare(cdll: ctypes.CDLL) -> None:
+    """Sets the argument and result types of every function the package uses."""
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        fn = getattr(cdll, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _open(path: str, origin: str) -> ctypes.CDLL:
+    """Loads the library at ``path`` and checks its ABI version."""
+    cdll = ctypes.CDLL(path)
+    try:
+        abi = cdll.lcd_abi_version
+    except AttributeError:
+        raise AbiMismatch(
+            f"{path} (from {origin}) is not libcontainerd: it has no lcd_abi_version"
+        ) from None
+    abi.restype = ctypes.c_uint32
+    abi.argtypes = []
+    got = int(abi())
+    if got != ABI_VERSION:
+        raise AbiMismatch(
+            f"{path} (from {origin}) has C ABI version {got}, but this libcontainerd "
+            f"Python package needs version {ABI_VERSION}: use a matching library "
+            f"(rebuild it with `cargo build --release`, or point ${LIBRARY_ENV} at one) "
+            f"or a matching package"
+        )
+    _declare(cdll)
+    return cdll
+
+
+_lock = threading.Lock()
+_loaded: Optional[Tuple[ctypes.CDLL, str]] = None
+
+
+def load() -> Tuple[ctypes.CDLL, str]:
+    """The loaded library and its path, loading it on first use.
+
+    Raises :class:`LibraryNotFound` if no candidate loads (naming each one tried and
+    why it failed) and :class:`AbiMismatch` if the library found has another ABI.
+    """
+    global _loaded
+    with _lock:
+        if _loaded is not None:
+            return _loaded
+        tried: List[str] = []
+        for path, origin in _candidates():
+            is_file_name = os.sep not in path
+            if not is_file_name and not os.path.exists(path):
+                tried.append(f"{path} ({origin}): no such file")
+                continue
+            try:
+                cdll = _open(path, origin)
+            except OSError as e:
+                tried.append(f"{path} ({origin}): {e}")
+                continue
+            _loaded = (cdll, path)
+            return _loaded
+        raise LibraryNotFound(
+            "cannot load libcontainerd; build it with `cargo build --release` or set "
+            f"${LIBRARY_ENV} to the path of {LIBRARY_NAME}. Tried:\n  " + "\n  ".join(tried)
+        )
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library (see :func:`load`)."""
+    return load()[0]
+
+
+def take_error(err: Optional[int]) -> Optional[Exception]:
+    """Turns an ``lcd_error *`` into an exception (freeing it); None for NULL."""
+    if not err:
+        return None
+    cdll = lib()
+    try:
+        code = int(cdll.lcd_error_code(err))
+        raw = cdll.lcd_error_message(err)
+        message = raw.decode("utf-8", "replace") if raw is not None else ""
+    finally:
+        cdll.lcd_error_free(err)
+    return error_class(code)(message, code)
+
+
+def check(err: Optional[int]) -> None:
+    """Raises the exception for an ``lcd_error *`` (freeing it); nothing for NULL."""
+    exc = take_error(err)
+    if exc is not None:
+        raise exc
+
+
+def call_json(fn: Callable[..., Optional[int]], *args: Any) -> Any:
+    """Calls ``fn(*args, &out)``, which returns a JSON string, and decodes it."""
+    out = ctypes.c_void_p()
+    check(fn(*args, ctypes.byref(out)))
+    if not out.value:
+        return None
+    try:
+        text = ctypes.string_at(out.value)
+    finally:
+        lib().lcd_string_free(out.value)
+    return json.loads(text)
+
+
+def c_str(value: str) -> bytes:
+    """A Python string as the NUL-terminated UTF-8 the library expects."""
+    return value.encode("utf-8")
+
+
+def to_json(value: Any) -> bytes:
+    """A value as UTF-8 JSON for the library."""
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")

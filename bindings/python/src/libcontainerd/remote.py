@@ -1,0 +1,142 @@
+"""The remote: the access point to containerd."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Dict, Optional, Sequence, Union
+
+from . import _lib
+from ._handle import Handle, HandleOwner
+from .backend import Backend
+from .client import Client
+
+__all__ = ["Remote", "DEFAULT_STATE_DIR", "DEFAULT_NAMESPACE"]
+
+#: The library's default state directory.
+DEFAULT_STATE_DIR = "/run/libcontainerd"
+#: The library's default containerd namespace.
+DEFAULT_NAMESPACE = "libcontainerd"
+
+#: A filesystem path: a string or a path object.
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def _free_remote(ptr: int) -> None:
+    _lib.lib().lcd_remote_free(ptr)
+
+
+class Remote(HandleOwner):
+    """A connection to containerd, possibly to a daemon the library starts itself.
+
+    With ``start_daemon`` (the default unless ``remote_addr`` is given) the library
+    writes a containerd config under ``state_dir``, starts containerd with its socket,
+    root and state there, health-checks it and relaunches it if it dies; a second
+    remote on the same ``state_dir`` reuses the live daemon. With ``remote_addr`` (a
+    containerd socket) and ``start_daemon`` left unset it connects to that daemon.
+
+    Use it as a context manager, or call :meth:`close`: the last reference (clients
+    keep their remote alive) stops the containers of its clients unless
+    ``live_restore`` is set, then the daemon it started. Invalid options raise
+    :class:`~libcontainerd.InvalidArgument` before anything happens.
+
+    :param state_dir: directory for the daemon's files and the stdio fifos (0700).
+    :param start_daemon: start (or reuse) a daemon under ``state_dir``; None means
+        True unless ``remote_addr`` is given.
+    :param remote_addr: socket of a containerd to use instead.
+    :param debug_log: run containerd at log level debug.
+    :param live_restore: leave containers running at cleanup (to :meth:`Client.restore`
+        them later).
+    :param oom_score: ``oom_score_adj`` of the containerd process (-1000..1000).
+    :param runtime_path: a runc-compatible runtime binary (default ``runc``).
+    :param runtime_args: global arguments placed before the runtime's subcommand.
+    :param namespace: the containerd namespace of this remote's containers.
+    :param containerd_path: the containerd binary to start (default: from ``PATH``).
+    """
+
+    def __init__(
+        self,
+        state_dir: PathArg = DEFAULT_STATE_DIR,
+        start_daemon: Optional[bool] = None,
+        remote_addr: Optional[PathArg] = None,
+        debug_log: bool = False,
+        live_restore: bool = False,
+        oom_score: Optional[int] = None,
+        runtime_path: Optional[PathArg] = None,
+        runtime_args: Sequence[str] = (),
+        namespace: str = DEFAULT_NAMESPACE,
+        containerd_path: Optional[PathArg] = None,
+    ) -> None:
+        """Connects (starting a daemon if so configured); see the class docs."""
+        opts: Dict[str, Any] = {
+            "state_dir": os.fspath(state_dir),
+            "debug_log": bool(debug_log),
+            "live_restore": bool(live_restore),
+            "namespace": namespace,
+        }
+        if start_daemon is not None:
+            opts["start_daemon"] = bool(start_daemon)
+        if remote_addr is not None:
+            opts["remote_addr"] = os.fspath(remote_addr)
+        if oom_score is not None:
+            opts["oom_score"] = int(oom_score)
+        if runtime_path is not None:
+            opts["runtime_path"] = os.fspath(runtime_path)
+        if runtime_args:
+            opts["runtime_args"] = [str(a) for a in runtime_args]
+        if containerd_path is not None:
+            opts["containerd_path"] = os.fspath(containerd_path)
+        #: The state directory.
+        self.state_dir: str = opts["state_dir"]
+        #: The containerd namespace.
+        self.namespace: str = namespace
+        out = ctypes.c_void_p()
+        _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out)))
+        assert out.value is not None
+        self._own(Handle(out.value, _free_remote, "remote"))
+
+    def client(self, backend: Optional[Backend] = None) -> Client:
+        """A new client whose events and stdio go to ``backend``.
+
+        Without a backend, events are ignored and output is discarded.
+        """
+        return Client(self, backend)
+
+    def update_options(
+        self,
+        *,
+        live_restore: Optional[bool] = None,
+        oom_score: Optional[int] = None,
+        debug_log: Optional[bool] = None,
+        runtime_path: Optional[PathArg] = None,
+        runtime_args: Optional[Sequence[str]] = None,
+    ) -> None:
+        """Changes the options that may change on a live remote; None leaves one as is.
+
+        ``oom_score`` and ``debug_log`` apply only to a daemon this remote started
+        (:class:`~libcontainerd.FailedPrecondition` otherwise).
+        """
+        opts: Dict[str, Any] = {}
+        if live_restore is not None:
+            opts["live_restore"] = bool(live_restore)
+        if oom_score is not None:
+            opts["oom_score"] = int(oom_score)
+        if debug_log is not None:
+            opts["debug_log"] = bool(debug_log)
+        if runtime_path is not None:
+            opts["runtime_path"] = os.fspath(runtime_path)
+        if runtime_args is not None:
+            opts["runtime_args"] = [str(a) for a in runtime_args]
+        with self._handle.use() as r:
+            _lib.check(_lib.lib().lcd_remote_update_options(r, _lib.to_json(opts)))
+
+    def cleanup(self) -> None:
+        """Stops the containers of this remote's clients (unless ``live_restore``; their
+        ``exit`` events are delivered before it returns), then the daemon this remote
+        started. Idempotent; :meth:`close` is still needed afterwards."""
+        with self._handle.use() as r:
+            _lib.check(_lib.lib().lcd_remote_cleanup(r))
+
+    def close(self) -> None:
+        """Drops this reference; the last one (clients count) cleans up. Idempotent."""
+        super().close()
