@@ -41,3 +41,23 @@ pub fn handle() -> &'static Handle {
 pub fn block_on<F: Future>(f: F) -> F::Output {
     RUNTIME.block_on(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+
+    fn sigpipe_blocked() -> bool {
+        let mut old = SigSet::empty();
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, None, Some(&mut old)).unwrap();
+        old.contains(Signal::SIGPIPE)
+    }
+
+    #[test]
+    fn runtime_threads_block_sigpipe() {
+        for _ in 0..8 {
+            assert!(block_on(handle().spawn(async { sigpipe_blocked() })).unwrap(), "worker thread");
+        }
+        assert!(block_on(handle().spawn_blocking(sigpipe_blocked)).unwrap(), "blocking thread");
+    }
+}

@@ -156,6 +156,7 @@ impl Remote {
     /// stay as they are. Changing the others is FAILED_PRECONDITION.
     pub fn update_options(&self, update: RemoteOptions) -> Result<()> {
         update.validate_update()?;
+        self.inner.check_live()?;
         let mut opts = self.inner.options.lock().unwrap();
         // Restating a value in effect (default or not) is fine; changing it is not.
         let containerd = |o: &RemoteOptions| o.containerd_path.clone().unwrap_or_else(|| PathBuf::from("containerd"));

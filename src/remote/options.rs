@@ -73,6 +73,19 @@ impl RemoteOptions {
                 return Err(Error::invalid(format!("remote options: oom_score {s} is outside -1000..1000")));
             }
         }
+        // Paths and arguments go to the OS as C strings: a NUL byte would cut them.
+        let strings = [
+            ("state_dir", self.state_dir.as_ref().map(|p| p.as_os_str().as_encoded_bytes())),
+            ("remote_addr", self.remote_addr.as_ref().map(|p| p.as_os_str().as_encoded_bytes())),
+            ("containerd_path", self.containerd_path.as_ref().map(|p| p.as_os_str().as_encoded_bytes())),
+            ("runtime_path", self.runtime_path.as_ref().map(|s| s.as_bytes())),
+        ];
+        let args = self.runtime_args.iter().flatten().map(|a| ("runtime_args", Some(a.as_bytes())));
+        for (name, value) in strings.into_iter().chain(args) {
+            if value.is_some_and(|v| v.contains(&0)) {
+                return Err(Error::invalid(format!("remote options: {name} contains a NUL byte")));
+            }
+        }
         for (name, p) in [("state_dir", &self.state_dir), ("remote_addr", &self.remote_addr)] {
             if let Some(p) = p {
                 if p.as_os_str().is_empty() || !p.is_absolute() {
@@ -156,6 +169,13 @@ mod tests {
         assert!(RemoteOptions::from_json(Some(r#"{"oom_score": 5000}"#)).is_err());
         assert!(RemoteOptions::from_json(Some(r#"{"state_dir": "rel"}"#)).is_err());
         assert!(RemoteOptions::from_json(Some(r#"{"start_daemon": "yes"}"#)).is_err());
+        for key in ["state_dir", "remote_addr", "containerd_path", "runtime_path"] {
+            let e = RemoteOptions::from_json(Some(&format!(r#"{{"{key}": "/a\u0000b"}}"#))).unwrap_err();
+            assert_eq!(e.code(), crate::Code::InvalidArgument);
+            assert!(e.message().contains(key) && e.message().contains("NUL"), "{e}");
+        }
+        let e = RemoteOptions::from_json(Some(r#"{"runtime_args": ["ok", "a\u0000b"]}"#)).unwrap_err();
+        assert!(e.message().contains("runtime_args contains a NUL byte"), "{e}");
         let long = format!(r#"{{"state_dir": "/{}"}}"#, "d".repeat(90));
         let e = RemoteOptions::from_json(Some(&long)).unwrap_err();
         assert!(e.message().contains("too long"), "{e}");

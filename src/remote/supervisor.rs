@@ -69,22 +69,44 @@ pub struct DaemonConfig {
     pub oom_score: Option<i32>,
 }
 
-/// Creates `dir` (and parents) with mode 0700 and checks it is a real directory that
-/// nobody else can write.
+/// Creates `dir` (and missing parents) with mode 0700, or checks an existing one: it
+/// must be a real directory (not a symbolic link), owned by the caller's effective
+/// user, that neither group nor others can write. Anything else is refused with
+/// INVALID_ARGUMENT naming the path and what is wrong with it (its mode, its owner);
+/// the library never loosens or repairs the permissions of a directory it did not
+/// create.
 pub fn prepare_private_dir(dir: &Path) -> Result<()> {
-    if let Ok(meta) = fs::symlink_metadata(dir) {
-        if meta.file_type().is_symlink() {
-            return Err(Error::invalid(format!("{} is a symbolic link; refusing to use it", dir.display())));
+    use std::os::unix::fs::MetadataExt;
+    match fs::symlink_metadata(dir) {
+        Ok(meta) => {
+            if meta.file_type().is_symlink() {
+                return Err(Error::invalid(format!("{} is a symbolic link; refusing to use it", dir.display())));
+            }
+            if !meta.is_dir() {
+                return Err(Error::invalid(format!("{} exists and is not a directory", dir.display())));
+            }
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(Error::invalid(format!(
+                    "{} has mode {mode:04o}: group or others can write it; refusing to use it (make it 0700)",
+                    dir.display()
+                )));
+            }
+            let euid = nix::unistd::geteuid().as_raw();
+            if meta.uid() != euid {
+                return Err(Error::invalid(format!(
+                    "{} is owned by uid {}, not by the caller (uid {euid}); refusing to use it",
+                    dir.display(),
+                    meta.uid()
+                )));
+            }
+            Ok(())
         }
-        if !meta.is_dir() {
-            return Err(Error::invalid(format!("{} exists and is not a directory", dir.display())));
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))
         }
-        if meta.permissions().mode() & 0o022 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(format!("chmod {}", dir.display()), e))?;
-        }
-        return Ok(());
+        Err(e) => Err(Error::io(format!("inspect {}", dir.display()), e)),
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))
 }
 
 fn toml_str(p: &Path) -> String {
@@ -473,9 +495,46 @@ mod tests {
         fs::create_dir(&real).unwrap();
         let link = t.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert_eq!(prepare_private_dir(&link).unwrap_err().code(), Code::InvalidArgument);
+        let e = prepare_private_dir(&link).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("symbolic link") && e.message().contains(&link.display().to_string()), "{e}");
         prepare_private_dir(&t.path().join("new/dir")).unwrap();
         let mode = fs::metadata(t.path().join("new/dir")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn writable_by_others_is_refused_not_repaired() {
+        let t = tempfile::tempdir().unwrap();
+        for mode in [0o777, 0o770, 0o702, 0o1777] {
+            let d = t.path().join(format!("d{mode:o}"));
+            fs::create_dir(&d).unwrap();
+            fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
+            let e = prepare_private_dir(&d).unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(e.message().contains(&d.display().to_string()) && e.message().contains(&format!("{mode:04o}")), "{e}");
+            assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o7777, mode, "mode left as it was");
+        }
+        let ok = t.path().join("ok");
+        fs::create_dir(&ok).unwrap();
+        fs::set_permissions(&ok, fs::Permissions::from_mode(0o755)).unwrap();
+        prepare_private_dir(&ok).unwrap();
+        let file = t.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(prepare_private_dir(&file).unwrap_err().message().contains("not a directory"));
+    }
+
+    #[test]
+    fn owned_by_someone_else_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // only root can hand a directory to another user
+        }
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("theirs");
+        fs::create_dir(&d).unwrap();
+        nix::unistd::chown(&d, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        let e = prepare_private_dir(&d).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("owned by uid 65534"), "{e}");
     }
 }
