@@ -218,7 +218,10 @@ fn lifecycle(a: &Args) -> Value {
                 if i >= a.iters {
                     return;
                 }
-                let id = format!("{}-{w}-{i}", a.prefix);
+                // One id per worker: the library reports `exit` before containerd has
+                // removed the container, and a create of the same id waits for that
+                // removal, so each iteration pays for the whole of the previous one.
+                let id = format!("{}-{w}", a.prefix);
                 let rx = backend.expect_exit(&id, "init");
                 let t0 = Instant::now();
                 if let Err(e) = client.create(&id, spec, &CreateOptions::default()) {

@@ -185,53 +185,6 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
         log="$state.log"
         lcd_log "$suite: $* $state $ROOTFS"
         timeout --kill-after=10 "$limit" "$@" "$state" "$ROOTFS" >"$log" 2>&1
-# ---- Fuzz smoke: every cargo-fuzz target (fuzz/) runs LCD_FUZZ_SECONDS from the
-#      committed seeds; each target is one suite. Needs a nightly toolchain and
-#      cargo-fuzz (pinned), installed here when missing. A crash leaves its input in
-#      fuzz/artifacts/<target>/.
-LCD_CARGO_FUZZ_VERSION=0.13.1
-fuzz_seconds=${LCD_FUZZ_SECONDS:-30}
-if [ -d fuzz ] && [ "$fuzz_seconds" != 0 ]; then
-    lcd_log "fuzz smoke: ${fuzz_seconds}s per target"
-    fuzz_ready=1
-    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-        rustup toolchain install nightly --profile minimal || fuzz_ready=0
-    fi
-    if [ "$fuzz_ready" = 1 ] && ! cargo fuzz --version 2>/dev/null | grep -qF "$LCD_CARGO_FUZZ_VERSION"; then
-        cargo install cargo-fuzz --version "$LCD_CARGO_FUZZ_VERSION" --locked || fuzz_ready=0
-    fi
-    if [ "$fuzz_ready" = 0 ]; then
-        fail "fuzz (could not install the nightly toolchain or cargo-fuzz $LCD_CARGO_FUZZ_VERSION)"
-    elif ! cargo +nightly fuzz build -O; then
-        fail "fuzz build (cargo +nightly fuzz build -O)"
-    else
-        for target in $(cargo +nightly fuzz list); do
-            corpus="$TEST_TMP/fuzz/$target"
-            mkdir -p "$corpus" "fuzz/artifacts/$target"
-            lcd_log "fuzz: $target for ${fuzz_seconds}s"
-            timeout --kill-after=30 $((fuzz_seconds + 300)) \
-                cargo +nightly fuzz run -O "$target" "$corpus" "fuzz/seeds/$target" -- \
-                -max_total_time="$fuzz_seconds" -dict=fuzz/dict/json.dict -timeout=10 \
-                -rss_limit_mb=2048 -print_final_stats=1 >"$TEST_TMP/fuzz-$target.log" 2>&1
-            rc=$?
-            grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$TEST_TMP/fuzz-$target.log"
-            if [ "$rc" -eq 0 ]; then
-                pass "fuzz $target"
-            else
-                tail -40 "$TEST_TMP/fuzz-$target.log"
-                fail "fuzz $target (exit code $rc; see fuzz/artifacts/$target)"
-            fi
-        done
-    fi
-fi
-
-# ---- Go bindings.
-if [ -d bindings/go ]; then
-    lcd_log "go test -race ./... (bindings/go)"
-    if ! command -v go >/dev/null 2>&1; then
-        fail "go (go not found on PATH)"
-    else
-        (cd bindings/go && CGO_ENABLED=1 timeout --kill-after=30 "${LCD_GO_TEST_TIMEOUT:-900}" go test -race -count=1 ./...)
         rc=$?
         cat "$log"
         lcd_stop_state_dir "$state"
@@ -281,6 +234,46 @@ if [ -d bindings/go ]; then
         done
     else
         fail "valgrind build (make -C tests/c)"
+    fi
+fi
+
+# ---- Fuzz smoke: every cargo-fuzz target (fuzz/) runs LCD_FUZZ_SECONDS from the
+#      committed seeds; each target is one suite. Needs a nightly toolchain and
+#      cargo-fuzz (pinned), installed here when missing. A crash leaves its input in
+#      fuzz/artifacts/<target>/.
+LCD_CARGO_FUZZ_VERSION=0.13.1
+fuzz_seconds=${LCD_FUZZ_SECONDS:-30}
+if [ -d fuzz ] && [ "$fuzz_seconds" != 0 ]; then
+    lcd_log "fuzz smoke: ${fuzz_seconds}s per target"
+    fuzz_ready=1
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        rustup toolchain install nightly --profile minimal || fuzz_ready=0
+    fi
+    if [ "$fuzz_ready" = 1 ] && ! cargo fuzz --version 2>/dev/null | grep -qF "$LCD_CARGO_FUZZ_VERSION"; then
+        cargo install cargo-fuzz --version "$LCD_CARGO_FUZZ_VERSION" --locked || fuzz_ready=0
+    fi
+    if [ "$fuzz_ready" = 0 ]; then
+        fail "fuzz (could not install the nightly toolchain or cargo-fuzz $LCD_CARGO_FUZZ_VERSION)"
+    elif ! cargo +nightly fuzz build -O; then
+        fail "fuzz build (cargo +nightly fuzz build -O)"
+    else
+        for target in $(cargo +nightly fuzz list); do
+            corpus="$TEST_TMP/fuzz/$target"
+            mkdir -p "$corpus" "fuzz/artifacts/$target"
+            lcd_log "fuzz: $target for ${fuzz_seconds}s"
+            timeout --kill-after=30 $((fuzz_seconds + 300)) \
+                cargo +nightly fuzz run -O "$target" "$corpus" "fuzz/seeds/$target" -- \
+                -max_total_time="$fuzz_seconds" -dict=fuzz/dict/json.dict -timeout=10 \
+                -rss_limit_mb=2048 -print_final_stats=1 >"$TEST_TMP/fuzz-$target.log" 2>&1
+            rc=$?
+            grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$TEST_TMP/fuzz-$target.log"
+            if [ "$rc" -eq 0 ]; then
+                pass "fuzz $target"
+            else
+                tail -40 "$TEST_TMP/fuzz-$target.log"
+                fail "fuzz $target (exit code $rc; see fuzz/artifacts/$target)"
+            fi
+        done
     fi
 fi
 

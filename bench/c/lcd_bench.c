@@ -95,7 +95,10 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&sh->mu);
         if (i >= sh->iters)
             return NULL;
-        snprintf(id, sizeof id, "%s-%d-%d", sh->prefix, wa->w, i);
+        /* One id per worker: `exit` comes before containerd has removed the
+         * container, and a create of the same id waits for that removal, so each
+         * iteration pays for the whole of the previous one. */
+        snprintf(id, sizeof id, "%s-%d", sh->prefix, wa->w);
         pthread_mutex_lock(&s->mu);
         s->exited = 0;
         pthread_mutex_unlock(&s->mu);

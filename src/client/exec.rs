@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, StartRequest};
 
-use super::lifecycle::{exec_created, started, stdin_closer, DRAIN_IDLE};
+use super::lifecycle::{stdin_closer, DRAIN_IDLE};
 use super::runc::{json_any, PROCESS_TYPE_URL};
 use super::{info, ClientInner, Container, ExecRun};
 use crate::backend::{State, StateInfo};
@@ -77,13 +77,12 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
             spec: Some(json_any(PROCESS_TYPE_URL, spec)),
             exec_id: process_id.into(),
         };
-        let created = |c| exec_created(c, id.to_string(), process_id.to_string());
-        conn.call_once(req, |c, r| async move { c.tasks().exec(c.request(r)).await }, created).await.map_err(|s| match s.code() {
+        conn.call_unrepeated(req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await.map_err(|s| match s.code() {
             tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
             _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
         })?;
         let start = StartRequest { container_id: id.into(), exec_id: process_id.into() };
-        let r = conn.call_once(start, |c, r| async move { c.tasks().start(c.request(r)).await }, |c| started(c, id.to_string(), process_id.to_string())).await;
+        let r = conn.call_unrepeated(start, |c, r| async move { c.tasks().start(c.request(r)).await }).await;
         match r {
             Ok(r) => Ok(r.pid),
             Err(s) => {

@@ -197,16 +197,37 @@ async fn find_process(conn: &Connection, id: &str, exec_id: &str) -> std::result
     }
 }
 
-/// After an outage during a start: the process's pid if it did start (it runs, or
-/// already ended), `None` if it is still only created.
-pub(crate) async fn started(conn: Connection, id: String, exec_id: String) -> std::result::Result<Option<StartResponse>, tonic::Status> {
-    let p = find_process(&conn, &id, &exec_id).await?;
-    Ok(p.filter(|p| p.status != Status::Created as i32).map(|p| StartResponse { pid: p.pid }))
+/// After an outage during the creation of a task, or its start: the
+/// process as containerd has it once the interrupted call shows its effect (`done`),
+/// within [`SETTLE`]. Such a call is never sent twice: the shim may still be carrying
+/// out the first, and containerd 1.6's shim can crash on a second. No effect shown is
+/// UNAVAILABLE.
+async fn settled(
+    conn: Connection,
+    id: String,
+    exec_id: String,
+    done: impl Fn(&containerd_client::types::v1::Process) -> bool,
+) -> std::result::Result<containerd_client::types::v1::Process, tonic::Status> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        match find_process(&conn, &id, &exec_id).await? {
+            Some(p) if done(&p) => return Ok(p),
+            _ if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            _ => {
+                let what = if exec_id.is_empty() { format!("container {id}") } else { format!("process {exec_id} of {id}") };
+                return Err(tonic::Status::unavailable(format!("containerd went away while creating or starting {what}, which did not happen")));
+            }
+        }
+    }
 }
 
-/// After an outage during an exec's creation: whether it exists.
-pub(crate) async fn exec_created(conn: Connection, id: String, exec_id: String) -> std::result::Result<Option<()>, tonic::Status> {
-    Ok(find_process(&conn, &id, &exec_id).await?.map(|_| ()))
+/// How long a call interrupted by an outage may take to show its effect.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// After an outage during a start: the pid, once the process has started.
+async fn started(conn: Connection, id: String, exec_id: String) -> std::result::Result<Option<StartResponse>, tonic::Status> {
+    let p = settled(conn, id, exec_id, |p| p.status != Status::Created as i32).await?;
+    Ok(Some(StartResponse { pid: p.pid }))
 }
 
 /// Creates and starts the task of an existing container with the given stdio;
@@ -217,7 +238,7 @@ async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32>
     let r = async {
         let created = |c: Connection| {
             let id = id.to_string();
-            async move { Ok(find_process(&c, &id, "").await?.map(|p| CreateTaskResponse { container_id: id, pid: p.pid })) }
+            async move { settled(c, id.clone(), String::new(), |_| true).await.map(|p| Some(CreateTaskResponse { container_id: id, pid: p.pid })) }
         };
         conn.call_once(task, |c, r| async move { c.tasks().create(c.request(r)).await }, created)
             .await

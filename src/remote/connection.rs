@@ -70,11 +70,27 @@ impl Connection {
         self.call_once(req, call, |_| async { Ok(None) }).await
     }
 
+    /// Like [`Connection::call`], for a call that must not take effect twice and
+    /// cannot be checked afterwards (an exec's creation and start: containerd 1.6's
+    /// shim can crash on an exec it is still carrying out being asked for again): sent
+    /// again only when it never reached containerd, and UNAVAILABLE when containerd
+    /// went away while it ran.
+    pub async fn call_unrepeated<R, T, F, Fut>(&self, req: R, call: F) -> std::result::Result<T, tonic::Status>
+    where
+        R: Clone,
+        F: Fn(Connection, R) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let lost = |_| async { Err(tonic::Status::unavailable("containerd went away while the call ran; it may have taken effect")) };
+        self.call_once(req, call, lost).await
+    }
+
     /// Like [`Connection::call`], for a call that must not take effect twice
     /// (creating a container, a task or an exec, starting a process): when containerd
     /// went away while the call ran, it waits for containerd to answer again and asks
     /// `took_effect` whether the first attempt did; its answer (`Some`) is the call's,
-    /// and only `None` (no trace of it) sends the call again.
+    /// only `None` (no trace of it) sends the call again, and an error from it other
+    /// than containerd still being away is the call's error.
     pub async fn call_once<R, T, F, Fut, C, CFut>(&self, req: R, call: F, took_effect: C) -> std::result::Result<T, tonic::Status>
     where
         R: Clone,
@@ -105,10 +121,12 @@ impl Connection {
                 match took_effect(self.clone()).await {
                     Ok(Some(done)) => return Ok(done),
                     Ok(None) => {}
-                    Err(s) => {
+                    // Still away: wait on.
+                    Err(s) if unreachable(&s) => {
                         status = s;
                         continue;
                     }
+                    Err(s) => return Err(s),
                 }
             }
             status = match call(self.clone(), req.clone()).await {
@@ -188,6 +206,18 @@ enum Outage {
     /// The connection failed otherwise while the call ran, or containerd said
     /// UNAVAILABLE: it may have acted on the request.
     Lost,
+}
+
+/// Whether `status` is a failure of the connection itself (not an answer).
+fn unreachable(status: &tonic::Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = source {
+        if e.is::<tonic::transport::Error>() || e.is::<std::io::Error>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Whether, and how, `status` says containerd could not be reached.
