@@ -44,7 +44,7 @@ func lcdGoStateChanged(h C.uintptr_t, containerID *C.char, info *C.lcd_state_inf
 		}
 	}()
 	si := StateInfo{
-		State:     C.GoString(info.state),
+		State:     State(C.GoString(info.state)),
 		Pid:       uint32(info.pid),
 		ExitCode:  uint32(info.exit_code),
 		ProcessID: C.GoString(info.process_id),

@@ -83,7 +83,7 @@ func TestErrorsIsForEachClass(t *testing.T) {
 type panicky struct {
 	*recorder
 	panicAttach bool
-	panicState  string
+	panicState  State
 }
 
 func (p *panicky) AttachStreams(id, processID string, io IOPipe) error {

@@ -26,6 +26,45 @@
 // Close every Remote and Client when done: finalizers close forgotten ones, but only
 // as a backstop.
 //
+// # Output must be read
+//
+// A process writes into pipes: a Backend must read the Stdout and Stderr it gets in
+// AttachStreams to their end, or the process blocks once a pipe's worth (64 KiB) is
+// buffered and never exits. IOPipe.Discard throws one process's output away; a
+// Backend wrapped in DiscardStreams gets no streams at all, and the library then
+// discards every process's output itself.
+//
+// # The seed's names
+//
+// The package keeps the API of Docker's libcontainerd of v1.12 (the seed). Where a
+// name or shape differs, the table says how the seed's item is spelled here; the
+// seed's names marked "kept" work as they are.
+//
+//	Seed (Docker 1.12 libcontainerd)            This package
+//	New(stateDir, opts...) (Remote, error)      New(WithStateDir(stateDir), opts...) (*Remote, error)
+//	Remote, Client (interfaces)                 *Remote, *Client (structs; Close() when done)
+//	Remote.Cleanup()                            Remote.Cleanup() error
+//	RemoteOption, CreateOption (Apply methods)  RemoteOption, CreateOption (functions)
+//	InitFriendlyName                            InitProcessID (InitFriendlyName kept)
+//	processFriendlyName (parameters)            processID
+//	Backend.AttachStreams(name, io)             Backend.AttachStreams(containerID, processID, io)
+//	StateInfo{CommonStateInfo, OOMKilled}       StateInfo{State, Pid, ExitCode, ProcessID, OOMKilled, ExitedAt}
+//	StateStart, StateExit, … (untyped strings)  the same names, of type State
+//	WithRestartManager(restartmanager.New(p, n)) WithRestartManager(NewRestartManager(p, n)) (kept), or WithRestartPolicy(p)
+//	container.RestartPolicy                     RestartPolicy
+//	IOPipe.Stdout, IOPipe.Stderr (io.Reader)    io.ReadCloser (*os.File)
+//	Stats (containerd.StatsResponse)            Stats (typed cgroup figures)
+//	Summary (struct{})                          Summary{Pid, ProcessID}
+//	Resources (containerd.UpdateResource)       Resources (specs.LinuxResources)
+//	User (specs.User)                           User{UID, GID, AdditionalGids}
+//	Spec (specs.Spec)                           Spec (specs.Spec, runtime-spec v1.3.0)
+//	AddProcess(ctx, id, name, Process)          AddProcess(ctx, id, processID, Process) (kept)
+//	(none)                                      Client.List, Container, ProcessStatus
+//
+// The remote options (WithRemoteAddr, WithRuntimePath, WithRuntimeArgs,
+// WithStartDaemon, WithDebugLog, WithLiveRestore, WithOOMScore), WithRuntime and the
+// other Client methods keep the seed's names and arguments.
+//
 // # Linking
 //
 // By default the package links dynamically against target/release/libcontainerd.so

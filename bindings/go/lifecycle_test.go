@@ -3,6 +3,7 @@ package libcontainerd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -280,8 +281,8 @@ func TestRestartPolicyOnFailure(t *testing.T) {
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 1 {
 		t.Errorf("exit %+v", exit)
 	}
-	want := []string{StateStart, StateRestart, StateStart, StateRestart, StateStart, StateExit}
-	if got := rec.states(id); strings.Join(got, ",") != strings.Join(want, ",") {
+	want := []State{StateStart, StateRestart, StateStart, StateRestart, StateStart, StateExit}
+	if got := rec.states(id); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("states %v, want %v", got, want)
 	}
 	rec.mu.Lock()
@@ -467,7 +468,7 @@ func containsSummary(xs []Summary, x Summary) bool {
 	return false
 }
 
-func indexOf(xs []string, x string) int {
+func indexOf(xs []State, x State) int {
 	for i, y := range xs {
 		if y == x {
 			return i

@@ -65,6 +65,7 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(stateDir)
 	testStateDir = stateDir
+	os.Setenv("LCD_TEST_STATE_DIR", stateDir) // for the examples, which share the daemon
 	testRemote, err = New(WithStateDir(stateDir), WithStartDaemon(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting containerd:", err)
@@ -237,7 +238,7 @@ func (r *recorder) waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // find returns the n-th (from 1) event of container id in state for process.
-func (r *recorder) find(id, process, state string, n int) (StateInfo, bool) {
+func (r *recorder) find(id, process string, state State, n int) (StateInfo, bool) {
 	for _, e := range r.events {
 		if e.id == id && e.info.State == state && (process == "" || e.info.ProcessID == process) {
 			n--
@@ -250,13 +251,13 @@ func (r *recorder) find(id, process, state string, n int) (StateInfo, bool) {
 }
 
 // waitFor waits for the first event of container id in state.
-func (r *recorder) waitFor(t *testing.T, id, state string) StateInfo {
+func (r *recorder) waitFor(t *testing.T, id string, state State) StateInfo {
 	t.Helper()
 	return r.waitForNth(t, id, "", state, 1)
 }
 
 // waitForNth waits for the n-th event of container id in state (for process, if set).
-func (r *recorder) waitForNth(t *testing.T, id, process, state string, n int) StateInfo {
+func (r *recorder) waitForNth(t *testing.T, id, process string, state State, n int) StateInfo {
 	t.Helper()
 	var info StateInfo
 	r.waitUntil(t, fmt.Sprintf("%s %s %s #%d", id, process, state, n), func() bool {
@@ -268,10 +269,10 @@ func (r *recorder) waitForNth(t *testing.T, id, process, state string, n int) St
 }
 
 // states lists the states of container id's events, in order.
-func (r *recorder) states(id string) []string {
+func (r *recorder) states(id string) []State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []string
+	var out []State
 	for _, e := range r.events {
 		if e.id == id {
 			out = append(out, e.info.State)

@@ -151,15 +151,18 @@ func (r *Remote) UpdateOptions(opts ...RemoteOption) error {
 }
 
 // Client makes a client whose events and stdio go to b. Close it when done; it keeps
-// the remote alive until then.
+// the remote alive until then. With a Backend made by DiscardStreams, the library
+// discards every process's output itself; any other Backend must read the streams
+// AttachStreams hands it (see IOPipe).
 func (r *Remote) Client(b Backend) (*Client, error) {
 	if b == nil {
 		return nil, invalidArgument("backend is nil")
 	}
+	b, discarded := streamsDiscarded(b)
 	h := cgo.NewHandle(&callbackTarget{backend: b})
 	var cp *C.lcd_client
 	err := r.call(func(p *C.lcd_remote) *C.lcd_error {
-		return C.lcd_go_remote_client(p, C.uintptr_t(h), &cp)
+		return cRemoteClient(p, C.uintptr_t(h), !discarded, &cp)
 	})
 	if err != nil {
 		h.Delete() // the library calls user_data_free only on success

@@ -31,3 +31,14 @@ lcd_error *lcd_go_remote_client(lcd_remote *r, uintptr_t handle, lcd_client **ou
     };
     return lcd_remote_client(r, &backend, out);
 }
+
+lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd_client **out) {
+    lcd_backend backend = {
+        .struct_size = sizeof(lcd_backend),
+        .user_data = (void *)handle,
+        .state_changed = go_state_changed,
+        .attach_streams = NULL,
+        .user_data_free = go_user_data_free,
+    };
+    return lcd_remote_client(r, &backend, out);
+}

@@ -7,27 +7,34 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// State is a change of state a Backend is told about: one of the State… constants
+// (the C library's LCD_STATE_* strings; a newer library may add others).
+type State string
+
+// String returns the state's name as the library spells it, e.g. "start-container".
+func (s State) String() string { return string(s) }
+
 // The values of StateInfo.State.
 const (
 	// StateStart: the container's init process started (a new run).
-	StateStart = "start-container"
+	StateStart State = "start-container"
 	// StatePause: the container was frozen.
-	StatePause = "pause"
+	StatePause State = "pause"
 	// StateResume: the container was thawed.
-	StateResume = "resume"
+	StateResume State = "resume"
 	// StateExit: the container's init process exited; the id is free again.
-	StateExit = "exit"
+	StateExit State = "exit"
 	// StateRestart: the container exited and its restart policy restarts it.
-	StateRestart = "restart"
+	StateRestart State = "restart"
 	// StateRestore: a running container was re-adopted by Client.Restore.
-	StateRestore = "restore"
+	StateRestore State = "restore"
 	// StateStartProcess: an exec process (AddProcess) started.
-	StateStartProcess = "start-process"
+	StateStartProcess State = "start-process"
 	// StateExitProcess: an exec process exited.
-	StateExitProcess = "exit-process"
+	StateExitProcess State = "exit-process"
 	// StateOOM: a process in the container was killed by the OOM killer (a notice:
 	// the container may keep running).
-	StateOOM = "oom"
+	StateOOM State = "oom"
 )
 
 // InitProcessID is the process id of a container's first process.
@@ -36,7 +43,7 @@ const InitProcessID = "init"
 // StateInfo describes a change of state, as Backend.StateChanged receives it.
 type StateInfo struct {
 	// State is one of the State… constants.
-	State string
+	State State
 	// Pid is the host pid of the process concerned (0 when unknown).
 	Pid uint32
 	// ExitCode is the exit code (exits only).
@@ -65,10 +72,16 @@ type Backend interface {
 	// when a restart policy restarts the container). The files in io belong to the
 	// callee, which closes each when done. An error fails the call that starts the
 	// process, and the binding then closes the files.
+	//
+	// The callee must keep reading Stdout and Stderr to their end (or call
+	// io.Discard): a process whose output nobody reads blocks once a pipe's worth
+	// (64 KiB) is buffered, and never exits. A Backend that wants no output at all is
+	// wrapped in DiscardStreams, and then the library discards it.
 	AttachStreams(containerID, processID string, io IOPipe) error
 }
 
-// IOPipe is a process's stdio. Every stream is an *os.File.
+// IOPipe is a process's stdio. Every stream is an *os.File. Stdout and Stderr must be
+// read to their end (or handed to Discard): output nobody reads blocks the process.
 type IOPipe struct {
 	// Stdin writes to the process's stdin; closing it delivers EOF to the process.
 	Stdin io.WriteCloser
