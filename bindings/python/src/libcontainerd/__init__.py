@@ -47,6 +47,7 @@ from .errors import (
     error_class,
 )
 from .remote import DEFAULT_NAMESPACE, DEFAULT_STATE_DIR, Remote
+from .types import ContainerEntry, ExecProcess, Resources, Spec, Stats, SummaryEntry
 
 __version__ = "0.1.0"
 
@@ -61,11 +62,13 @@ __all__ = [
     "Cancelled",
     "Client",
     "CollectingBackend",
+    "ContainerEntry",
     "ContainerInfo",
     "DEFAULT_NAMESPACE",
     "DEFAULT_STATE_DIR",
     "DeadlineExceeded",
     "Event",
+    "ExecProcess",
     "FailedPrecondition",
     "IOPipe",
     "Internal",
@@ -78,10 +81,14 @@ __all__ = [
     "ProcessStatus",
     "ProcessSummary",
     "Remote",
+    "Resources",
     "RestartPolicy",
     "Runtime",
+    "Spec",
     "State",
     "StateInfo",
+    "Stats",
+    "SummaryEntry",
     "Unavailable",
     "Unsupported",
     "error_class",

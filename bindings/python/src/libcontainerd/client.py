@@ -13,6 +13,7 @@ from . import _lib
 from ._handle import Handle, HandleOwner
 from .backend import Backend, IOPipe, StateInfo, _state
 from .errors import LibcontainerdError
+from .types import ContainerEntry, ExecProcess, Resources, RestartPolicyDict, RuntimeDict, Spec, Stats, SummaryEntry
 
 if TYPE_CHECKING:
     from .remote import Remote
@@ -100,9 +101,16 @@ class ProcessSummary:
 
 
 #: What ``runtime=`` accepts: a :class:`Runtime`, its path, or its JSON object.
-RuntimeArg = Union[Runtime, str, Mapping[str, Any], None]
+RuntimeArg = Union[Runtime, str, RuntimeDict, Mapping[str, Any], None]
 #: What ``restart_policy=`` accepts: a :class:`RestartPolicy`, its name, or its JSON object.
-RestartPolicyArg = Union[RestartPolicy, str, Mapping[str, Any], None]
+RestartPolicyArg = Union[RestartPolicy, str, RestartPolicyDict, Mapping[str, Any], None]
+#: What ``create`` takes as spec: an OCI runtime spec; annotate yours as
+#: :class:`~libcontainerd.types.Spec` and ``mypy --strict`` checks it.
+SpecArg = Union[Spec, Mapping[str, Any]]
+#: What ``add_process`` takes: a :class:`~libcontainerd.types.ExecProcess` or any mapping.
+ProcessArg = Union[ExecProcess, Mapping[str, Any]]
+#: What ``update_resources`` takes: :class:`~libcontainerd.types.Resources` or any mapping.
+ResourcesArg = Union[Resources, Mapping[str, Any]]
 _Containers = List[ContainerInfo]
 _Summary = List[ProcessSummary]
 _Pids = List[int]
@@ -279,7 +287,7 @@ class Client(HandleOwner):
     def create(
         self,
         id: str,
-        spec: Mapping[str, Any],
+        spec: SpecArg,
         *,
         runtime: RuntimeArg = None,
         restart_policy: RestartPolicyArg = None,
@@ -316,7 +324,7 @@ class Client(HandleOwner):
                 )
             )
 
-    def add_process(self, id: str, process_id: str, process: Mapping[str, Any]) -> None:
+    def add_process(self, id: str, process_id: str, process: ProcessArg) -> None:
         """Runs another process in container ``id``.
 
         ``process``: ``{"args" (required), "terminal", "user": {"uid", "gid",
@@ -369,7 +377,7 @@ class Client(HandleOwner):
         with self._handle.use() as c:
             _lib.check(_lib.lib().lcd_client_restore(c, _lib.c_str(id), opts))
 
-    def stats(self, id: str) -> Dict[str, Any]:
+    def stats(self, id: str) -> Stats:
         """The cgroup figures of container ``id``.
 
         Keys: ``read`` (RFC 3339), ``cgroup``, ``cpu`` (``usage.total`` in ns, ...),
@@ -377,7 +385,7 @@ class Client(HandleOwner):
         (``current``, ``limit``), ``blkio``.
         """
         with self._handle.use() as c:
-            stats: Dict[str, Any] = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id))
+            stats: Stats = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id))
         return stats
 
     def get_pids(self, id: str) -> _Pids:
@@ -389,10 +397,10 @@ class Client(HandleOwner):
     def summary(self, id: str) -> _Summary:
         """Every process of container ``id``, with the process id it was started as."""
         with self._handle.use() as c:
-            procs = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id))
+            procs: List[SummaryEntry] = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id))
         return [ProcessSummary(int(p["pid"]), str(p.get("process_id", ""))) for p in procs]
 
-    def update_resources(self, id: str, resources: Mapping[str, Any]) -> None:
+    def update_resources(self, id: str, resources: ResourcesArg) -> None:
         """Applies OCI ``LinuxResources`` (e.g. ``{"memory": {"limit": 1 << 26}}``)."""
         with self._handle.use() as c:
             _lib.check(
@@ -404,7 +412,7 @@ class Client(HandleOwner):
     def list(self) -> _Containers:
         """The containers of this client's namespace."""
         with self._handle.use() as c:
-            items = _lib.call_json(_lib.lib().lcd_client_list, c)
+            items: List[ContainerEntry] = _lib.call_json(_lib.lib().lcd_client_list, c)
         return [
             ContainerInfo(
                 id=str(i["id"]),

@@ -7,6 +7,7 @@ classes also derive from the built-in exception with the same meaning, so that
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Dict, Type
 
 __all__ = [
@@ -25,6 +26,10 @@ __all__ = [
     "AbiMismatch",
     "error_class",
 ]
+
+
+#: The ``errno`` in a message of the library (Rust's ``io::Error`` display).
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 class LibcontainerdError(Exception):
@@ -104,11 +109,26 @@ class Cancelled(LibcontainerdError):
     CODE_NAME = "CANCELLED"
 
 
-class IoError(LibcontainerdError):
-    """An operating-system I/O error (code 8)."""
+class IoError(LibcontainerdError, OSError):
+    """An operating-system I/O error (code 8); also an :class:`OSError`.
+
+    :attr:`errno` is the ``errno`` value when the message names one (the library's
+    messages end with ``(os error N)``), else None; :attr:`strerror` is the message.
+    """
 
     CODE = 8
     CODE_NAME = "IO"
+
+    def __new__(cls, message: str = "", code: int | None = None) -> IoError:
+        """Builds the :class:`OSError` part from the message alone (not ``code``)."""
+        return OSError.__new__(cls, message)
+
+    def __init__(self, message: str = "", code: int | None = None) -> None:
+        """An I/O error with ``message``; :attr:`errno` is read from it."""
+        super().__init__(message, code)
+        found = _OS_ERROR.search(message)
+        self.errno = int(found.group(1)) if found else None
+        self.strerror = message
 
 
 class Internal(LibcontainerdError):

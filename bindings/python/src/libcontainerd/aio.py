@@ -1,0 +1,535 @@
+"""asyncio: the binding's API as coroutines, and state changes as an async iterator.
+
+Every method that calls into the library runs that blocking C call in a thread pool
+executor (by default one per :class:`Remote`, of ``max_workers`` threads), so the
+event loop never waits on the library or on containerd::
+
+    import asyncio
+    import libcontainerd as lcd
+    from libcontainerd import aio
+
+    async def main() -> None:
+        async with aio.Remote(state_dir="/run/my-app") as remote:
+            async with await remote.client() as client:
+                async with client.events("hello") as events:
+                    await client.create("hello", spec)
+                    exit = await events.wait_for(lcd.State.EXIT)
+                    print(exit.info.exit_code)
+
+    asyncio.run(main())
+
+State changes reach the loop through ``loop.call_soon_threadsafe``: the library's
+threads hand each event over and go on, never waiting for the loop. Each
+:meth:`Client.events` stream sees every event from its creation on, in order, once,
+until it is closed or the client is (create the stream before the call whose events
+it must see). A stream's queue is unbounded unless ``max_pending`` is given: a stream
+nobody reads grows; with a bound, a stream that falls that far behind ends with
+:class:`EventOverflow` instead of dropping events silently.
+
+Cancelling a task that awaits a call does not stop the call: it runs to completion on
+its thread, and its outcome is lost to the cancelled task. Process stdio goes to the
+:class:`~libcontainerd.Backend` given to :meth:`Remote.client` (its
+``attach_streams`` runs on an executor thread, inside the call that starts the
+process); without one, stdin is closed and output discarded by the library itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor
+from types import TracebackType
+from typing import (
+    Any,
+    Callable,
+    Generator,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Type,
+    TypeVar,
+    Union,
+)
+
+from . import client as _client
+from . import remote as _remote
+from .backend import Backend, Event, IOPipe, StateInfo
+from .client import ContainerInfo, ProcessArg, ProcessSummary, ResourcesArg, RestartPolicyArg, RuntimeArg, SpecArg
+from .types import Stats
+
+__all__ = ["Remote", "Client", "EventStream", "EventOverflow", "DEFAULT_MAX_WORKERS"]
+
+#: Threads of the executor a :class:`Remote` makes for its calls.
+DEFAULT_MAX_WORKERS = 32
+
+_T = TypeVar("_T")
+
+#: What the path options accept.
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+class EventOverflow(RuntimeError):
+    """An :class:`EventStream` with ``max_pending`` fell that many events behind.
+
+    Raised by the stream after the events it holds; it has stopped receiving others.
+    """
+
+
+class _End:
+    """The item that ends a stream (the client or the stream was closed)."""
+
+
+class _Overflow:
+    """The item that ends a stream that fell ``max_pending`` events behind."""
+
+
+_END = _End()
+_OVERFLOW = _Overflow()
+
+
+class EventStream:
+    """An async iterator of a client's state changes (:class:`~libcontainerd.Event`).
+
+    Made by :meth:`Client.events`; it receives the events from then on (of one
+    container, if one was named), in order, each once, and ends when it or the client
+    is closed. Use it as an async context manager, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        feed: _Feed,
+        loop: asyncio.AbstractEventLoop,
+        container_id: Optional[str],
+        max_pending: int,
+    ) -> None:
+        """A stream fed by ``feed`` on ``loop``; prefer :meth:`Client.events`."""
+        self._feed = feed
+        self._loop = loop
+        self._container_id = container_id
+        self._max_pending = max_pending
+        self._queue: asyncio.Queue[Union[Event, _End, _Overflow]] = asyncio.Queue()
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._feeding = True
+        self._done = False
+        feed._subscribe(self)
+
+    # -- called on the library's threads ----------------------------------------------
+
+    def _post(self, ev: Union[Event, _End]) -> None:
+        """Hands an event (or the end) to the loop; never blocks."""
+        item: Union[Event, _End, _Overflow] = ev
+        with self._lock:
+            if not self._feeding:
+                return
+            if isinstance(ev, Event):
+                if self._container_id is not None and ev.container_id != self._container_id:
+                    return
+                if self._max_pending and self._pending >= self._max_pending:
+                    item = _OVERFLOW
+                    self._feeding = False
+                else:
+                    self._pending += 1
+            else:
+                self._feeding = False
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: nobody will read this stream
+            self._feed._unsubscribe(self)
+
+    # -- the async iterator -----------------------------------------------------------
+
+    def __aiter__(self) -> EventStream:
+        """The stream itself."""
+        return self
+
+    async def __anext__(self) -> Event:
+        """The next event; :class:`StopAsyncIteration` once the stream has ended."""
+        if self._done:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if isinstance(item, Event):
+            with self._lock:
+                self._pending -= 1
+            return item
+        self._done = True
+        self._feed._unsubscribe(self)
+        if isinstance(item, _Overflow):
+            raise EventOverflow(
+                f"event stream fell {self._max_pending} events behind; it stopped receiving events"
+            )
+        raise StopAsyncIteration
+
+    async def wait_for(
+        self,
+        state: str,
+        *,
+        container_id: Optional[str] = None,
+        process_id: Optional[str] = None,
+    ) -> Event:
+        """Reads the stream up to the next event ``state`` (of ``container_id`` and
+        ``process_id``, when given) and returns it; the events before it are consumed.
+
+        Raises :class:`EOFError` if the stream ends first. Combine with
+        :func:`asyncio.wait_for` for a timeout.
+        """
+        async for ev in self:
+            if (
+                ev.info.state == state
+                and (container_id is None or ev.container_id == container_id)
+                and (process_id is None or ev.info.process_id == process_id)
+            ):
+                return ev
+        raise EOFError(f"the event stream ended before a {state!s} event")
+
+    def close(self) -> None:
+        """Stops receiving events; the iterator ends after those already queued."""
+        self._feed._unsubscribe(self)
+        with self._lock:
+            if not self._feeding:
+                return
+            self._feeding = False
+        self._queue.put_nowait(_END)
+
+    async def aclose(self) -> None:
+        """:meth:`close`, as a coroutine."""
+        self.close()
+
+    async def __aenter__(self) -> EventStream:
+        """The stream itself."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Closes the stream."""
+        self.close()
+
+
+class _Feed(Backend):
+    """The backend registered with the library: forwards each event to the user's
+    backend (on the library's thread) and to every open :class:`EventStream`."""
+
+    def __init__(self, user: Optional[Backend]) -> None:
+        self.user = user
+        self._lock = threading.Lock()
+        self._streams: Set[EventStream] = set()
+        self._closed = False
+
+    def _subscribe(self, stream: EventStream) -> None:
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._streams.add(stream)
+        if closed:
+            stream._post(_END)
+
+    def _unsubscribe(self, stream: EventStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def state_changed(self, container_id: str, info: StateInfo) -> None:
+        """Hands the event to the user's backend, then to every stream."""
+        try:
+            if self.user is not None:
+                self.user.state_changed(container_id, info)
+        finally:
+            ev = Event(container_id, info, time.monotonic())
+            with self._lock:
+                streams = list(self._streams)
+            for s in streams:
+                s._post(ev)
+
+    def client_closed(self) -> None:
+        """Ends every stream (after the events it holds), then tells the user's backend."""
+        with self._lock:
+            self._closed = True
+            streams = list(self._streams)
+            self._streams.clear()
+        for s in streams:
+            s._post(_END)
+        if self.user is not None:
+            self.user.client_closed()
+
+
+class _FeedWithStreams(_Feed):
+    """A :class:`_Feed` for a user backend that takes process stdio."""
+
+    def attach_streams(self, container_id: str, process_id: str, io: IOPipe) -> None:
+        """Hands the stdio to the user's backend."""
+        assert self.user is not None
+        self.user.attach_streams(container_id, process_id, io)
+
+
+class _Runner:
+    """Runs blocking calls on an executor, from the running loop."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+
+class Remote:
+    """:class:`libcontainerd.Remote` for asyncio: the connection to containerd.
+
+    Takes the same options; connecting (and starting a daemon) happens when the
+    object is awaited or entered, on the executor: ``remote = await aio.Remote(...)``
+    or ``async with aio.Remote(...) as remote``. ``executor``: where the blocking calls
+    of this remote and its clients run (default: a :class:`ThreadPoolExecutor` of
+    ``max_workers`` threads, shut down by :meth:`close`).
+    """
+
+    def __init__(
+        self,
+        state_dir: PathArg = _remote.DEFAULT_STATE_DIR,
+        start_daemon: Optional[bool] = None,
+        remote_addr: Optional[PathArg] = None,
+        debug_log: bool = False,
+        live_restore: bool = False,
+        oom_score: Optional[int] = None,
+        runtime_path: Optional[PathArg] = None,
+        runtime_args: Sequence[str] = (),
+        namespace: str = _remote.DEFAULT_NAMESPACE,
+        containerd_path: Optional[PathArg] = None,
+        *,
+        executor: Optional[Executor] = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+    ) -> None:
+        """Records the options; see the class docs. Nothing blocks here."""
+        self._options = functools.partial(
+            _remote.Remote,
+            state_dir=state_dir,
+            start_daemon=start_daemon,
+            remote_addr=remote_addr,
+            debug_log=debug_log,
+            live_restore=live_restore,
+            oom_score=oom_score,
+            runtime_path=runtime_path,
+            runtime_args=runtime_args,
+            namespace=namespace,
+            containerd_path=containerd_path,
+        )
+        self._own_executor = executor is None
+        self._runner = _Runner(
+            executor
+            if executor is not None
+            else ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="libcontainerd-aio")
+        )
+        self._remote: Optional[_remote.Remote] = None
+        self._opening: Optional[asyncio.Future[_remote.Remote]] = None
+
+    @property
+    def remote(self) -> _remote.Remote:
+        """The blocking :class:`libcontainerd.Remote` underneath (once connected)."""
+        if self._remote is None:
+            raise RuntimeError("the remote is not connected yet: await it first")
+        return self._remote
+
+    @property
+    def executor(self) -> Executor:
+        """Where the blocking calls run."""
+        return self._runner.executor
+
+    async def open(self) -> Remote:
+        """Connects (starting a daemon if so configured), once; returns the remote."""
+        if self._remote is None:
+            if self._opening is None:
+                self._opening = asyncio.ensure_future(self._runner.run(self._options))
+            self._remote = await asyncio.shield(self._opening)
+        return self
+
+    def __await__(self) -> Generator[Any, None, Remote]:
+        """``await aio.Remote(...)`` connects and returns the remote."""
+        return self.open().__await__()
+
+    async def __aenter__(self) -> Remote:
+        """Connects; see :meth:`open`."""
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Closes the remote; see :meth:`close`."""
+        await self.close()
+
+    async def client(self, backend: Optional[Backend] = None) -> Client:
+        """A new :class:`Client`; its events go to :meth:`Client.events` streams and to
+        ``backend`` (whose callbacks run on the library's threads, as in the blocking
+        API), its processes' stdio to ``backend.attach_streams`` if ``backend``
+        overrides it, else the library discards it."""
+        remote = (await self.open()).remote
+        feed: _Feed = (
+            _FeedWithStreams(backend)
+            if backend is not None and _client._overrides(backend, "attach_streams")
+            else _Feed(backend)
+        )
+        sync_client = await self._runner.run(remote.client, feed)
+        return Client(self, sync_client, feed)
+
+    async def update_options(
+        self,
+        *,
+        live_restore: Optional[bool] = None,
+        oom_score: Optional[int] = None,
+        debug_log: Optional[bool] = None,
+        runtime_path: Optional[PathArg] = None,
+        runtime_args: Optional[Sequence[str]] = None,
+    ) -> None:
+        """:meth:`libcontainerd.Remote.update_options`, on the executor."""
+        await self._runner.run(
+            self.remote.update_options,
+            live_restore=live_restore,
+            oom_score=oom_score,
+            debug_log=debug_log,
+            runtime_path=runtime_path,
+            runtime_args=runtime_args,
+        )
+
+    async def cleanup(self) -> None:
+        """:meth:`libcontainerd.Remote.cleanup`, on the executor."""
+        await self._runner.run(self.remote.cleanup)
+
+    async def close(self) -> None:
+        """Drops this reference (the last one cleans up, on the executor), then shuts
+        down the executor this remote made. Idempotent."""
+        if self._opening is not None and self._remote is None:
+            try:
+                await self.open()
+            except BaseException:
+                pass
+        if self._remote is not None:
+            await self._runner.run(self._remote.close)
+        if self._own_executor:
+            self._runner.executor.shutdown(wait=False)
+
+
+class Client:
+    """:class:`libcontainerd.Client` for asyncio: the same methods, as coroutines, and
+    :meth:`events`. Made by :meth:`Remote.client`; use it as an async context
+    manager, or await :meth:`close`."""
+
+    def __init__(self, remote: Remote, client: _client.Client, feed: _Feed) -> None:
+        """Wraps a blocking client; prefer :meth:`Remote.client`."""
+        #: The remote this client belongs to.
+        self.remote: Remote = remote
+        #: The blocking :class:`libcontainerd.Client` underneath.
+        self.client: _client.Client = client
+        self._feed = feed
+        self._run = remote._runner.run
+
+    @property
+    def backend(self) -> Optional[Backend]:
+        """The backend given to :meth:`Remote.client`, if any."""
+        return self._feed.user
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self.client.closed
+
+    def events(self, container_id: Optional[str] = None, *, max_pending: int = 0) -> EventStream:
+        """A stream of the state changes from now on, of ``container_id`` or of every
+        container. Must be called on the event loop's thread.
+
+        ``max_pending`` (0: unbounded) bounds the events it holds unread; past it the
+        stream ends with :class:`EventOverflow`.
+        """
+        if max_pending < 0:
+            raise ValueError("max_pending must be >= 0")
+        return EventStream(self._feed, asyncio.get_running_loop(), container_id, max_pending)
+
+    async def create(
+        self,
+        id: str,
+        spec: SpecArg,
+        *,
+        runtime: RuntimeArg = None,
+        restart_policy: RestartPolicyArg = None,
+    ) -> None:
+        """:meth:`libcontainerd.Client.create`, on the executor."""
+        await self._run(self.client.create, id, spec, runtime=runtime, restart_policy=restart_policy)
+
+    async def signal(self, id: str, sig: int) -> None:
+        """:meth:`libcontainerd.Client.signal`, on the executor."""
+        await self._run(self.client.signal, id, sig)
+
+    async def signal_process(self, id: str, process_id: str, sig: int) -> None:
+        """:meth:`libcontainerd.Client.signal_process`, on the executor."""
+        await self._run(self.client.signal_process, id, process_id, sig)
+
+    async def add_process(self, id: str, process_id: str, process: ProcessArg) -> None:
+        """:meth:`libcontainerd.Client.add_process`, on the executor."""
+        await self._run(self.client.add_process, id, process_id, process)
+
+    async def resize(self, id: str, process_id: str, width: int, height: int) -> None:
+        """:meth:`libcontainerd.Client.resize`, on the executor."""
+        await self._run(self.client.resize, id, process_id, width, height)
+
+    async def pause(self, id: str) -> None:
+        """:meth:`libcontainerd.Client.pause`, on the executor."""
+        await self._run(self.client.pause, id)
+
+    async def resume(self, id: str) -> None:
+        """:meth:`libcontainerd.Client.resume`, on the executor."""
+        await self._run(self.client.resume, id)
+
+    async def restore(
+        self,
+        id: str,
+        *,
+        runtime: RuntimeArg = None,
+        restart_policy: RestartPolicyArg = None,
+    ) -> None:
+        """:meth:`libcontainerd.Client.restore`, on the executor."""
+        await self._run(self.client.restore, id, runtime=runtime, restart_policy=restart_policy)
+
+    async def stats(self, id: str) -> Stats:
+        """:meth:`libcontainerd.Client.stats`, on the executor."""
+        return await self._run(self.client.stats, id)
+
+    async def get_pids(self, id: str) -> List[int]:
+        """:meth:`libcontainerd.Client.get_pids`, on the executor."""
+        return await self._run(self.client.get_pids, id)
+
+    async def summary(self, id: str) -> List[ProcessSummary]:
+        """:meth:`libcontainerd.Client.summary`, on the executor."""
+        return await self._run(self.client.summary, id)
+
+    async def update_resources(self, id: str, resources: ResourcesArg) -> None:
+        """:meth:`libcontainerd.Client.update_resources`, on the executor."""
+        await self._run(self.client.update_resources, id, resources)
+
+    async def list(self) -> List[ContainerInfo]:
+        """:meth:`libcontainerd.Client.list`, on the executor."""
+        return await self._run(self.client.list)
+
+    async def close(self) -> None:
+        """:meth:`libcontainerd.Client.close`, on the executor: waits for callbacks in
+        flight; every :meth:`events` stream then ends after the events it holds."""
+        await self._run(self.client.close)
+
+    async def __aenter__(self) -> Client:
+        """The client itself."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """Closes the client."""
+        await self.close()
