@@ -169,7 +169,10 @@ typedef struct lcd_state_info {
 /**
  * A process's stdio, handed to `attach_streams`. Ownership of the descriptors passes
  * to the callee, which must close each one when done, including when it returns an
- * error.
+ * error. The callee must keep reading `stdout_fd` and `stderr_fd` until they reach
+ * end of file: a process whose output nobody reads blocks once a pipe's worth
+ * (64 KiB) is buffered, and never exits. To discard a process's output, read it
+ * away, or leave `attach_streams` NULL and the library discards it.
  */
 typedef struct lcd_io_pipe {
     /**
@@ -226,8 +229,9 @@ typedef struct lcd_backend {
      * calling thread; on a library thread for a restart by the restart policy). The
      * descriptors in `io` are the callee's from then on, whatever it returns; `io`
      * itself is borrowed for the call. An error it returns (taken over by the library)
-     * fails the call that started the process. NULL: stdin is closed and output
-     * discarded, so the process never blocks.
+     * fails the call that started the process. The callee must drain stdout and
+     * stderr (see `lcd_io_pipe`): unread output blocks the process. NULL: stdin is
+     * closed and output discarded by the library, so the process never blocks.
      */
     struct lcd_error *(*attach_streams)(void *user_data, const char *container_id, const char *process_id, const struct lcd_io_pipe *io);
     /**
