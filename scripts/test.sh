@@ -337,7 +337,7 @@ if [ -d bindings/python ]; then
             *) fail "python bindings/python (pytest exit code $rc)" ;;
         esac
         lcd_log "mypy --strict (bindings/python)"
-        if (cd bindings/python && "$venv/bin/python" -m mypy --strict --cache-dir "$TEST_TMP/mypy-cache" src/libcontainerd tests); then
+        if (cd bindings/python && "$venv/bin/python" -m mypy --strict --cache-dir "$TEST_TMP/mypy-cache" src/libcontainerd tests ../../examples/python); then
             pass "python mypy --strict bindings/python"
         else
             fail "python mypy --strict bindings/python"
@@ -345,6 +345,37 @@ if [ -d bindings/python ]; then
     else
         fail "python bindings/python (could not install the package, pytest and mypy)"
     fi
+fi
+
+# ---- Examples: the C demo (examples/demo.c) in Go (examples/go) and in Python, blocking
+#      and asyncio (examples/python), each run as `<program> <fresh state dir> <rootfs>`
+#      and counted as one suite.
+example_run() { # example_run NAME DIR COMMAND...: one suite, run in DIR
+    local name=$1 dir=$2 state rc
+    shift 2
+    state=$(mktemp -d "$TEST_TMP/e-XXXXXX")
+    lcd_log "example: $name"
+    (cd "$dir" && timeout --kill-after=10 "${LCD_C_TEST_TIMEOUT:-300}" "$@" "$state" "$ROOTFS")
+    rc=$?
+    lcd_stop_state_dir "$state"
+    [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
+    if [ "$rc" -eq 0 ]; then pass "example $name"; else fail "example $name (exit code $rc)"; fi
+}
+if [ -d examples/go ]; then
+    if command -v go >/dev/null 2>&1; then
+        example_run "go (examples/go)" examples/go env CGO_ENABLED=1 go run .
+    else
+        fail "example go (examples/go: no Go toolchain on PATH)"
+    fi
+fi
+if [ -d examples/python ]; then
+    for demo in demo.py demo_asyncio.py; do
+        if [ -x "$LCD_ROOT/build/venv/bin/python" ]; then
+            example_run "python (examples/python/$demo)" . "$LCD_ROOT/build/venv/bin/python" "examples/python/$demo"
+        else
+            fail "example python (examples/python/$demo: no build/venv with the binding)"
+        fi
+    done
 fi
 
 # ---- Benchmark smoke: every workload of the benchmark harness (bench/) with a few

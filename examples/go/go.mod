@@ -1,0 +1,10 @@
+module github.com/libcontainerd/libcontainerd/examples/go
+
+go 1.19
+
+require (
+	github.com/libcontainerd/libcontainerd/bindings/go v0.0.0
+	github.com/opencontainers/runtime-spec v1.3.0
+)
+
+replace github.com/libcontainerd/libcontainerd/bindings/go => ../../bindings/go

@@ -1,0 +1,200 @@
+// Command demo is a tour of libcontainerd from Go, doing what examples/demo.c does.
+//
+//	go run . <state_dir> <rootfs_dir>
+//
+// It starts a containerd of its own under <state_dir>, runs a busybox container "demo"
+// from <rootfs_dir> that prints a few lines, execs `ps` in it, prints its stats and
+// the container list, kills it and waits for its exit event, then stops containerd.
+// Every event is printed as it arrives, and every line a process writes is printed
+// prefixed with container/process/stream. Needs root, and the library built with
+// `cargo build --release` in the repository root.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	libcontainerd "github.com/libcontainerd/libcontainerd/bindings/go"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const (
+	container = "demo"
+	execID    = "ps"
+)
+
+// out prints whole lines from any goroutine.
+var outMu sync.Mutex
+
+func say(format string, args ...interface{}) {
+	outMu.Lock()
+	defer outMu.Unlock()
+	fmt.Printf(format+"\n", args...)
+}
+
+// backend prints every event and every line of output, and tells main about exits.
+type backend struct {
+	exits   chan libcontainerd.StateInfo // exit and exit-process events
+	copiers sync.WaitGroup
+}
+
+// StateChanged prints the event; exits also go to main.
+func (b *backend) StateChanged(containerID string, info libcontainerd.StateInfo) error {
+	say("event: %s %s process=%s pid=%d exit_code=%d", containerID, info.State, info.ProcessID, info.Pid, info.ExitCode)
+	if info.State == libcontainerd.StateExit || info.State == libcontainerd.StateExitProcess {
+		b.exits <- info
+	}
+	return nil
+}
+
+// AttachStreams closes stdin and prints stdout and stderr line by line until they end
+// (output must be read to its end, or the process blocks).
+func (b *backend) AttachStreams(containerID, processID string, pipe libcontainerd.IOPipe) error {
+	pipe.Stdin.Close()
+	for name, r := range map[string]io.ReadCloser{"stdout": pipe.Stdout, "stderr": pipe.Stderr} {
+		b.copiers.Add(1)
+		go func(label string, r io.ReadCloser) {
+			defer b.copiers.Done()
+			defer r.Close()
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				say("[%s] %s", label, sc.Text())
+			}
+		}(fmt.Sprintf("%s/%s %s", containerID, processID, name), r)
+	}
+	return nil
+}
+
+// waitExit waits up to 10 s for the exit event of process (init: the container's).
+func (b *backend) waitExit(process string) (libcontainerd.StateInfo, error) {
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case info := <-b.exits:
+			if info.ProcessID == process {
+				return info, nil
+			}
+		case <-deadline:
+			return libcontainerd.StateInfo{}, fmt.Errorf("no exit of %s within 10 s", process)
+		}
+	}
+}
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintf(os.Stderr, "usage: %s <state_dir> <rootfs_dir>\n", os.Args[0])
+		os.Exit(2)
+	}
+	if err := run(os.Args[1], os.Args[2]); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		say("demo failed")
+		os.Exit(1)
+	}
+	say("demo finished")
+}
+
+func run(stateDir, rootfsDir string) (err error) {
+	stateDir, err = filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	rootfs, err := filepath.EvalSymlinks(rootfsDir)
+	if err == nil {
+		rootfs, err = filepath.Abs(rootfs)
+	}
+	if err != nil {
+		return fmt.Errorf("rootfs %s: %w", rootfsDir, err)
+	}
+	say("libcontainerd %s (ABI %d)", libcontainerd.Version(), libcontainerd.LibraryABIVersion())
+
+	// A containerd of our own, under stateDir.
+	remote, err := libcontainerd.New(libcontainerd.WithStateDir(stateDir), libcontainerd.WithStartDaemon(true))
+	if err != nil {
+		return fmt.Errorf("start containerd: %w", err)
+	}
+	defer func() {
+		if cerr := remote.Cleanup(); cerr != nil && err == nil {
+			err = fmt.Errorf("stop containerd: %w", cerr)
+		}
+		remote.Close()
+	}()
+	say("containerd is up, state in %s", stateDir)
+
+	b := &backend{exits: make(chan libcontainerd.StateInfo, 16)}
+	client, err := remote.Client(b)
+	if err != nil {
+		return fmt.Errorf("make a client: %w", err)
+	}
+	defer client.Close()
+
+	// A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace.
+	spec := libcontainerd.Spec{
+		Version: "1.0.2",
+		Process: &specs.Process{
+			Args: []string{"sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; " +
+				"i=$((i+1)); sleep 1; done; sleep 30"},
+			Env: []string{"PATH=/bin"},
+			Cwd: "/",
+		},
+		Root:     &specs.Root{Path: rootfs, Readonly: true},
+		Hostname: "demo",
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc"},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
+		},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
+			{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+		}},
+	}
+	if err := client.Create(container, spec); err != nil {
+		return fmt.Errorf("create %s: %w", container, err)
+	}
+	say("created and started container %s", container)
+	time.Sleep(2 * time.Second)
+
+	// Run ps inside it, with its output and exit code.
+	result := func() error {
+		p := libcontainerd.Process{Args: []string{"sh", "-c", "ps; echo exec says hi"}}
+		if err := client.AddProcess(context.Background(), container, execID, p); err != nil {
+			return fmt.Errorf("exec %s: %w", execID, err)
+		}
+		info, err := b.waitExit(execID)
+		if err != nil {
+			return err
+		}
+		say("exec %s exited with %d", execID, info.ExitCode)
+		stats, err := client.Stats(container)
+		if err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		js, _ := json.Marshal(stats)
+		say("stats: %s", js)
+		list, err := client.List()
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		js, _ = json.Marshal(list)
+		say("list: %s", js)
+		return nil
+	}()
+
+	if err := client.Signal(container, int(syscall.SIGKILL)); err != nil {
+		return fmt.Errorf("kill %s: %w", container, err)
+	}
+	info, err := b.waitExit(libcontainerd.InitProcessID)
+	if err != nil {
+		return err
+	}
+	say("container %s exited with %d", container, info.ExitCode)
+	b.copiers.Wait()
+	return result
+}

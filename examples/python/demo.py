@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""demo: a tour of libcontainerd from Python, doing what examples/demo.c does.
+
+    python3 examples/python/demo.py <state_dir> <rootfs_dir>
+
+Starts a containerd of its own under <state_dir>, runs a busybox container "demo"
+from <rootfs_dir> that prints a few lines, execs `ps` in it, prints its stats and the
+container list, kills it and waits for its exit event, then stops containerd. Every
+event is printed as it arrives, and every line a process writes is printed prefixed
+with container/process/stream. Needs root and the binding installed
+(`pip install ./bindings/python`) or on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+from typing import BinaryIO, List
+
+import libcontainerd as lcd
+
+CONTAINER = "demo"
+EXEC_ID = "ps"
+
+_out = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Prints one whole line, from any thread."""
+    with _out:
+        print(line, flush=True)
+
+
+class DemoBackend(lcd.Backend):
+    """Prints every event and every line of output; hands exits to the main thread."""
+
+    def __init__(self) -> None:
+        self.exits: "queue.Queue[lcd.StateInfo]" = queue.Queue()
+        self.copiers: List[threading.Thread] = []
+
+    def state_changed(self, container_id: str, info: lcd.StateInfo) -> None:
+        say(f"event: {container_id} {info.state} process={info.process_id} pid={info.pid} "
+            f"exit_code={info.exit_code}")
+        if info.state in (lcd.State.EXIT, lcd.State.EXIT_PROCESS):
+            self.exits.put(info)
+
+    def attach_streams(self, container_id: str, process_id: str, io: lcd.IOPipe) -> None:
+        # Output must be read to its end, or the process blocks on a full pipe.
+        io.stdin.close()
+        for name, stream in (("stdout", io.stdout), ("stderr", io.stderr)):
+            if stream is not None:
+                t = threading.Thread(target=self._copy, args=(f"{container_id}/{process_id} {name}", stream))
+                t.start()
+                self.copiers.append(t)
+
+    @staticmethod
+    def _copy(label: str, stream: BinaryIO) -> None:
+        with stream:
+            for line in stream:
+                say(f"[{label}] {line.decode(errors='replace').rstrip(chr(10))}")
+
+    def wait_exit(self, process_id: str, timeout: float = 10.0) -> lcd.StateInfo:
+        """The exit event of ``process_id`` (``init``: the container's)."""
+        while True:
+            info = self.exits.get(timeout=timeout)
+            if info.process_id == process_id:
+                return info
+
+
+def spec(rootfs: str) -> lcd.Spec:
+    """A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace."""
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
+                     "i=$((i+1)); sleep 1; done; sleep 30"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+        },
+        "root": {"path": rootfs, "readonly": True},
+        "hostname": "demo",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+        ],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
+    }
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 3:
+        print(f"usage: {argv[0]} <state_dir> <rootfs_dir>", file=sys.stderr)
+        return 2
+    state_dir, rootfs = os.path.abspath(argv[1]), os.path.realpath(argv[2])
+    say(f"libcontainerd {lcd.library_version()} (ABI {lcd.ABI_VERSION})")
+    backend = DemoBackend()
+    try:
+        with lcd.Remote(state_dir=state_dir, start_daemon=True) as remote:
+            say(f"containerd is up, state in {state_dir}")
+            with remote.client(backend) as client:
+                client.create(CONTAINER, spec(rootfs))
+                say(f"created and started container {CONTAINER}")
+                threading.Event().wait(2)
+                try:
+                    # Run ps inside it, with its output and exit code.
+                    client.add_process(CONTAINER, EXEC_ID, {"args": ["sh", "-c", "ps; echo exec says hi"]})
+                    say(f"exec {EXEC_ID} exited with {backend.wait_exit(EXEC_ID).exit_code}")
+                    say(f"stats: {json.dumps(client.stats(CONTAINER))}")
+                    say(f"list: {json.dumps([vars(c) | {'processes': [vars(p) for p in c.processes]} for c in client.list()])}")
+                finally:
+                    client.signal(CONTAINER, signal.SIGKILL)
+                    say(f"container {CONTAINER} exited with {backend.wait_exit('init').exit_code}")
+            remote.cleanup()
+    except (lcd.LibcontainerdError, queue.Empty) as e:
+        print(f"demo: {e!r}", file=sys.stderr)
+        say("demo failed")
+        return 1
+    for t in backend.copiers:
+        t.join(5)
+    say("demo finished")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

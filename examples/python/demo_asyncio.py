@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""demo_asyncio: examples/demo.c's tour of libcontainerd, from one asyncio event loop.
+
+    python3 examples/python/demo_asyncio.py <state_dir> <rootfs_dir>
+
+The same steps as demo.py, through libcontainerd.aio: every call is awaited (the
+blocking C calls run on a thread pool executor), events arrive through an async
+iterator, and each process's output is read on the loop itself (the backend hands the
+pipes to the loop with ``loop.connect_read_pipe``). Needs root and the binding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import signal
+import sys
+from typing import BinaryIO, List, Optional
+
+import libcontainerd as lcd
+from libcontainerd import aio
+
+CONTAINER = "demo"
+EXEC_ID = "ps"
+
+
+def say(line: str) -> None:
+    """Prints one line (only the loop's thread prints)."""
+    print(line, flush=True)
+
+
+class LoopStreams(lcd.Backend):
+    """Hands every process's output to the event loop, which prints it line by line."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.copies: "List[concurrent.futures.Future[None]]" = []
+
+    def attach_streams(self, container_id: str, process_id: str, io: lcd.IOPipe) -> None:
+        # Runs on an executor thread, inside create/add_process: schedule the readers
+        # on the loop. Output must be read to its end, or the process blocks.
+        io.stdin.close()
+        for name, stream in (("stdout", io.stdout), ("stderr", io.stderr)):
+            if stream is not None:
+                label = f"{container_id}/{process_id} {name}"
+                self.copies.append(asyncio.run_coroutine_threadsafe(self._copy(label, stream), self.loop))
+
+    async def _copy(self, label: str, stream: BinaryIO) -> None:
+        reader = asyncio.StreamReader()
+        transport, _ = await self.loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
+        try:
+            async for line in reader:
+                say(f"[{label}] {line.decode(errors='replace').rstrip(chr(10))}")
+        finally:
+            transport.close()
+
+
+def spec(rootfs: str) -> lcd.Spec:
+    """A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace."""
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
+                     "i=$((i+1)); sleep 1; done; sleep 30"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+        },
+        "root": {"path": rootfs, "readonly": True},
+        "hostname": "demo",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
+        ],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
+    }
+
+
+async def print_events(events: aio.EventStream, exits: "asyncio.Queue[lcd.StateInfo]") -> None:
+    """Prints every event; hands exits to the main task."""
+    async for ev in events:
+        i = ev.info
+        say(f"event: {ev.container_id} {i.state} process={i.process_id} pid={i.pid} exit_code={i.exit_code}")
+        if i.state in (lcd.State.EXIT, lcd.State.EXIT_PROCESS):
+            exits.put_nowait(i)
+
+
+async def wait_exit(exits: "asyncio.Queue[lcd.StateInfo]", process_id: str) -> lcd.StateInfo:
+    """The exit event of ``process_id`` (``init``: the container's), within 10 s."""
+    async def next_exit() -> lcd.StateInfo:
+        while True:
+            info = await exits.get()
+            if info.process_id == process_id:
+                return info
+    return await asyncio.wait_for(next_exit(), 10)
+
+
+async def demo(state_dir: str, rootfs: str) -> None:
+    say(f"libcontainerd {lcd.library_version()} (ABI {lcd.ABI_VERSION})")
+    streams = LoopStreams(asyncio.get_running_loop())
+    async with aio.Remote(state_dir=state_dir, start_daemon=True) as remote:
+        say(f"containerd is up, state in {state_dir}")
+        async with await remote.client(streams) as client:
+            exits: "asyncio.Queue[lcd.StateInfo]" = asyncio.Queue()
+            printer = asyncio.ensure_future(print_events(client.events(), exits))
+            await client.create(CONTAINER, spec(rootfs))
+            say(f"created and started container {CONTAINER}")
+            await asyncio.sleep(2)
+            try:
+                # Run ps inside it, with its output and exit code.
+                await client.add_process(CONTAINER, EXEC_ID, {"args": ["sh", "-c", "ps; echo exec says hi"]})
+                say(f"exec {EXEC_ID} exited with {(await wait_exit(exits, EXEC_ID)).exit_code}")
+                say(f"stats: {json.dumps(await client.stats(CONTAINER))}")
+                containers = [vars(c) | {"processes": [vars(p) for p in c.processes]} for c in await client.list()]
+                say(f"list: {json.dumps(containers)}")
+            finally:
+                await client.signal(CONTAINER, signal.SIGKILL)
+                say(f"container {CONTAINER} exited with {(await wait_exit(exits, 'init')).exit_code}")
+        await printer  # the stream ends once the client is closed
+        await asyncio.wait_for(asyncio.gather(*(asyncio.wrap_future(f) for f in streams.copies)), 5)
+        await remote.cleanup()
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 3:
+        print(f"usage: {argv[0]} <state_dir> <rootfs_dir>", file=sys.stderr)
+        return 2
+    error: Optional[BaseException] = None
+    try:
+        asyncio.run(demo(os.path.abspath(argv[1]), os.path.realpath(argv[2])))
+    except (lcd.LibcontainerdError, asyncio.TimeoutError) as e:
+        error = e
+    if error is not None:
+        print(f"demo: {error!r}", file=sys.stderr)
+        say("demo failed")
+        return 1
+    say("demo finished")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
