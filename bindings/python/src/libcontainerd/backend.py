@@ -198,7 +198,9 @@ class Backend:
     def attach_streams(self, container_id: str, process_id: str, io: IOPipe) -> None:
         """Takes over a process's stdio, before it starts; the streams are yours.
 
-        The default closes stdin and discards the output.
+        Read ``io.stdout`` and ``io.stderr`` to their end (or call ``io.discard()``):
+        output nobody reads blocks the process. The default closes stdin and discards
+        the output (a backend that does not override this gets the library to do so).
         """
         io.discard()
 
