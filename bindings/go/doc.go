@@ -40,26 +40,26 @@
 // name or shape differs, the table says how the seed's item is spelled here; the
 // seed's names marked "kept" work as they are.
 //
-//	Seed (Docker 1.12 libcontainerd)            This package
-//	New(stateDir, opts...) (Remote, error)      New(WithStateDir(stateDir), opts...) (*Remote, error)
-//	Remote, Client (interfaces)                 *Remote, *Client (structs; Close() when done)
-//	Remote.Cleanup()                            Remote.Cleanup() error
-//	RemoteOption, CreateOption (Apply methods)  RemoteOption, CreateOption (functions)
-//	InitFriendlyName                            InitProcessID (InitFriendlyName kept)
-//	processFriendlyName (parameters)            processID
-//	Backend.AttachStreams(name, io)             Backend.AttachStreams(containerID, processID, io)
-//	StateInfo{CommonStateInfo, OOMKilled}       StateInfo{State, Pid, ExitCode, ProcessID, OOMKilled, ExitedAt}
-//	StateStart, StateExit, … (untyped strings)  the same names, of type State
-//	WithRestartManager(restartmanager.New(p, n)) WithRestartManager(NewRestartManager(p, n)) (kept), or WithRestartPolicy(p)
-//	container.RestartPolicy                     RestartPolicy
-//	IOPipe.Stdout, IOPipe.Stderr (io.Reader)    io.ReadCloser (*os.File)
-//	Stats (containerd.StatsResponse)            Stats (typed cgroup figures)
-//	Summary (struct{})                          Summary{Pid, ProcessID}
-//	Resources (containerd.UpdateResource)       Resources (specs.LinuxResources)
-//	User (specs.User)                           User{UID, GID, AdditionalGids}
-//	Spec (specs.Spec)                           Spec (specs.Spec, runtime-spec v1.3.0)
-//	AddProcess(ctx, id, name, Process)          AddProcess(ctx, id, processID, Process) (kept)
-//	(none)                                      Client.List, Container, ProcessStatus
+//	Seed (Docker 1.12 libcontainerd)              This package
+//	New(stateDir, opts...) (Remote, error)        New(WithStateDir(stateDir), opts...) (*Remote, error)
+//	Remote, Client (interfaces)                   *Remote, *Client (structs; Close() when done)
+//	Remote.Cleanup()                              Remote.Cleanup() error
+//	RemoteOption, CreateOption (Apply methods)    RemoteOption, CreateOption (functions)
+//	InitFriendlyName                              InitProcessID (InitFriendlyName kept)
+//	processFriendlyName (parameters)              processID
+//	Backend.AttachStreams(name, io)               Backend.AttachStreams(containerID, processID, io)
+//	StateInfo{CommonStateInfo, OOMKilled}         StateInfo{State, Pid, ExitCode, ProcessID, OOMKilled, ExitedAt}
+//	StateStart, StateExit, … (untyped strings)    the same names, of type State
+//	WithRestartManager(restartmanager.New(p, n))  WithRestartManager(NewRestartManager(p, n)) (kept), or WithRestartPolicy(p)
+//	container.RestartPolicy                       RestartPolicy
+//	IOPipe.Stdout, IOPipe.Stderr (io.Reader)      io.ReadCloser (*os.File)
+//	Stats (containerd.StatsResponse)              Stats (typed cgroup figures)
+//	Summary (struct{})                            Summary{Pid, ProcessID}
+//	Resources (containerd.UpdateResource)         Resources (specs.LinuxResources)
+//	User (specs.User)                             User{UID, GID, AdditionalGids}
+//	Spec (specs.Spec)                             Spec (specs.Spec, runtime-spec v1.3.0)
+//	AddProcess(ctx, id, name, Process)            AddProcess(ctx, id, processID, Process) (kept)
+//	(none)                                        Client.List, Container, ProcessStatus
 //
 // The remote options (WithRemoteAddr, WithRuntimePath, WithRuntimeArgs,
 // WithStartDaemon, WithDebugLog, WithLiveRestore, WithOOMScore), WithRuntime and the

@@ -5,6 +5,7 @@ handler of an asyncio server that runs a container per request."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 from collections import Counter
 from typing import Dict, List, Tuple
@@ -89,6 +90,15 @@ def test_every_call_as_a_coroutine(state_dir: str) -> None:
         async with aio.Remote(state_dir=state_dir, namespace=NAMESPACE) as r:
             async with await r.client(backend) as client:
                 assert client.backend is backend
+                # Every public method of the blocking client is a coroutine here.
+                for name in dir(lcd.Client):
+                    if not name.startswith("_") and callable(getattr(lcd.Client, name)):
+                        assert inspect.iscoroutinefunction(getattr(client, name)), name
+                for name in dir(lcd.Remote):
+                    if not name.startswith("_") and callable(getattr(lcd.Remote, name)):
+                        assert inspect.iscoroutinefunction(getattr(r, name)), name
+                with pytest.raises(AttributeError):
+                    client.no_such_method
                 id = unique_id("aiocalls")
                 async with client.events(id) as events:
                     await client.create(id, spec(["sleep", "300"]))

@@ -44,6 +44,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from types import TracebackType
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Generator,
     List,
@@ -279,6 +280,25 @@ class _Runner:
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
 
+def _async_method(
+    target: Optional[object],
+    name: str,
+    run: Optional[Callable[..., Awaitable[Any]]],
+) -> Callable[..., Awaitable[Any]]:
+    """``target.name`` as a coroutine function that runs it with ``run``; raises
+    :class:`AttributeError` for a private name or one ``target`` lacks."""
+    fn = getattr(target, name, None) if target is not None and not name.startswith("_") else None
+    if fn is None or not callable(fn) or run is None:
+        raise AttributeError(name)
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await run(fn, *args, **kwargs)
+
+    call.__name__ = name
+    call.__doc__ = fn.__doc__
+    return call
+
+
 class Remote:
     """:class:`libcontainerd.Remote` for asyncio: the connection to containerd.
 
@@ -339,6 +359,12 @@ class Remote:
     def executor(self) -> Executor:
         """Where the blocking calls run."""
         return self._runner.executor
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        """Any other public method of the blocking remote (once connected), as a
+        coroutine on the executor (taking and returning Any)."""
+        runner = self.__dict__.get("_runner")
+        return _async_method(self.__dict__.get("_remote"), name, runner.run if runner else None)
 
     async def open(self) -> Remote:
         """Connects (starting a daemon if so configured), once; returns the remote."""
@@ -434,6 +460,11 @@ class Client:
     def backend(self) -> Optional[Backend]:
         """The backend given to :meth:`Remote.client`, if any."""
         return self._feed.user
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        """Any other public method of the blocking client, as a coroutine on the
+        executor (the methods above have precise types; these take and return Any)."""
+        return _async_method(self.__dict__.get("client"), name, self.__dict__.get("_run"))
 
     @property
     def closed(self) -> bool:
