@@ -176,13 +176,17 @@ func ExampleClient_Stats() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("processes:", stats.Pids.Current)
+	fmt.Println("has processes:", stats.Pids.Current > 0)
 	fmt.Println("memory used:", stats.Memory.Usage.Usage > 0)
 	procs, err := client.Summary("ex-stats")
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("first process:", procs[0].ProcessID)
+	for _, p := range procs {
+		if p.ProcessID == libcontainerd.InitProcessID {
+			fmt.Println("init process: pid", p.Pid > 0)
+		}
+	}
 	list, err := client.List()
 	if err != nil {
 		log.Fatal(err)
@@ -198,9 +202,9 @@ func ExampleClient_Stats() {
 	client.Signal("ex-stats", int(syscall.SIGKILL))
 	w.waitFor(libcontainerd.StateExit)
 	// Output:
-	// processes: 1
+	// has processes: true
 	// memory used: true
-	// first process: init
+	// init process: pid true
 	// listed: [ex-stats running]
 }
 
