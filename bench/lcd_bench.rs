@@ -31,6 +31,8 @@ struct Exit {
     event_ms: f64,
     /// The process's `exited_at`, ns since the epoch.
     exited_at: i64,
+    /// When `state_changed` delivered it.
+    at: Instant,
 }
 
 /// When containerd's deletion of a container's task and record was seen.
@@ -67,7 +69,7 @@ impl Backend for Bench {
             let key = (container_id.to_string(), info.process_id.clone());
             if let Some(tx) = self.waiters.lock().unwrap().remove(&key) {
                 let event_ms = (now - info.exited_at_unix_nano) as f64 / 1e6;
-                let _ = tx.send(Exit { event_ms, exited_at: info.exited_at_unix_nano });
+                let _ = tx.send(Exit { event_ms, exited_at: info.exited_at_unix_nano, at: Instant::now() });
             }
         }
         Ok(())
@@ -271,15 +273,15 @@ fn lifecycle(a: &Args) -> Value {
                     failures.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
-                let exit_ms = ms(t0.elapsed());
                 let Ok(del) = gone.recv_timeout(TIMEOUT) else {
                     eprintln!("{id}: not deleted within {TIMEOUT:?}");
                     failures.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
                 let mut r = results.lock().unwrap();
-                r.lat_ms.push(ms(del.at.duration_since(t0)));
-                r.exit_ms.push(exit_ms);
+                // Done once both are in: the deletion can be seen before a delayed `exit`.
+                r.lat_ms.push(ms(del.at.max(exit.at).duration_since(t0)));
+                r.exit_ms.push(ms(exit.at.duration_since(t0)));
                 r.event_ms.push(exit.event_ms);
                 r.reaped_ms.push((del.unix_nano - exit.exited_at) as f64 / 1e6);
             });

@@ -37,6 +37,10 @@ TIMED_TO = {
 }
 EXEC_LABELS = {"rust": "library, Rust API", "go": "Go client v2 (fifo io)", "go-null": "Go client v2 (NullIO)",
                "ctr": "ctr task exec"}
+# Where each exec peer's time ends (every one after the exec process is deleted).
+EXEC_TIMED_TO = {"rust": "`exit-process` delivered (the library deletes the exec before it reports)",
+                 "go": "`Process.Delete` returned", "go-null": "`Process.Delete` returned",
+                 "ctr": "`ctr task exec` exited"}
 STDOUT_LABELS = {"rust": "library fd", "go": "Go client v2 (cio)", "fifo-raw": "raw read of the shim's fifo",
                  "ctr": "ctr run, piped to a reader", "runc": "runc run, piped to a reader (no shim)",
                  "host-pipe": "dd piped to a reader on the host (no container)"}
@@ -206,12 +210,12 @@ def tables(s):
     if ex:
         go = g(ex, "go", "p50")
         out.append("### Exec round trip of `true` in a running container\n")
-        out.append("| peer | p50 ms | p90 ms | p99 ms | n | p50 / Go |")
-        out.append("|---|---:|---:|---:|---:|---:|")
+        out.append("| peer | timed to | p50 ms | p90 ms | p99 ms | n | p50 / Go |")
+        out.append("|---|---|---:|---:|---:|---:|---:|")
         for p, d in ex.items():
             if d:
-                out.append(f"| {EXEC_LABELS.get(p, p)} | {fmt(d['p50'])} | {fmt(d['p90'])} | {fmt(d['p99'])} | "
-                           f"{d['n']} | {fmt(ratio(d['p50'], go), 2)} |")
+                out.append(f"| {EXEC_LABELS.get(p, p)} | {EXEC_TIMED_TO.get(p, '?')} | {fmt(d['p50'])} | "
+                           f"{fmt(d['p90'])} | {fmt(d['p99'])} | {d['n']} | {fmt(ratio(d['p50'], go), 2)} |")
         out.append("")
     so = s.get("stdout")
     if so:

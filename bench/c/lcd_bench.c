@@ -37,7 +37,8 @@ struct slot {
     char id[128]; /* the container of the worker's current iteration */
     int exited;
     int64_t exited_at;
-    int64_t seen_at;
+    int64_t seen_at;      /* CLOCK_REALTIME when `exit` was delivered */
+    int64_t seen_mono;    /* CLOCK_MONOTONIC of the same moment */
     int deleted;
     int64_t deleted_mono; /* CLOCK_MONOTONIC when its deletion was seen */
     int64_t deleted_real; /* CLOCK_REALTIME of the same moment */
@@ -101,6 +102,7 @@ static lcd_error *state_changed(void *user_data, const char *container_id, const
         s->exited = 1;
         s->exited_at = info->exited_at_unix_nano;
         s->seen_at = now_ns(CLOCK_REALTIME);
+        s->seen_mono = now_ns(CLOCK_MONOTONIC);
         pthread_cond_broadcast(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
@@ -221,7 +223,6 @@ static void *worker(void *arg) {
         pthread_mutex_lock(&s->mu);
         while (!s->exited)
             pthread_cond_wait(&s->cv, &s->mu);
-        int64_t exit_ns = now_ns(CLOCK_MONOTONIC) - t0;
         while (!s->deleted && !watcher_gone)
             pthread_cond_wait(&s->cv, &s->mu);
         if (!s->deleted) {
@@ -234,7 +235,9 @@ static void *worker(void *arg) {
         }
         int64_t ev = s->seen_at - s->exited_at;
         int64_t reaped = s->deleted_real - s->exited_at;
-        int64_t lat = s->deleted_mono - t0;
+        int64_t exit_ns = s->seen_mono - t0;
+        /* Done once both are in: the deletion can be seen before a delayed `exit`. */
+        int64_t lat = (s->deleted_mono > s->seen_mono ? s->deleted_mono : s->seen_mono) - t0;
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_lock(&sh->mu);
         sh->lat_ms[sh->n] = (double)lat / 1e6;
