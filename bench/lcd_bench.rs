@@ -205,10 +205,7 @@ fn spec_with(a: &Args, args: &[&str]) -> ContainerSpec {
 /// Connects the library; with `watch`, also watches containerd's deletions in the
 /// namespace (on a connection of its own), for [`Bench::expect_deleted`].
 fn connect(a: &Args, backend: Arc<Bench>, watch: bool) -> (Option<Deletions>, Remote, Client) {
-    let deletions = watch.then(|| {
-        let b = backend.clone();
-        Deletions::start(&a.socket, &a.namespace, move |id| b.deleted(id)).unwrap_or_else(|e| die(&e))
-    });
+    let deletions = watch.then(|| watch_deletions(a, &backend));
     let remote = ok(
         Remote::new(RemoteOptions {
             state_dir: Some(a.state_dir.clone()),
@@ -221,6 +218,36 @@ fn connect(a: &Args, backend: Arc<Bench>, watch: bool) -> (Option<Deletions>, Re
     );
     let client = ok(remote.client(backend), "client");
     (deletions, remote, client)
+}
+
+/// Watches containerd's deletions in the namespace, for [`Bench::expect_deleted`].
+fn watch_deletions(a: &Args, backend: &Arc<Bench>) -> Deletions {
+    let b = backend.clone();
+    Deletions::start(&a.socket, &a.namespace, move |id| b.deleted(id)).unwrap_or_else(|e| die(&e))
+}
+
+/// The same watcher as a helper process (`watch-deletes`, as the C driver runs it), so
+/// that its memory stays out of this process's RSS; it ends when the returned child's
+/// stdin is closed.
+fn spawn_watcher(a: &Args, backend: &Arc<Bench>) -> std::process::Child {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
+    let mut child = Command::new(exe)
+        .args(["watch-deletes", "--socket"])
+        .arg(&a.socket)
+        .args(["--namespace", &a.namespace])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("spawn the deletion watcher: {e}")));
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    if !matches!(lines.next(), Some(Ok(l)) if l == "ready") {
+        die("the deletion watcher did not start");
+    }
+    let b = backend.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|id| b.deleted(&id)));
+    child
 }
 
 /// CPU time (user + system) this process has used so far, in ms.
@@ -434,16 +461,19 @@ struct Cycle {
     list_ms: f64,
     stats_ms: f64,
     teardown_s: f64,
+    removed_s: f64,
 }
 
 /// Creates `count` sleeping containers, times `list` and `stats` over them, kills
 /// them all and waits for every exit.
 fn density_cycle(a: &Args, client: &Client, backend: &Bench, spec: &ContainerSpec, cycle: usize, mut curve: Option<&mut Vec<Value>>) -> Cycle {
     let mut exits = Vec::new();
+    let mut gone = Vec::new();
     let t0 = Instant::now();
     for i in 0..a.count {
         let id = format!("{}-d{cycle}-{i}", a.prefix);
         exits.push((id.clone(), backend.expect_exit(&id, "init")));
+        gone.push((id.clone(), backend.expect_deleted(&id)));
         ok(client.create(&id, spec, &CreateOptions::default()), "create");
         if (i + 1) % 25 == 0 || i + 1 == a.count {
             if let Some(c) = curve.as_deref_mut() {
@@ -481,14 +511,21 @@ fn density_cycle(a: &Args, client: &Client, backend: &Bench, spec: &ContainerSpe
     for (id, rx) in exits {
         rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die(&format!("{id}: no exit")));
     }
-    Cycle { rss_full, create_s, list_ms, stats_ms, teardown_s: t1.elapsed().as_secs_f64() }
+    let teardown_s = t1.elapsed().as_secs_f64();
+    // Nothing of this cycle is left in flight when RSS is read again or the next begins.
+    for (id, rx) in gone {
+        rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die(&format!("{id}: not deleted")));
+    }
+    Cycle { rss_full, create_s, list_ms, stats_ms, teardown_s, removed_s: t1.elapsed().as_secs_f64() }
 }
 
 /// `count` sleeping containers under one client: RSS as they are added, then the time
-/// of `list` and of `stats` over all of them; then the same once more.
+/// of `list` and of `stats` over all of them, then all killed and deleted; then the same
+/// once more. The deletion watcher is a helper process, out of the RSS figures.
 fn density(a: &Args) -> Value {
     let rss_start = rss_kib();
     let backend = Arc::new(Bench::default());
+    let mut watcher = spawn_watcher(a, &backend);
     let (_, _remote, client) = connect(a, backend.clone(), false);
     let spec = spec_with(a, &["/bin/sleep", "3600"]);
     let rss_client = rss_kib();
@@ -498,10 +535,13 @@ fn density(a: &Args) -> Value {
     // A second cycle tells a leak (RSS grows again) from memory the allocator keeps.
     let second = density_cycle(a, &client, &backend, &spec, 1, None);
     let rss_after2 = rss_kib();
+    drop(watcher.stdin.take());
+    let _ = watcher.wait();
     json!({"count": a.count, "rss_start_kib": rss_start, "rss_client_kib": rss_client,
            "rss_full_kib": first.rss_full, "rss_after_kib": rss_after, "rss_full2_kib": second.rss_full,
            "rss_after2_kib": rss_after2, "curve": curve, "create_s": first.create_s, "list_ms": first.list_ms,
-           "stats_all_ms": first.stats_ms, "teardown_s": first.teardown_s})
+           "stats_all_ms": first.stats_ms, "teardown_s": first.teardown_s, "removed_s": first.removed_s,
+           "removed2_s": second.removed_s})
 }
 
 /// The C driver's helper: prints `ready` once the subscription is live, then each

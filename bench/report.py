@@ -258,14 +258,17 @@ def tables(s):
         out.append(f"| … with a client, no container | {fmt(dn['rss_client_kib'] / 1024)} MiB |")
         out.append(f"| … with {dn['count']} containers | {fmt(dn['rss_full_mib'])} MiB |")
         out.append(f"| growth per container (least squares) | {fmt(dn['slope_kib'])} KiB |")
-        out.append(f"| … after all exited | {fmt(dn['rss_after_kib'] / 1024)} MiB |")
+        gone = "exited and were deleted" if "removed_s" in dn else "exited"
+        out.append(f"| … after all {gone} | {fmt(dn['rss_after_kib'] / 1024)} MiB |")
         if "rss_after2_kib" in dn:
             out.append(f"| … with {dn['count']} containers again (second cycle) | {fmt(dn['rss_full2_kib'] / 1024)} MiB |")
-            out.append(f"| … after all of those exited | {fmt(dn['rss_after2_kib'] / 1024)} MiB |")
+            out.append(f"| … after all of those {gone} | {fmt(dn['rss_after2_kib'] / 1024)} MiB |")
         out.append(f"| create all, sequentially | {fmt(dn['create_s'], 2)} s |")
         out.append(f"| `list` over all | {fmt(dn['list_ms'], 2)} ms |")
         out.append(f"| `stats` of each, all | {fmt(dn['stats_all_ms'], 1)} ms |")
         out.append(f"| SIGKILL all and see every exit | {fmt(dn['teardown_s'], 2)} s |")
+        if "removed_s" in dn:
+            out.append(f"| … and every deletion (task and container) | {fmt(dn['removed_s'], 2)} s |")
         out.append("")
     t = s.get("targets")
     if t:
@@ -379,7 +382,8 @@ def write_markdown(data, s, path, chart_rel):
         "  program calling the header directly) and Python via ctypes (loading the library directly).",
         f"- Density: {c['density']} `sleep` containers created one after another by one client; VmRSS of",
         "  the process every 25 containers; median of 5 `list` calls and of 3 passes of `stats` over",
-        "  every container.",
+        "  every container; then all killed and, before RSS is read again, all deleted; the whole",
+        "  cycle twice.",
         "",
         "## Results",
         "",

@@ -224,7 +224,7 @@ def observations(s):
     dn = s.get("density")
     if dn:
         out.append(f"- Density: {dn['rss_full_mib']:.1f} MiB with {dn['count']} containers, "
-                   f"{dn['slope_kib']:.1f} KiB per container (R² {dn['r2']:.2f} over {dn['points']} points); after all exited "
+                   f"{dn['slope_kib']:.1f} KiB per container (R² {dn['r2']:.2f} over {dn['points']} points); after all of them ended "
                    f"{dn['rss_after_kib'] / 1024:.1f} MiB.")
     if out:
         out.insert(0, "**Figures behind them (this run):**\n")
