@@ -101,6 +101,8 @@ def summarize(data):
                 s["cpu"][p] = {"client": sum(b.get("cpu_ms", float("nan")) for b in bs) / n,
                                "containerd": sum(b.get("containerd_cpu_ms", float("nan")) for b in bs) / n}
         sq = lc["sequential"]
+        # Results of drivers older than the deletion watcher were timed to `exit`.
+        s["library_to_deletion"] = all("reaped_ms" in b for p in ("rust", "c") for b in ok_batches(sq.get(p, [])))
         s["lifecycle_exit"] = {p: dist(concat(sq[p], "exit_ms")) for p in ("rust", "c") if p in sq}
         s["exit_event"] = {p: dist(concat(sq[p], k)) for p, k in
                            (("rust", "event_ms"), ("c", "event_ms"), ("go", "exit_seen_ms")) if p in sq}
@@ -181,7 +183,10 @@ def tables(s):
         for p, d in lc.items():
             if not d:
                 continue
-            out.append(f"| {LIFECYCLE_LABELS.get(p, p)} | {TIMED_TO.get(p, '?')} | {fmt(d['p50'])} | {fmt(d['p90'])} | "
+            to = TIMED_TO.get(p, "?")
+            if to.startswith(_LIB_END) and not s.get("library_to_deletion", True):
+                to = "`exit` delivered (an older driver: not timed to the deletion)"
+            out.append(f"| {LIFECYCLE_LABELS.get(p, p)} | {to} | {fmt(d['p50'])} | {fmt(d['p90'])} | "
                        f"{fmt(d['p99'])} | {d['n']} | {fmt(ratio(d['p50'], go), 2)} | "
                        + " | ".join(fmt(tp[w].get(p)) for w in ws) + " |")
         out.append("")

@@ -115,6 +115,14 @@ class Analysis(unittest.TestCase):
         self.assertIn("- Met: lifecycle p50, Rust API / Go client (pool off): 0.70x", text)
         self.assertNotIn("Missed: lifecycle p50, Rust API", text)
 
+    def test_results_of_drivers_timed_to_exit_are_labelled_so(self):
+        data = run()
+        for b in data["results"]["lifecycle"]["sequential"]["rust"]:
+            del b["reaped_ms"]
+        text = self.render(data)
+        self.assertIn("| library, Rust API | `exit` delivered (an older driver: not timed to the deletion) |", text)
+        self.assertIn("| library, Rust API | containerd's delete events", self.render(run()))
+
     def test_fixed_notes_hold_no_figures_or_verdicts(self):
         with open(NOTES) as f:
             self.assertEqual(targets.check_fixed_prose(f.read()), [])
