@@ -4,10 +4,14 @@
 //!
 //! Usage: `lcd_bench MODE --socket S --state-dir D --spec config.json [--namespace N]
 //! [--prefix P] [--iters N] [--workers W] [--mib M] [--count N]`, MODE one of
-//! `lifecycle`, `exec`, `stdout`, `boundary`, `density`.
+//! `lifecycle`, `exec`, `stdout`, `boundary`, `density`; or `lcd_bench watch-deletes
+//! --socket S --namespace N`, the C driver's helper: prints `ready`, then the id of
+//! each container whose task and record containerd has deleted, until stdin closes.
+
+mod deletions;
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -17,12 +21,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use containerd::{Backend, Client, ContainerSpec, CreateOptions, IoPipe, ProcessSpec, Remote, RemoteOptions, State, StateInfo};
 use serde_json::{json, Value};
 
+use deletions::Deletions;
+
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a waiter learns when its process exits.
 struct Exit {
     /// `state_changed` time minus the process's `exited_at`, in ms.
     event_ms: f64,
+    /// The process's `exited_at`, ns since the epoch.
+    exited_at: i64,
+    /// When `state_changed` delivered it.
+    at: Instant,
+}
+
+/// When containerd's deletion of a container's task and record was seen.
+struct Deleted {
+    at: Instant,
+    unix_nano: i64,
 }
 
 /// Output read from one process's stdout fd.
@@ -38,6 +54,8 @@ struct Bench {
     waiters: Mutex<HashMap<(String, String), Sender<Exit>>>,
     /// Containers whose stdout is read and timed.
     drains: Mutex<HashMap<String, Sender<Drained>>>,
+    /// Container → who waits for containerd to have deleted it.
+    deletions: Mutex<HashMap<String, Sender<Deleted>>>,
 }
 
 fn now_unix_nano() -> i64 {
@@ -51,7 +69,7 @@ impl Backend for Bench {
             let key = (container_id.to_string(), info.process_id.clone());
             if let Some(tx) = self.waiters.lock().unwrap().remove(&key) {
                 let event_ms = (now - info.exited_at_unix_nano) as f64 / 1e6;
-                let _ = tx.send(Exit { event_ms });
+                let _ = tx.send(Exit { event_ms, exited_at: info.exited_at_unix_nano, at: Instant::now() });
             }
         }
         Ok(())
@@ -98,6 +116,20 @@ impl Bench {
         let (tx, rx) = channel();
         self.waiters.lock().unwrap().insert((id.to_string(), process_id.to_string()), tx);
         rx
+    }
+
+    /// Registers interest in `id`'s deletion (before it is created).
+    fn expect_deleted(&self, id: &str) -> std::sync::mpsc::Receiver<Deleted> {
+        let (tx, rx) = channel();
+        self.deletions.lock().unwrap().insert(id.to_string(), tx);
+        rx
+    }
+
+    fn deleted(&self, id: &str) {
+        let seen = Deleted { at: Instant::now(), unix_nano: now_unix_nano() };
+        if let Some(tx) = self.deletions.lock().unwrap().remove(id) {
+            let _ = tx.send(seen);
+        }
     }
 }
 
@@ -170,7 +202,10 @@ fn spec_with(a: &Args, args: &[&str]) -> ContainerSpec {
     ok(ContainerSpec::from_json(&v.to_string()), "spec")
 }
 
-fn connect(a: &Args, backend: Arc<Bench>) -> (Remote, Client) {
+/// Connects the library; with `watch`, also watches containerd's deletions in the
+/// namespace (on a connection of its own), for [`Bench::expect_deleted`].
+fn connect(a: &Args, backend: Arc<Bench>, watch: bool) -> (Option<Deletions>, Remote, Client) {
+    let deletions = watch.then(|| watch_deletions(a, &backend));
     let remote = ok(
         Remote::new(RemoteOptions {
             state_dir: Some(a.state_dir.clone()),
@@ -182,7 +217,37 @@ fn connect(a: &Args, backend: Arc<Bench>) -> (Remote, Client) {
         "remote",
     );
     let client = ok(remote.client(backend), "client");
-    (remote, client)
+    (deletions, remote, client)
+}
+
+/// Watches containerd's deletions in the namespace, for [`Bench::expect_deleted`].
+fn watch_deletions(a: &Args, backend: &Arc<Bench>) -> Deletions {
+    let b = backend.clone();
+    Deletions::start(&a.socket, &a.namespace, move |id| b.deleted(id)).unwrap_or_else(|e| die(&e))
+}
+
+/// The same watcher as a helper process (`watch-deletes`, as the C driver runs it), so
+/// that its memory stays out of this process's RSS; it ends when the returned child's
+/// stdin is closed.
+fn spawn_watcher(a: &Args, backend: &Arc<Bench>) -> std::process::Child {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
+    let mut child = Command::new(exe)
+        .args(["watch-deletes", "--socket"])
+        .arg(&a.socket)
+        .args(["--namespace", &a.namespace])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("spawn the deletion watcher: {e}")));
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    if !matches!(lines.next(), Some(Ok(l)) if l == "ready") {
+        die("the deletion watcher did not start");
+    }
+    let b = backend.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|id| b.deleted(&id)));
+    child
 }
 
 /// CPU time (user + system) this process has used so far, in ms.
@@ -198,15 +263,18 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// create → start → exit reported (the library has deleted task and container by then).
+/// create → start → exit reported → containerd's deletion of task and container seen.
+/// Each iteration has an id of its own; its time ends when both deletion events have
+/// arrived, so every removal falls inside the elapsed and CPU time; the time to the
+/// `exit` report is recorded on the side.
 fn lifecycle(a: &Args) -> Value {
     let backend = Arc::new(Bench::default());
-    let (_remote, client) = connect(a, backend.clone());
+    let (_deletions, _remote, client) = connect(a, backend.clone(), true);
     let spec = spec_with(a, &["/bin/true"]);
     let anchor_id = format!("{}-anchor", a.prefix);
     let anchor = a.group.then(|| sleeper(&client, &backend, a, &anchor_id));
     let next = AtomicUsize::new(0);
-    let results = Mutex::new((Vec::new(), Vec::new()));
+    let results = Mutex::new(Samples::default());
     let failures = AtomicUsize::new(0);
     let cpu0 = cpu_ms();
     let start = Instant::now();
@@ -218,29 +286,31 @@ fn lifecycle(a: &Args) -> Value {
                 if i >= a.iters {
                     return;
                 }
-                // One id per worker: the library reports `exit` before containerd has
-                // removed the container, and a create of the same id waits for that
-                // removal, so each iteration pays for the whole of the previous one.
-                let id = format!("{}-{w}", a.prefix);
+                let id = format!("{}-{w}-{i}", a.prefix);
                 let rx = backend.expect_exit(&id, "init");
+                let gone = backend.expect_deleted(&id);
                 let t0 = Instant::now();
                 if let Err(e) = client.create(&id, spec, &CreateOptions::default()) {
                     eprintln!("create {id}: {e}");
                     failures.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                match rx.recv_timeout(TIMEOUT) {
-                    Ok(exit) => {
-                        let lat = ms(t0.elapsed());
-                        let mut r = results.lock().unwrap();
-                        r.0.push(lat);
-                        r.1.push(exit.event_ms);
-                    }
-                    Err(_) => {
-                        eprintln!("{id}: no exit within {TIMEOUT:?}");
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                let Ok(exit) = rx.recv_timeout(TIMEOUT) else {
+                    eprintln!("{id}: no exit within {TIMEOUT:?}");
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let Ok(del) = gone.recv_timeout(TIMEOUT) else {
+                    eprintln!("{id}: not deleted within {TIMEOUT:?}");
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let mut r = results.lock().unwrap();
+                // Done once both are in: the deletion can be seen before a delayed `exit`.
+                r.lat_ms.push(ms(del.at.max(exit.at).duration_since(t0)));
+                r.exit_ms.push(ms(exit.at.duration_since(t0)));
+                r.event_ms.push(exit.event_ms);
+                r.reaped_ms.push((del.unix_nano - exit.exited_at) as f64 / 1e6);
             });
         }
     });
@@ -249,29 +319,53 @@ fn lifecycle(a: &Args) -> Value {
     if let Some(rx) = anchor {
         stop(&client, &anchor_id, rx);
     }
-    let (lat, events) = results.into_inner().unwrap();
-    json!({"lat_ms": lat, "event_ms": events, "elapsed_s": elapsed, "n": lat.len(), "cpu_ms": cpu,
-           "failures": failures.load(Ordering::Relaxed)})
+    let r = results.into_inner().unwrap();
+    json!({"lat_ms": r.lat_ms, "exit_ms": r.exit_ms, "event_ms": r.event_ms, "reaped_ms": r.reaped_ms,
+           "elapsed_s": elapsed, "n": r.exit_ms.len(), "cpu_ms": cpu, "failures": failures.load(Ordering::Relaxed)})
+}
+
+/// Per-iteration measurements of the lifecycle, in ms.
+#[derive(Default)]
+struct Samples {
+    /// create → deletion of task and container seen (the iteration's time).
+    lat_ms: Vec<f64>,
+    /// create → `exit` delivered.
+    exit_ms: Vec<f64>,
+    /// `exited_at` → `exit` delivered.
+    event_ms: Vec<f64>,
+    /// `exited_at` → deletion seen.
+    reaped_ms: Vec<f64>,
 }
 
 /// Starts a `sleep` container and returns the receiver of its exit.
-fn sleeper(client: &Client, backend: &Bench, a: &Args, id: &str) -> std::sync::mpsc::Receiver<Exit> {
-    let rx = backend.expect_exit(id, "init");
+fn sleeper(client: &Client, backend: &Bench, a: &Args, id: &str) -> Sleeper {
+    let exit = backend.expect_exit(id, "init");
+    let gone = backend.expect_deleted(id);
     ok(client.create(id, &spec_with(a, &["/bin/sleep", "3600"]), &CreateOptions::default()), "create sleeper");
-    rx
+    Sleeper { exit, gone }
 }
 
-fn stop(client: &Client, id: &str, rx: std::sync::mpsc::Receiver<Exit>) {
+/// A running `sleep` container's exit and deletion, awaited by [`stop`].
+struct Sleeper {
+    exit: std::sync::mpsc::Receiver<Exit>,
+    gone: std::sync::mpsc::Receiver<Deleted>,
+}
+
+/// Kills a sleeper and waits until containerd has deleted it.
+fn stop(client: &Client, id: &str, s: Sleeper) {
     ok(client.signal(id, libc::SIGKILL), "kill");
-    if rx.recv_timeout(TIMEOUT).is_err() {
+    if s.exit.recv_timeout(TIMEOUT).is_err() {
         die(&format!("{id}: no exit after SIGKILL"));
+    }
+    if s.gone.recv_timeout(TIMEOUT).is_err() {
+        die(&format!("{id}: not deleted after its exit"));
     }
 }
 
 /// Exec round trip of `true`: add_process → exit-process reported.
 fn exec(a: &Args) -> Value {
     let backend = Arc::new(Bench::default());
-    let (_remote, client) = connect(a, backend.clone());
+    let (_deletions, _remote, client) = connect(a, backend.clone(), true);
     let id = format!("{}-exec", a.prefix);
     let done = sleeper(&client, &backend, a, &id);
     let process: ProcessSpec = ok(ProcessSpec::from_json(r#"{"args": ["/bin/true"]}"#), "process");
@@ -296,7 +390,7 @@ fn exec(a: &Args) -> Value {
 /// 64 KiB reads; the rate counts from the first byte to the last.
 fn stdout(a: &Args) -> Value {
     let backend = Arc::new(Bench::default());
-    let (_remote, client) = connect(a, backend.clone());
+    let (_deletions, _remote, client) = connect(a, backend.clone(), false);
     let count = format!("count={}", a.mib);
     let spec = spec_with(a, &["/bin/dd", "if=/dev/zero", "bs=1M", &count]);
     let mut rates = Vec::new();
@@ -335,7 +429,7 @@ fn per_call_ns(n: usize, rounds: usize, mut f: impl FnMut()) -> f64 {
 /// function, and `list` on an empty namespace through the Rust API.
 fn boundary(a: &Args) -> Value {
     let backend = Arc::new(Bench::default());
-    let (_remote, client) = connect(a, backend);
+    let (_, _remote, client) = connect(a, backend, false);
     let version_ns = per_call_ns(a.iters * 100, 7, || {
         std::hint::black_box(containerd::ffi::error::lcd_version());
     });
@@ -367,16 +461,19 @@ struct Cycle {
     list_ms: f64,
     stats_ms: f64,
     teardown_s: f64,
+    removed_s: f64,
 }
 
 /// Creates `count` sleeping containers, times `list` and `stats` over them, kills
 /// them all and waits for every exit.
 fn density_cycle(a: &Args, client: &Client, backend: &Bench, spec: &ContainerSpec, cycle: usize, mut curve: Option<&mut Vec<Value>>) -> Cycle {
     let mut exits = Vec::new();
+    let mut gone = Vec::new();
     let t0 = Instant::now();
     for i in 0..a.count {
         let id = format!("{}-d{cycle}-{i}", a.prefix);
         exits.push((id.clone(), backend.expect_exit(&id, "init")));
+        gone.push((id.clone(), backend.expect_deleted(&id)));
         ok(client.create(&id, spec, &CreateOptions::default()), "create");
         if (i + 1) % 25 == 0 || i + 1 == a.count {
             if let Some(c) = curve.as_deref_mut() {
@@ -414,15 +511,22 @@ fn density_cycle(a: &Args, client: &Client, backend: &Bench, spec: &ContainerSpe
     for (id, rx) in exits {
         rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die(&format!("{id}: no exit")));
     }
-    Cycle { rss_full, create_s, list_ms, stats_ms, teardown_s: t1.elapsed().as_secs_f64() }
+    let teardown_s = t1.elapsed().as_secs_f64();
+    // Nothing of this cycle is left in flight when RSS is read again or the next begins.
+    for (id, rx) in gone {
+        rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| die(&format!("{id}: not deleted")));
+    }
+    Cycle { rss_full, create_s, list_ms, stats_ms, teardown_s, removed_s: t1.elapsed().as_secs_f64() }
 }
 
 /// `count` sleeping containers under one client: RSS as they are added, then the time
-/// of `list` and of `stats` over all of them; then the same once more.
+/// of `list` and of `stats` over all of them, then all killed and deleted; then the same
+/// once more. The deletion watcher is a helper process, out of the RSS figures.
 fn density(a: &Args) -> Value {
     let rss_start = rss_kib();
     let backend = Arc::new(Bench::default());
-    let (_remote, client) = connect(a, backend.clone());
+    let mut watcher = spawn_watcher(a, &backend);
+    let (_, _remote, client) = connect(a, backend.clone(), false);
     let spec = spec_with(a, &["/bin/sleep", "3600"]);
     let rss_client = rss_kib();
     let mut curve = vec![json!([0, rss_client])];
@@ -431,14 +535,38 @@ fn density(a: &Args) -> Value {
     // A second cycle tells a leak (RSS grows again) from memory the allocator keeps.
     let second = density_cycle(a, &client, &backend, &spec, 1, None);
     let rss_after2 = rss_kib();
+    drop(watcher.stdin.take());
+    let _ = watcher.wait();
     json!({"count": a.count, "rss_start_kib": rss_start, "rss_client_kib": rss_client,
            "rss_full_kib": first.rss_full, "rss_after_kib": rss_after, "rss_full2_kib": second.rss_full,
            "rss_after2_kib": rss_after2, "curve": curve, "create_s": first.create_s, "list_ms": first.list_ms,
-           "stats_all_ms": first.stats_ms, "teardown_s": first.teardown_s})
+           "stats_all_ms": first.stats_ms, "teardown_s": first.teardown_s, "removed_s": first.removed_s,
+           "removed2_s": second.removed_s})
+}
+
+/// The C driver's helper: prints `ready` once the subscription is live, then each
+/// deleted container's id, until stdin reaches its end (the driver is done or gone).
+fn watch_deletes(a: &Args) {
+    let out = Arc::new(Mutex::new(std::io::stdout()));
+    let o = out.clone();
+    let _watch = Deletions::start(&a.socket, &a.namespace, move |id| {
+        let mut o = o.lock().unwrap();
+        let _ = writeln!(o, "{id}").and_then(|_| o.flush());
+    })
+    .unwrap_or_else(|e| die(&e));
+    {
+        let mut o = out.lock().unwrap();
+        let _ = writeln!(o, "ready").and_then(|_| o.flush());
+    }
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
 }
 
 fn main() {
     let a = parse_args();
+    if a.mode == "watch-deletes" {
+        watch_deletes(&a);
+        return;
+    }
     let out = match a.mode.as_str() {
         "lifecycle" => lifecycle(&a),
         "exec" => exec(&a),

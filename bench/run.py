@@ -13,7 +13,10 @@ daemon and in one run, the same workloads through:
 
 Peers are interleaved round by round (each round runs every peer once, in a rotating
 order) so that load from elsewhere on the machine hits all of them alike and the
-ratios stay meaningful. Results go to a JSON file, a Markdown report and a PNG chart.
+ratios stay meaningful. Every lifecycle peer is timed to the same point: the task and
+the container deleted (the library's drivers see containerd's delete events; the Go
+client's Delete returns; ctr and runc exit). Results go to a JSON file, a Markdown
+report and a PNG chart.
 
 Usage: run.py [--smoke] [--out-dir DIR] [--report FILE] [--chart FILE]
 """
@@ -225,7 +228,9 @@ class Harness:
 
     def c(self, mode, iters, workers=1, ns="lcdbench-c"):
         cmd = [os.path.join(BUILD, "lcd_bench_c"), mode, self.daemon.socket, os.path.join(self.state, "c"),
-               self.specs[("true", False)], ns, self.uid("c"), str(iters), str(workers)]
+               self.specs[("true", False)], ns, self.uid("c"), str(iters), str(workers),
+               # The deletion watcher the C driver reads (the C ABI cannot see deletions).
+               os.path.join(ROOT, "target", "release", "examples", "lcd_bench")]
         return self.run_json(cmd)
 
     def go(self, mode, io="fifo", group="", **kw):
@@ -276,17 +281,21 @@ class Harness:
         return {"lat_ms": lat, "elapsed_s": elapsed, "n": len(lat), "failures": failures, "cpu_ms": cpu}
 
     def lifecycle_peers(self):
-        """name → f(iters, workers) → {lat_ms, elapsed_s, n, ...}"""
+        """name → f(iters, workers) → {lat_ms, elapsed_s, n, ...}, checked by check_lifecycle.
+
+        A peer of the library with the shim pool on is to be named `<peer>-pool` (report.py
+        judges the pool's targets on `rust-pool`)."""
         return {
-            "rust": lambda n, w: self.rust("lifecycle", iters=n, workers=w),
-            "c": lambda n, w: self.c("lifecycle", n, w),
-            "go": lambda n, w: self.go("lifecycle", iters=n, workers=w),
-            "go-null": lambda n, w: self.go("lifecycle", io="null", iters=n, workers=w),
+            "rust": lambda n, w: check_lifecycle(self.rust("lifecycle", iters=n, workers=w), LIBRARY_KEYS),
+            "c": lambda n, w: check_lifecycle(self.c("lifecycle", n, w), LIBRARY_KEYS),
+            "go": lambda n, w: check_lifecycle(self.go("lifecycle", iters=n, workers=w), GO_KEYS),
+            "go-null": lambda n, w: check_lifecycle(self.go("lifecycle", io="null", iters=n, workers=w), GO_KEYS),
             "ctr": lambda n, w: self.spawn_batch(lambda i, p=self.uid("t"): self.ctr_run(f"{p}-{i}"), n, w),
             "runc": lambda n, w: self.spawn_batch(lambda i, p=self.uid("u"): self.runc_run(f"{p}-{i}"), n, w),
             # Stretch: one shim per group of containers (runc shim annotation).
-            "rust-group": lambda n, w: self.rust("lifecycle", group=True, iters=n, workers=w),
-            "go-group": lambda n, w: self.go("lifecycle", group="bench", iters=n, workers=w),
+            "rust-group": lambda n, w: check_lifecycle(self.rust("lifecycle", group=True, iters=n, workers=w),
+                                                       LIBRARY_KEYS),
+            "go-group": lambda n, w: check_lifecycle(self.go("lifecycle", group="bench", iters=n, workers=w), GO_KEYS),
         }
 
     # ----------------------------------------------------------------- workloads
@@ -412,6 +421,28 @@ class Harness:
         for ns in ("lcdbench-rs", "lcdbench-c", "lcdbench-go", "lcdbench-ctr", "lcdbench-density"):
             self.daemon.clean_namespace(ns)
         self.daemon.stop()
+
+
+# The per-iteration series each lifecycle driver reports, besides lat_ms (create →
+# task and container deleted), and the one that must never exceed lat_ms.
+LIBRARY_KEYS = (("exit_ms", "event_ms", "reaped_ms"), "exit_ms")
+GO_KEYS = (("exit_seen_ms", "reaped_ms"), None)
+
+
+def check_lifecycle(r, keys):
+    """Rejects a driver's lifecycle batch that does not time what the report says: one
+    sample per iteration in every series, and (library) the `exit` report inside the
+    iteration's time, which ends at the deletion."""
+    series, before = keys
+    n = r.get("n")
+    for k in ("lat_ms",) + series:
+        if len(r.get(k, ())) != n:
+            raise RuntimeError(f"lifecycle driver: {k} has {len(r.get(k, ()))} samples, want {n}")
+    if before:
+        late = [(e, l) for e, l in zip(r[before], r["lat_ms"]) if e > l]
+        if late:
+            raise RuntimeError(f"lifecycle driver: {before} after the deletion it should precede: {late[:3]}")
+    return r
 
 
 def sh(cmd):

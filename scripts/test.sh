@@ -378,6 +378,13 @@ if [ -d examples/python ]; then
     done
 fi
 
+# ---- Benchmark report: verdicts and analysis follow the run's figures (unit tests).
+if python3 -m unittest discover -s bench -p 'test_*.py'; then
+    pass "bench report unit tests"
+else
+    fail "bench report unit tests"
+fi
+
 # ---- Benchmark smoke: every workload of the benchmark harness (bench/) with a few
 # iterations, against a containerd of its own below $TEST_TMP; outputs go to
 # $TEST_TMP/bench, not docs/. Fails if any driver fails (targets are not judged here).

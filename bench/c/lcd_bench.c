@@ -2,29 +2,46 @@
  * driven by bench/run.py. Connects to the daemon the harness started and prints one
  * JSON object on stdout.
  *
- *   lcd_bench_c lifecycle SOCKET STATE_DIR SPEC_FILE NAMESPACE PREFIX ITERS WORKERS
+ *   lcd_bench_c lifecycle SOCKET STATE_DIR SPEC_FILE NAMESPACE PREFIX ITERS WORKERS WATCHER
  *   lcd_bench_c boundary  SOCKET STATE_DIR SPEC_FILE NAMESPACE PREFIX ITERS
  *
  * The spec file's process args are used as they are (run.py writes one running
- * /bin/true for this program). */
+ * /bin/true for this program). A lifecycle iteration ends when containerd has deleted
+ * the task and the container, as for every other peer: the C ABI has no view of that
+ * (the library reports `exit` first and has containerd delete afterwards), so a
+ * helper process, WATCHER (`lcd_bench watch-deletes`, the Rust driver's deletion
+ * watcher), subscribes to containerd's delete events and writes one line per deleted
+ * container to a pipe this program reads. Its CPU time is not this program's. */
 #define _GNU_SOURCE
 #include <libcontainerd.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+extern char **environ;
 
 #define MAX_WORKERS 64
 
 struct slot {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    char id[128]; /* the container of the worker's current iteration */
     int exited;
     int64_t exited_at;
-    int64_t seen_at;
+    int64_t seen_at;      /* CLOCK_REALTIME when `exit` was delivered */
+    int64_t seen_mono;    /* CLOCK_MONOTONIC of the same moment */
+    int deleted;
+    int64_t deleted_mono; /* CLOCK_MONOTONIC when its deletion was seen */
+    int64_t deleted_real; /* CLOCK_REALTIME of the same moment */
 };
 
 struct shared {
@@ -35,8 +52,10 @@ struct shared {
     int next;
     int failures;
     pthread_mutex_t mu;
-    double *lat_ms;
-    double *event_ms;
+    double *lat_ms;   /* create -> task and container deleted */
+    double *exit_ms;  /* create -> exit delivered */
+    double *event_ms; /* exited_at -> exit delivered */
+    double *reaped_ms; /* exited_at -> deletion seen */
     int n;
     struct slot slots[MAX_WORKERS];
 };
@@ -61,22 +80,111 @@ static void die(const char *what, lcd_error *e) {
 }
 
 /* Container ids are PREFIX-WORKER-N: the worker number finds the waiting slot. */
+static struct slot *slot_of(struct shared *sh, const char *container_id) {
+    size_t n = strlen(sh->prefix);
+    if (strncmp(container_id, sh->prefix, n) != 0 || container_id[n] != '-')
+        return NULL;
+    int w = atoi(container_id + n + 1);
+    if (w < 0 || w >= MAX_WORKERS)
+        return NULL;
+    return &sh->slots[w];
+}
+
 static lcd_error *state_changed(void *user_data, const char *container_id, const lcd_state_info *info) {
     struct shared *sh = user_data;
     if (strcmp(info->state, LCD_STATE_EXIT) != 0)
         return NULL;
-    const char *p = container_id + strlen(sh->prefix) + 1;
-    int w = atoi(p);
-    if (w < 0 || w >= MAX_WORKERS)
+    struct slot *s = slot_of(sh, container_id);
+    if (!s)
         return NULL;
-    struct slot *s = &sh->slots[w];
     pthread_mutex_lock(&s->mu);
-    s->exited = 1;
-    s->exited_at = info->exited_at_unix_nano;
-    s->seen_at = now_ns(CLOCK_REALTIME);
-    pthread_cond_signal(&s->cv);
+    if (strcmp(s->id, container_id) == 0) {
+        s->exited = 1;
+        s->exited_at = info->exited_at_unix_nano;
+        s->seen_at = now_ns(CLOCK_REALTIME);
+        s->seen_mono = now_ns(CLOCK_MONOTONIC);
+        pthread_cond_broadcast(&s->cv);
+    }
     pthread_mutex_unlock(&s->mu);
     return NULL;
+}
+
+/* The deletion watcher: its pid, the pipe its stdout goes to, and the write end of
+ * its stdin (closing it ends the watcher). */
+struct watcher {
+    pid_t pid;
+    FILE *out;
+    int in_fd;
+};
+
+static struct shared *watched;
+/* Set when the watcher's output ends: no deletion will be seen any more. */
+static int watcher_gone;
+
+/* Reads the watcher's lines (one deleted container id each) and wakes the worker
+ * whose current container it is. */
+static void *watch_thread(void *arg) {
+    struct watcher *wt = arg;
+    char line[256];
+    while (fgets(line, sizeof line, wt->out)) {
+        line[strcspn(line, "\n")] = 0;
+        int64_t mono = now_ns(CLOCK_MONOTONIC), real = now_ns(CLOCK_REALTIME);
+        struct slot *s = slot_of(watched, line);
+        if (!s)
+            continue;
+        pthread_mutex_lock(&s->mu);
+        if (strcmp(s->id, line) == 0) {
+            s->deleted = 1;
+            s->deleted_mono = mono;
+            s->deleted_real = real;
+            pthread_cond_broadcast(&s->cv);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (int w = 0; w < MAX_WORKERS; w++) {
+        struct slot *s = &watched->slots[w];
+        pthread_mutex_lock(&s->mu);
+        watcher_gone = 1;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+/* Starts `WATCHER watch-deletes --socket SOCKET --namespace NS` and waits for its
+ * `ready` (its subscription is live). */
+static void watcher_start(struct watcher *wt, const char *exe, const char *socket, const char *ns) {
+    int out[2], in[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) {
+        perror("pipe");
+        exit(1);
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    char *argv[] = {(char *)exe, "watch-deletes", "--socket", (char *)socket, "--namespace", (char *)ns, NULL};
+    int rc = posix_spawn(&wt->pid, exe, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        fprintf(stderr, "lcd_bench_c: spawn %s: %s\n", exe, strerror(rc));
+        exit(1);
+    }
+    close(in[0]);
+    close(out[1]);
+    wt->in_fd = in[1];
+    wt->out = fdopen(out[0], "r");
+    char line[64];
+    if (!wt->out || !fgets(line, sizeof line, wt->out) || strcmp(line, "ready\n") != 0) {
+        fprintf(stderr, "lcd_bench_c: the deletion watcher did not start\n");
+        exit(1);
+    }
+}
+
+static void watcher_stop(struct watcher *wt) {
+    close(wt->in_fd);
+    int status;
+    waitpid(wt->pid, &status, 0);
 }
 
 struct worker_arg {
@@ -95,12 +203,12 @@ static void *worker(void *arg) {
         pthread_mutex_unlock(&sh->mu);
         if (i >= sh->iters)
             return NULL;
-        /* One id per worker: `exit` comes before containerd has removed the
-         * container, and a create of the same id waits for that removal, so each
-         * iteration pays for the whole of the previous one. */
-        snprintf(id, sizeof id, "%s-%d", sh->prefix, wa->w);
+        /* An id per iteration; the iteration ends when it is deleted. */
+        snprintf(id, sizeof id, "%s-%d-%d", sh->prefix, wa->w, i);
         pthread_mutex_lock(&s->mu);
+        snprintf(s->id, sizeof s->id, "%s", id);
         s->exited = 0;
+        s->deleted = 0;
         pthread_mutex_unlock(&s->mu);
         int64_t t0 = now_ns(CLOCK_MONOTONIC);
         lcd_error *e = lcd_client_create(sh->client, id, sh->spec, NULL);
@@ -115,12 +223,27 @@ static void *worker(void *arg) {
         pthread_mutex_lock(&s->mu);
         while (!s->exited)
             pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->deleted && !watcher_gone)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->deleted) {
+            pthread_mutex_unlock(&s->mu);
+            fprintf(stderr, "%s: its deletion was not seen (the watcher ended)\n", id);
+            pthread_mutex_lock(&sh->mu);
+            sh->failures++;
+            pthread_mutex_unlock(&sh->mu);
+            return NULL;
+        }
         int64_t ev = s->seen_at - s->exited_at;
+        int64_t reaped = s->deleted_real - s->exited_at;
+        int64_t exit_ns = s->seen_mono - t0;
+        /* Done once both are in: the deletion can be seen before a delayed `exit`. */
+        int64_t lat = (s->deleted_mono > s->seen_mono ? s->deleted_mono : s->seen_mono) - t0;
         pthread_mutex_unlock(&s->mu);
-        double lat = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
         pthread_mutex_lock(&sh->mu);
-        sh->lat_ms[sh->n] = lat;
+        sh->lat_ms[sh->n] = (double)lat / 1e6;
+        sh->exit_ms[sh->n] = (double)exit_ns / 1e6;
         sh->event_ms[sh->n] = (double)ev / 1e6;
+        sh->reaped_ms[sh->n] = (double)reaped / 1e6;
         sh->n++;
         pthread_mutex_unlock(&sh->mu);
     }
@@ -159,7 +282,8 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc < 8) {
-        fprintf(stderr, "usage: %s lifecycle|boundary SOCKET STATE_DIR SPEC NAMESPACE PREFIX ITERS [WORKERS]\n", argv[0]);
+        fprintf(stderr, "usage: %s lifecycle|boundary SOCKET STATE_DIR SPEC NAMESPACE PREFIX ITERS [WORKERS WATCHER]\n",
+                argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -196,8 +320,19 @@ int main(int argc, char **argv) {
         die("client", e);
 
     if (strcmp(mode, "lifecycle") == 0) {
+        if (argc < 10) {
+            fprintf(stderr, "lifecycle needs WORKERS and WATCHER\n");
+            return 2;
+        }
+        struct watcher wt;
+        pthread_t wth;
+        watched = &sh;
+        watcher_start(&wt, argv[9], argv[2], argv[5]);
+        pthread_create(&wth, NULL, watch_thread, &wt);
         sh.lat_ms = calloc((size_t)sh.iters + 1, sizeof(double));
+        sh.exit_ms = calloc((size_t)sh.iters + 1, sizeof(double));
         sh.event_ms = calloc((size_t)sh.iters + 1, sizeof(double));
+        sh.reaped_ms = calloc((size_t)sh.iters + 1, sizeof(double));
         pthread_t th[MAX_WORKERS];
         struct worker_arg wa[MAX_WORKERS];
         double cpu0 = cpu_ms();
@@ -210,12 +345,19 @@ int main(int argc, char **argv) {
         for (int w = 0; w < workers; w++)
             pthread_join(th[w], NULL);
         double elapsed = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+        double cpu = cpu_ms() - cpu0;
+        watcher_stop(&wt);
+        pthread_join(wth, NULL);
         printf("{");
         print_array("lat_ms", sh.lat_ms, sh.n);
         printf(", ");
+        print_array("exit_ms", sh.exit_ms, sh.n);
+        printf(", ");
         print_array("event_ms", sh.event_ms, sh.n);
-        printf(", \"elapsed_s\": %.6f, \"n\": %d, \"cpu_ms\": %.3f, \"failures\": %d}\n", elapsed, sh.n,
-               cpu_ms() - cpu0, sh.failures);
+        printf(", ");
+        print_array("reaped_ms", sh.reaped_ms, sh.n);
+        printf(", \"elapsed_s\": %.6f, \"n\": %d, \"cpu_ms\": %.3f, \"failures\": %d}\n", elapsed, sh.n, cpu,
+               sh.failures);
     } else if (strcmp(mode, "boundary") == 0) {
         /* Median over 7 batches of the time per call. */
         double v[7], l[7];

@@ -1,0 +1,154 @@
+//! Sees containerd delete a container: the point every lifecycle peer of the benchmark is timed to.
+//!
+//! The library reports `exit` before containerd has deleted the task and the container
+//! (it asks for both right after), so a driver that stopped its clock at `exit` would
+//! leave the removal out. [`Deletions`] subscribes to containerd's own events
+//! (`/tasks/delete` of the init process and `/containers/delete`) on a connection of its
+//! own, with the `containerd-client` crate, and calls back once both have been seen
+//! for an id.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use containerd_client::events::{ContainerDelete, TaskDelete};
+use containerd_client::services::v1::events_client::EventsClient;
+use containerd_client::services::v1::{PublishRequest, SubscribeRequest};
+use containerd_client::types::Envelope;
+use prost::Message;
+use tonic::transport::Channel;
+
+/// Topic of the marker event published until it comes back: the subscription is live.
+const PING_TOPIC: &str = "/lcdbench/ping";
+
+/// What has been seen of one container's removal.
+#[derive(Default)]
+struct Seen {
+    task: bool,
+    container: bool,
+}
+
+/// A live subscription to one namespace's deletions; dropping it ends it.
+pub struct Deletions {
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Deletions {
+    /// Subscribes and returns once the subscription is proven live (its own marker
+    /// event came back): a container created after this returns is seen deleted.
+    /// `deleted(id)` runs on the watcher's thread once the task and the container of
+    /// `id` are both gone.
+    pub fn start(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("lcdbench-deletions")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("runtime: {e}"))?;
+        let channel = rt
+            .block_on(containerd_client::connect(socket))
+            .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+        let mut stream = rt.block_on(subscribe(channel, namespace))?;
+        rt.spawn(async move {
+            let mut seen: HashMap<String, Seen> = HashMap::new();
+            loop {
+                match stream.message().await {
+                    Ok(Some(env)) => {
+                        if let Some(id) = record(&mut seen, &env) {
+                            deleted(&id);
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        // Nothing more can be timed: the driver would wait forever.
+                        eprintln!("lcd_bench: containerd's event stream ended");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        });
+        Ok(Deletions { rt: Some(rt) })
+    }
+}
+
+impl Drop for Deletions {
+    fn drop(&mut self) {
+        // The event stream never ends by itself; stop its task without waiting for it.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Notes one event; the id whose task and container are now both deleted, if any.
+fn record(seen: &mut HashMap<String, Seen>, env: &Envelope) -> Option<String> {
+    let body = env.event.as_ref()?.value.as_slice();
+    let id = match env.topic.as_str() {
+        "/tasks/delete" => {
+            let e = TaskDelete::decode(body).ok()?;
+            // The init process's deletion (an exec's names the exec).
+            if !e.id.is_empty() && e.id != e.container_id {
+                return None;
+            }
+            seen.entry(e.container_id.clone()).or_default().task = true;
+            e.container_id
+        }
+        "/containers/delete" => {
+            let e = ContainerDelete::decode(body).ok()?;
+            seen.entry(e.id.clone()).or_default().container = true;
+            e.id
+        }
+        _ => return None,
+    };
+    let s = seen.get(&id)?;
+    if s.task && s.container {
+        seen.remove(&id);
+        return Some(id);
+    }
+    None
+}
+
+fn request<T>(msg: T, namespace: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert("containerd-namespace", namespace.parse().expect("namespace"));
+    req
+}
+
+async fn ping(channel: &Channel, namespace: &str) {
+    let ev = prost_types::Any { type_url: "lcdbench.Ping".into(), value: Vec::new() };
+    let req = request(PublishRequest { topic: PING_TOPIC.into(), event: Some(ev) }, namespace);
+    let _ = EventsClient::new(channel.clone()).publish(req).await;
+}
+
+/// Subscribes to the deletions and the marker in `namespace`, publishing the marker
+/// until it comes back (containerd sends the stream's headers with its first event).
+async fn subscribe(channel: Channel, namespace: &str) -> Result<tonic::Streaming<Envelope>, String> {
+    let filters = ["/tasks/delete", "/containers/delete", PING_TOPIC]
+        .iter()
+        .map(|t| format!("namespace=={namespace},topic==\"{t}\""))
+        .collect();
+    let mut events = EventsClient::new(channel.clone());
+    let sub = events.subscribe(request(SubscribeRequest { filters }, namespace));
+    tokio::pin!(sub);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        tokio::select! {
+            r = &mut sub => break r.map_err(|s| format!("subscribe: {}", s.message()))?.into_inner(),
+            _ = async { ping(&channel, namespace).await; tokio::time::sleep(Duration::from_millis(100)).await } => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("subscribe: no answer within 30 s".into());
+        }
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), stream.message()).await {
+            Ok(Ok(Some(env))) if env.topic == PING_TOPIC => return Ok(stream),
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None)) => return Err("subscribe: the stream ended".into()),
+            Ok(Err(s)) => return Err(format!("subscribe: {}", s.message())),
+            Err(_) => ping(&channel, namespace).await,
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("subscribe: the marker event never came back".into());
+        }
+    }
+}
