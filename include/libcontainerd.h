@@ -339,17 +339,29 @@ struct lcd_error *lcd_remote_update_options(struct lcd_remote *r, const char *op
 struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backend *backend, struct lcd_client **out);
 
 /**
- * Stops the containers of this remote's clients (unless `live_restore` is on; their
- * `exit` events are delivered before it returns), then stops the containerd daemon
- * if this remote started it. Idempotent. `r` is borrowed and stays to be freed.
- * Blocking, thread-safe.
+ * Ends the remote. Unless `live_restore` is on, it stops the containers: those of
+ * clients still open with SIGTERM, then SIGKILL after 10 s, their `exit` events
+ * delivered before it returns (except to a client whose `state_changed` is making
+ * this call: those follow once it returns); those of clients already freed, which
+ * nobody is left to hear of, with SIGKILL at once and no event. Pending restarts are
+ * cancelled either way (a container between two runs ends with its `exit`, also
+ * when this is called from that restart's `attach_streams`). Then it stops the
+ * containerd daemon if this remote started or adopted it and no other remote uses
+ * it. Idempotent; later calls on the remote's clients fail with
+ * `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
+ * thread-safe.
  */
 struct lcd_error *lcd_remote_cleanup(struct lcd_remote *r);
 
 /**
- * Drops this reference to the remote. Clients made from it keep it alive; the last
- * reference ends it as `lcd_remote_cleanup` does. NULL is a no-op. Must not race with
- * another call on the same handle; `r` is invalid afterwards.
+ * Drops this reference to the remote. Clients made from it keep it alive. Freeing
+ * the last handle (this one, or the last `lcd_client_free`) ends the remote exactly
+ * as `lcd_remote_cleanup` does, if it was not cleaned up before, and returns once
+ * that is done. Since a freed client hears nothing more, without `live_restore` the
+ * containers of freed clients are then killed with SIGKILL at once, without events:
+ * call `lcd_remote_cleanup` before freeing the clients for a graceful stop whose
+ * `exit` events are delivered. NULL is a no-op. Must not race with another call on
+ * the same handle; `r` is invalid afterwards.
  */
 void lcd_remote_free(struct lcd_remote *r);
 
@@ -363,8 +375,13 @@ void lcd_remote_free(struct lcd_remote *r);
  * rootfs. `options_json` (may be NULL): `{"runtime": {"path", "args"},
  * "restart_policy": {"name": "no|always|on-failure|unless-stopped",
  * "maximum_retry_count"}}`. Strings are borrowed. Invalid arguments are
- * `LCD_INVALID_ARGUMENT` before anything is created; a taken id is
- * `LCD_ALREADY_EXISTS`. Blocking, thread-safe.
+ * `LCD_INVALID_ARGUMENT` before anything is created. A taken id is
+ * `LCD_ALREADY_EXISTS` before anything is touched (no fifo, no `attach_streams`, no
+ * event): taken by any client of the same remote, or known to containerd (e.g. a
+ * container left running across a restart of the host program: restore it). An id
+ * whose container waits out a restart backoff is taken over: that restart is
+ * cancelled and the old container's `exit` reported before this one's
+ * `start-container`. Blocking, thread-safe.
  */
 struct lcd_error *lcd_client_create(struct lcd_client *c, const char *id, const char *spec_json, const char *options_json);
 
@@ -458,9 +475,13 @@ struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json);
 
 /**
  * Closes and frees the client: stops event delivery, waits for callbacks in flight
- * (from inside a callback the wait is deferred), then calls the backend's
- * `user_data_free` exactly once. NULL is a no-op. Must not
- * race with another call on the same handle; `c` is invalid afterwards.
+ * (`state_changed`, and `attach_streams` including a restart's), then calls the
+ * backend's `user_data_free` exactly once, before it returns; no callback starts
+ * after it returned. From inside a callback the wait (and `user_data_free`) is
+ * deferred to the end of the callbacks in flight. The client's containers keep
+ * running, unwatched; if this was the remote's last handle, the remote ends as
+ * `lcd_remote_free` says. NULL is a no-op. Must not race with another call on the
+ * same handle; `c` is invalid afterwards.
  */
 void lcd_client_free(struct lcd_client *c);
 

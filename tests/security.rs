@@ -69,9 +69,13 @@ fn files_are_private_and_owned_by_the_caller() {
         (fifo_dir.clone(), 0o700),
         (s.join("runtimes"), 0o700),
     ];
+    // One directory per run of the container.
+    let runs: Vec<_> = std::fs::read_dir(&fifo_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    expect.push((runs[0].clone(), 0o700));
     for p in ["init", "p1"] {
         for stream in ["stdin", "stdout", "stderr"] {
-            expect.push((fifo_dir.join(format!("{p}-{stream}")), 0o600));
+            expect.push((runs[0].join(format!("{p}-{stream}")), 0o600));
         }
     }
     for entry in std::fs::read_dir(s.join("runtimes")).unwrap() {

@@ -174,15 +174,19 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 	return c, nil
 }
 
-// Cleanup stops the containers of the remote's clients (unless live restore is on;
-// their StateExit events are delivered before it returns), then stops the containerd
+// Cleanup stops the containers unless live restore is on: those of open clients with
+// SIGTERM, then SIGKILL after 10 s (their StateExit events are delivered before it
+// returns), those of closed clients, whom nothing reaches any more, with SIGKILL at
+// once and no event; pending restarts are cancelled. Then it stops the containerd
 // daemon if this remote started it and no other remote uses it. Idempotent.
 func (r *Remote) Cleanup() error {
 	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_cleanup(p) })
 }
 
 // Close drops this reference to the remote; clients made from it keep it alive. The
-// last reference ends it as Cleanup does, so Close may block until containers and
+// last reference (this Close or the last Client's) ends it exactly as Cleanup does, so
+// containers of clients closed before are killed at once (call Cleanup first for a
+// graceful stop with StateExit events), and Close may block until containers and
 // the daemon are stopped. Later calls return ErrClosed; a second Close does nothing.
 func (r *Remote) Close() error {
 	if r.h.close() {

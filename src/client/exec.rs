@@ -18,20 +18,20 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
         return Err(Error::invalid(format!("process id {process_id:?} is the container's id; containerd would take its exit for the container's")));
     }
     let c = client.tracked(id)?;
-    let base = {
-        let run = c.run.lock().unwrap();
+    let (base, dir) = {
+        let mut run = c.run.lock().unwrap();
         if !run.started || run.exited {
             return Err(Error::precondition(format!("container {id} is not running")));
         }
         if run.execs.contains_key(process_id) {
             return Err(Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")));
         }
-        run.process.clone()
+        (run.process.clone(), run.process_fifo_dir(&client.remote, id))
     };
     let oci = process.to_oci(base.as_ref())?;
     let terminal = oci.terminal().unwrap_or(false);
     let spec = serde_json::to_vec(&oci).map_err(|e| Error::internal(format!("encode process: {e}")))?;
-    let fifos = FifoSet::new(&client.remote.fifo_dir(id), process_id, terminal);
+    let fifos = FifoSet::new(&dir, process_id, terminal);
     let conn = client.conn().clone();
     let setup = (|| {
         fifos.create()?;
@@ -67,6 +67,7 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
         run.execs.insert(process_id.to_string(), ExecRun { pid: 0, started: false, exited: false, io: None });
     }
     let (stdin, stdout, stderr) = fifos.as_strings();
+    let reconnections = client.remote.reconnections();
     let started = crate::runtime::block_on(async {
         let req = ExecProcessRequest {
             container_id: id.into(),
@@ -103,6 +104,7 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
                 }
             }
             client.report(id, info(State::StartProcess, pid, process_id));
+            super::lifecycle::recheck_if_reconnected(client, &c, reconnections);
             drop(guard);
             Ok(pid)
         }

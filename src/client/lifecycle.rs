@@ -94,15 +94,35 @@ pub(crate) fn stdin_closer(conn: Connection, container_id: String, exec_id: Stri
     }
 }
 
-/// `create`: see [`crate::Client::create`].
+/// ALREADY_EXISTS if containerd has a container `id` (one this remote's clients do
+/// not run, e.g. left running across a restart of the host program: `restore` it).
+async fn refuse_existing(conn: &Connection, id: &str) -> Result<()> {
+    let req = GetContainerRequest { id: id.to_string() };
+    match conn.call(req, |c, r| async move { c.containers().get(c.request(r)).await }).await {
+        Ok(_) => Err(Error::new(Code::AlreadyExists, format!("container {id} already exists in containerd namespace {}", conn.namespace()))),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+        Err(s) => Err(Error::from_status(format!("create container {id}"), &s)),
+    }
+}
+
+/// `create`: see [`crate::Client::create`]. Nothing is touched (fifos, callbacks)
+/// before the id is known to be free: claimed remote-wide, and unknown to containerd.
 pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
     let remote = &client.remote;
     let binary = remote.runtime_binary(options.runtime.as_ref())?;
     let (spec_bytes, cgroup) = spec_for_containerd(spec, remote.namespace(), id)?;
     let options_json = serde_json::to_string(options).map_err(|e| Error::internal(format!("encode options: {e}")))?;
+    // A container of this id waiting out a restart backoff is replaced (as moby does).
+    super::restart_run::replace_restarting(client, id);
     let c = client.register(id)?;
-    let fifos = FifoSet::new(&remote.fifo_dir(id), INIT_PROCESS_ID, spec.terminal());
     let conn = client.conn().clone();
+    if let Err(e) = crate::runtime::block_on(refuse_existing(&conn, id)) {
+        client.unregister(&c);
+        return Err(e);
+    }
+    // This run's own fifo directory: a failure below removes it and nothing else.
+    let run_dir = remote.new_run_dir(id);
+    let fifos = FifoSet::new(&run_dir, INIT_PROCESS_ID, spec.terminal());
     let setup = (|| {
         fifos.create()?;
         let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(conn.clone(), id.to_string(), String::new()))?;
@@ -112,14 +132,14 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let io = match setup {
         Ok(io) => io,
         Err(e) => {
-            fifos.remove();
-            let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            remote.remove_run_dir(id, Some(&run_dir));
             client.unregister(&c);
             return Err(e);
         }
     };
     // From here until start-container is queued, exit events of this container wait.
     let guard = c.op.clone().blocking_lock_owned();
+    let reconnections = remote.reconnections();
     let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
         let container = CtrContainer {
             id: id.to_string(),
@@ -170,20 +190,34 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
+                run.fifo_dir = Some(run_dir);
                 c.arm_restarts(&run, 0);
             }
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
+            recheck_if_reconnected(client, &c, reconnections);
             drop(guard);
             Ok(())
         }
         Err(e) => {
             io.close();
-            let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            remote.remove_run_dir(id, Some(&run_dir));
             client.unregister(&c);
             drop(guard);
             Err(e)
         }
+    }
+}
+
+/// After a run or an exec was marked started: if the event subscription came back
+/// since `reconnections` was read (before the process was started), the
+/// reconciliation may have passed over it while it was not yet marked, and an exit
+/// during the outage would be lost; check it now, as the reconciliation would have.
+pub(crate) fn recheck_if_reconnected(client: &ClientInner, c: &Arc<Container>, reconnections: u64) {
+    if client.remote.reconnections() != reconnections {
+        let (conn, c) = (client.conn().clone(), c.clone());
+        // Its findings queue behind this call's own reports (the op lock is held).
+        crate::runtime::handle().spawn(async move { super::reconcile_container(&conn, &c).await });
     }
 }
 
@@ -232,7 +266,7 @@ async fn started(conn: Connection, id: String, exec_id: String) -> std::result::
 
 /// Creates and starts the task of an existing container with the given stdio;
 /// on failure nothing of the task is left.
-async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
+pub(crate) async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
     let (stdin, stdout, stderr) = fifos.as_strings();
     let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
     let r = async {
@@ -326,7 +360,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
             _ => return false,
         }
     }
-    let (init_io, execs, run_pid, mut oom, cgroup) = {
+    let (init_io, execs, run_pid, mut oom, cgroup, run_dir) = {
         let mut run = c.run.lock().unwrap();
         if !run.started || run.exited || pid != run.pid {
             log::debug!("dropping a duplicate or stale exit of {} (pid {pid})", c.id);
@@ -334,7 +368,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         }
         run.exited = true;
         let execs: Vec<_> = run.execs.drain().filter(|(_, e)| e.started && !e.exited).collect();
-        (run.init_io.take(), execs, run.pid, run.oom, run.cgroup.clone())
+        (run.init_io.take(), execs, run.pid, run.oom, run.cgroup.clone(), run.fifo_dir.take())
     };
     let conn = client.conn();
     // Execs die with init (its pid namespace); collect their real codes before the
@@ -376,6 +410,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         // task and the record meanwhile (the id is free for `create` once it has).
         client.begin_reaping(c);
         close_io(&mut exec_exits, init_io);
+        client.remote.remove_run_dir(&c.id, run_dir.as_deref());
         report_exec_exits(client, &c.id, exec_exits, oom);
         client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
         if let Err(s) = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await {
@@ -402,12 +437,15 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         }
     };
     close_io(&mut exec_exits, init_io);
+    client.remote.remove_run_dir(&c.id, run_dir.as_deref());
     let exited_at = if exited_at == 0 { now_nanos() } else { exited_at };
     report_exec_exits(client, &c.id, exec_exits, oom);
     let end = StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at };
     if let Some(delay) = decided.unwrap_or_else(|| restart_delay(client, c, code)) {
-        client.report(&c.id, StateInfo { state: State::Restart, ..end.clone() });
-        crate::runtime::handle().spawn(restart_after(client.clone(), c.clone(), delay, end));
+        // Pending before `restart` is heard of: a create it prompts replaces it.
+        *c.pending_end.lock().unwrap() = Some(end.clone());
+        client.report(&c.id, StateInfo { state: State::Restart, ..end });
+        crate::runtime::handle().spawn(super::restart_run::restart_after(client.clone(), c.clone(), delay));
         return false;
     }
     finish(client, c, end).await;
@@ -466,90 +504,17 @@ async fn remove_record(client: &ClientInner, id: &str) {
             log::warn!("delete container {id}: {}", s.message());
         }
     }
-    // Every process of the container has been reaped: nothing in its fifo dir is in use.
-    let _ = std::fs::remove_dir_all(client.remote.fifo_dir(id));
+    // Each run removed its own fifo directory: the container's goes once empty.
+    client.remote.remove_run_dir(id, None);
     client.remote.set_owned(id, false);
 }
 
 /// The final end of a container whose task is gone: removes its record and fifos,
 /// frees the id and reports `end` (its `exit`).
-async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
+pub(crate) async fn finish(client: &ClientInner, c: &Arc<Container>, end: StateInfo) {
     remove_record(client, &c.id).await;
     client.unregister(c);
     client.report(&c.id, end);
-}
-
-/// Waits out the backoff, then starts a new run; if the restart was cancelled
-/// meanwhile (an explicit stop, cleanup) or fails, the container ends with `end`.
-async fn restart_after(client: Arc<ClientInner>, c: Arc<Container>, delay: Duration, end: StateInfo) {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = c.restart_cancelled.notified() => {}
-    }
-    let _g = c.op.clone().lock_owned().await;
-    let cancelled = c.restart.lock().unwrap().as_ref().is_none_or(|m| m.is_cancelled());
-    if !cancelled && client.is_open() {
-        match start_new_run(&client, &c).await {
-            Ok(()) => return,
-            Err(e) => log::warn!("restarting container {} failed: {e}", c.id),
-        }
-    }
-    finish(&client, &c, end).await;
-}
-
-/// Starts another run of a tracked container whose task is gone: new stdio handed to
-/// `attach_streams` on a thread of the library's own, a new task, `start-container`.
-async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<()> {
-    let terminal = {
-        let mut run = c.run.lock().unwrap();
-        let terminal = run.process.as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-        run.pid = 0;
-        run.started = false;
-        run.exited = false;
-        run.oom = false;
-        run.paused = false;
-        run.exited_while_away = false;
-        run.execs.clear();
-        terminal
-    };
-    let fifos = FifoSet::new(&client.remote.fifo_dir(&c.id), INIT_PROCESS_ID, terminal);
-    fifos.create()?;
-    let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(client.conn().clone(), c.id.clone(), String::new()))?;
-    let attached = {
-        let (cl, id) = (client.clone(), c.id.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(cl.attach(&id, INIT_PROCESS_ID, pipe));
-        });
-        rx.await.unwrap_or_else(|_| Err(Error::internal("attach_streams thread ended")))
-    };
-    // The client may have been closed, or the restart cancelled, while the callback ran.
-    let cancelled = c.restart.lock().unwrap().as_ref().is_none_or(|m| m.is_cancelled());
-    let attached = attached.and_then(|()| client.still_open_after_attach()).and_then(|()| {
-        if cancelled { Err(Error::new(Code::Cancelled, "restart cancelled while attach_streams ran")) } else { Ok(()) }
-    });
-    if let Err(e) = attached {
-        io.close();
-        return Err(e);
-    }
-    let restarts = c.restart.lock().unwrap().as_ref().map(|m| m.restart_count()).unwrap_or(0);
-    set_label(client.conn(), &c.id, RESTARTS_LABEL, &restarts.to_string()).await;
-    match start_task(client.conn(), &c.id, &fifos).await {
-        Ok(pid) => {
-            c.run.lock().unwrap().begin(pid, io);
-            client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));
-            // A stop that arrived while the run was being started applies to it.
-            if c.restart.lock().unwrap().as_ref().is_some_and(|m| m.is_cancelled()) {
-                let kill = KillRequest { container_id: c.id.clone(), exec_id: String::new(), signal: 9, all: false };
-                let _ = client.conn().tasks().kill(client.conn().request(kill)).await;
-            }
-            Ok(())
-        }
-        Err(e) => {
-            io.close();
-            Err(e)
-        }
-    }
 }
 
 /// Records `key=value` among the container's labels in containerd (best effort: a
@@ -576,6 +541,13 @@ pub(crate) async fn stop_and_wait(client: &ClientInner, c: Arc<Container>) {
         // A create or restore still in progress holds the op lock until its run has
         // started (or has given up, seeing the client closed): wait for that.
         let _sync = c.op.clone().lock_owned().await;
+        // Between two runs (a restart pending, or its attach_streams under way, which
+        // may be what called us): the container ends here, the restart never happens.
+        let pending = c.pending_end.lock().unwrap().take();
+        if let Some(end) = pending {
+            finish(client, &c, end).await;
+            return;
+        }
         let mut run = c.run.lock().unwrap();
         if !run.started {
             return;

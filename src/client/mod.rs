@@ -5,6 +5,7 @@ mod control;
 mod exec;
 mod lifecycle;
 mod list;
+mod restart_run;
 mod restore;
 pub(crate) mod runc;
 mod stats;
@@ -77,8 +78,10 @@ pub struct ProcessSummary {
 /// A client; clones share it. See [`Client::close`].
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<ClientInner>,
+    // Dropped first: when this is the remote's last handle, the remote ends (stopping
+    // the containers, reporting their exits) while this client still exists.
     pub(crate) _handle: crate::remote::HandleRef,
+    pub(crate) inner: Arc<ClientInner>,
 }
 
 /// One exec process of a run.
@@ -122,6 +125,11 @@ pub(crate) struct Run {
     pub started_at: Option<std::time::Instant>,
     /// This run was found exited at `restore`: the restore rule of the policy applies.
     pub exited_while_away: bool,
+    /// What was last reported of the freezer: `pause` (true) or `resume`/a start.
+    pub reported_paused: bool,
+    /// The directory of this run's fifos (`fifo/<ns>/<id>/<run>`), owned by this run
+    /// alone: removed when the run ends.
+    pub fifo_dir: Option<std::path::PathBuf>,
 }
 
 impl Run {
@@ -132,6 +140,12 @@ impl Run {
         self.started = true;
         self.init_io = Some(io);
         self.started_at = Some(std::time::Instant::now());
+    }
+
+    /// The directory for the fifos of a new process of this run (one of its own if
+    /// the run has none, e.g. restored from fifos outside the library's layout).
+    pub(crate) fn process_fifo_dir(&mut self, remote: &RemoteInner, id: &str) -> std::path::PathBuf {
+        self.fifo_dir.get_or_insert_with(|| remote.new_run_dir(id)).clone()
     }
 }
 
@@ -145,6 +159,9 @@ pub(crate) struct Container {
     pub restart: Mutex<Option<crate::restart::RestartManager>>,
     /// Wakes a pending restart when it is cancelled.
     pub restart_cancelled: tokio::sync::Notify,
+    /// Between two runs: the `exit` to report if the pending restart does not
+    /// happen. Whoever takes it (holding `op`) ends the container.
+    pub pending_end: Mutex<Option<StateInfo>>,
     /// The queue of its events; taken when the container is no longer tracked, which
     /// ends its event loop.
     events: Mutex<Option<mpsc::UnboundedSender<Event>>>,
@@ -190,13 +207,20 @@ thread_local! {
     static IN_ATTACH_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The backend for `attach_streams`, and the calls of it in flight: one lock, so a
+/// call that got the backend is always counted before `close` can look.
+struct Attach {
+    backend: Option<Arc<dyn Backend>>,
+    in_flight: usize,
+}
+
 pub(crate) struct ClientInner {
     pub(crate) remote: Arc<RemoteInner>,
-    /// `attach_streams` calls in flight, and their end.
-    attaching: Mutex<usize>,
+    /// The backend and the `attach_streams` calls in flight; `attach_done` signals
+    /// the end of each call.
+    attach_state: Mutex<Attach>,
     attach_done: std::sync::Condvar,
     dispatcher: Dispatcher,
-    backend: Mutex<Option<Arc<dyn Backend>>>,
     containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Ids whose `exit` has been reported and whose task and record containerd is
     /// still removing; a new `create` of one waits for its end.
@@ -209,10 +233,9 @@ impl ClientInner {
     pub(crate) fn new(remote: Arc<RemoteInner>, backend: Arc<dyn Backend>) -> Arc<ClientInner> {
         Arc::new(ClientInner {
             remote,
-            attaching: Mutex::new(0),
+            attach_state: Mutex::new(Attach { backend: Some(backend.clone()), in_flight: 0 }),
             attach_done: std::sync::Condvar::new(),
-            dispatcher: Dispatcher::new(backend.clone()),
-            backend: Mutex::new(Some(backend)),
+            dispatcher: Dispatcher::new(backend),
             containers: Mutex::new(HashMap::new()),
             reaping: Mutex::new(Default::default()),
             reaped: std::sync::Condvar::new(),
@@ -243,24 +266,31 @@ impl ClientInner {
 
     /// Calls `attach_streams` on this thread; a panic in it becomes INTERNAL.
     pub(crate) fn attach(&self, container_id: &str, process_id: &str, pipe: IoPipe) -> Result<()> {
-        let backend = self.backend.lock().unwrap().clone();
-        let Some(b) = backend else {
-            pipe.discard();
-            return Ok(());
+        let b = {
+            let mut st = self.attach_state.lock().unwrap();
+            let Some(b) = st.backend.clone() else {
+                drop(st);
+                pipe.discard();
+                return Ok(());
+            };
+            // Counted under the same lock the backend was taken under: `close` either
+            // took it first (then we got none) or waits for this call.
+            st.in_flight += 1;
+            b
         };
-        *self.attaching.lock().unwrap() += 1;
         let outer = IN_ATTACH_OF.with(|c| c.replace(self.id()));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.attach_streams(container_id, process_id, pipe)))
             .unwrap_or_else(|_| Err(Error::internal("attach_streams panicked")))
             .map_err(|e| e.context(format!("attach_streams({container_id}, {process_id})")));
         IN_ATTACH_OF.with(|c| c.set(outer));
         drop(b);
-        *self.attaching.lock().unwrap() -= 1;
+        self.attach_state.lock().unwrap().in_flight -= 1;
         self.attach_done.notify_all();
         r
     }
 
-    fn id(&self) -> usize {
+    /// Identifies this client (its key in the remote's id registry).
+    pub(crate) fn id(&self) -> usize {
         self as *const ClientInner as usize
     }
 
@@ -288,11 +318,16 @@ impl ClientInner {
     /// Starts tracking `id` (ALREADY_EXISTS if it is tracked) and its event loop; an
     /// id whose last run is still being removed is waited for first.
     pub(crate) fn register(self: &Arc<Self>, id: &str) -> Result<Arc<Container>> {
-        self.wait_reaped(id)?;
+        // Remote-wide: no two clients (nor two calls of one) run the same id.
+        self.remote.registry.claim(id, self.id(), REAP_WAIT)?;
         let mut map = self.containers.lock().unwrap();
-        self.check_open()?;
-        if map.contains_key(id) {
-            return Err(Error::new(Code::AlreadyExists, format!("container {id} is already active")));
+        let refused = self.check_open().and_then(|()| match map.contains_key(id) {
+            true => Err(Error::new(Code::AlreadyExists, format!("container {id} is already active"))),
+            false => Ok(()),
+        });
+        if let Err(e) = refused {
+            self.remote.registry.release(id, self.id());
+            return Err(e);
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let c = Arc::new(Container {
@@ -301,6 +336,7 @@ impl ClientInner {
             run: Mutex::new(Run::default()),
             restart: Mutex::new(None),
             restart_cancelled: tokio::sync::Notify::new(),
+            pending_end: Mutex::new(None),
             events: Mutex::new(Some(tx)),
         });
         map.insert(id.to_string(), c.clone());
@@ -313,29 +349,20 @@ impl ClientInner {
     /// `create` of its id waits.
     pub(crate) fn begin_reaping(&self, c: &Arc<Container>) {
         self.reaping.lock().unwrap().insert(c.id.clone());
+        self.remote.registry.reaping(&c.id, self.id());
         self.unregister(c);
     }
 
     /// containerd has removed `id`.
     pub(crate) fn end_reaping(&self, id: &str) {
         self.reaping.lock().unwrap().remove(id);
+        self.remote.registry.reaped(id);
         self.reaped.notify_all();
     }
 
     /// The ids whose removal is under way.
     pub(crate) fn reaping_ids(&self) -> std::collections::HashSet<String> {
         self.reaping.lock().unwrap().clone()
-    }
-
-    /// Waits until `id` is no longer being removed (ALREADY_EXISTS after
-    /// [`REAP_WAIT`]).
-    fn wait_reaped(&self, id: &str) -> Result<()> {
-        let set = self.reaping.lock().unwrap();
-        let (_set, timeout) = self.reaped.wait_timeout_while(set, REAP_WAIT, |s| s.contains(id)).unwrap();
-        if timeout.timed_out() {
-            return Err(Error::new(Code::AlreadyExists, format!("container {id} is still being removed")));
-        }
-        Ok(())
     }
 
     /// Waits until every removal under way has ended (at most [`REAP_WAIT`]).
@@ -351,6 +378,7 @@ impl ClientInner {
         let mut map = self.containers.lock().unwrap();
         if map.get(&c.id).is_some_and(|cur| Arc::ptr_eq(cur, c)) {
             map.remove(&c.id);
+            self.remote.registry.release(&c.id, self.id());
         }
         c.events.lock().unwrap().take();
     }
@@ -370,26 +398,13 @@ impl ClientInner {
         self.containers.lock().unwrap().values().cloned().collect()
     }
 
-    /// After a reconnection: asks containerd about every tracked process and feeds the
-    /// exits that happened meanwhile into the containers' queues (duplicates of exits
-    /// that do arrive are dropped there).
+    /// After a reconnection: asks containerd about every tracked process and feeds
+    /// what happened meanwhile into the containers' queues: exits, and the freezer
+    /// state or an OOM kill that differ from what was last reported (duplicates of
+    /// events that do arrive are dropped there).
     pub(crate) async fn reconcile(&self) {
         for c in self.snapshot() {
-            let (pid, execs): (u32, Vec<(String, u32)>) = {
-                let run = c.run.lock().unwrap();
-                if !run.started || run.exited {
-                    continue;
-                }
-                (run.pid, run.execs.iter().filter(|(_, e)| e.started && !e.exited).map(|(k, e)| (k.clone(), e.pid)).collect())
-            };
-            for (exec_id, epid) in execs {
-                if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, &exec_id, epid).await {
-                    c.post(ev);
-                }
-            }
-            if let Some(ev) = lifecycle::missed_exit(self.conn(), &c.id, "", pid).await {
-                c.post(ev);
-            }
+            reconcile_container(self.conn(), &c).await;
         }
     }
 
@@ -433,7 +448,7 @@ impl Drop for ClientInner {
     fn drop(&mut self) {
         // Releasing the backend may run foreign code (user_data_free): never on one of
         // the runtime's threads.
-        if let Some(b) = self.backend.get_mut().unwrap().take() {
+        if let Some(b) = self.attach_state.get_mut().unwrap().backend.take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 std::thread::spawn(move || drop(b));
             }
@@ -455,23 +470,73 @@ async fn container_loop(client: Weak<ClientInner>, c: Arc<Container>, mut rx: mp
                     exec::handle_exec_exit(&client, &c, &process_id, pid, exit_status, exited_at).await;
                 }
             }
-            Event::Oom { .. } => {
+            Event::Oom { recovered, .. } => {
                 let _g = c.op.lock().await;
-                if let Some(pid) = c.note(|run| run.oom = true) {
-                    client.report(&c.id, info(State::Oom, pid, "init"));
+                // A recovered OOM is one containerd's event did not bring: reported
+                // only if none was during this run.
+                let mut new = false;
+                if let Some(pid) = c.note(|run| {
+                    new = !(recovered && run.oom);
+                    run.oom = true;
+                }) {
+                    if new {
+                        client.report(&c.id, info(State::Oom, pid, "init"));
+                    }
                 }
             }
             Event::Paused { .. } | Event::Resumed { .. } => {
                 let paused = matches!(ev, Event::Paused { .. });
                 let _g = c.op.lock().await;
-                if let Some(pid) = c.note(|run| run.paused = paused) {
-                    client.report(&c.id, info(if paused { State::Pause } else { State::Resume }, pid, "init"));
+                // Reported when it changes what was last reported (a change recovered
+                // after an outage and containerd's late event are one change).
+                let mut changed = false;
+                if let Some(pid) = c.note(|run| {
+                    run.paused = paused;
+                    changed = run.reported_paused != paused;
+                    run.reported_paused = paused;
+                }) {
+                    if changed {
+                        client.report(&c.id, info(if paused { State::Pause } else { State::Resume }, pid, "init"));
+                    }
                 }
             }
         }
         if !client.is_tracked(&c) {
             return;
         }
+    }
+}
+
+/// Checks one container's run against containerd after an outage (see
+/// [`ClientInner::reconcile`]).
+pub(crate) async fn reconcile_container(conn: &Connection, c: &Arc<Container>) {
+    let (pid, execs, reported_paused, oom, cgroup) = {
+        let run = c.run.lock().unwrap();
+        if !run.started || run.exited {
+            return;
+        }
+        let execs: Vec<(String, u32)> = run.execs.iter().filter(|(_, e)| e.started && !e.exited).map(|(k, e)| (k.clone(), e.pid)).collect();
+        (run.pid, execs, run.reported_paused, run.oom, run.cgroup.clone())
+    };
+    for (exec_id, epid) in execs {
+        if let Some(ev) = lifecycle::missed_exit(conn, &c.id, &exec_id, epid).await {
+            c.post(ev);
+        }
+    }
+    if !oom && cgroup.as_deref().is_some_and(lifecycle::cgroup_saw_oom) {
+        c.post(Event::Oom { container_id: c.id.clone(), recovered: true });
+    }
+    match lifecycle::process_state(conn, &c.id, "").await {
+        Ok((containerd_client::types::v1::Status::Paused | containerd_client::types::v1::Status::Pausing, ..)) if !reported_paused => {
+            c.post(Event::Paused { container_id: c.id.clone() });
+        }
+        Ok((containerd_client::types::v1::Status::Running, ..)) if reported_paused => {
+            c.post(Event::Resumed { container_id: c.id.clone() });
+        }
+        _ => {}
+    }
+    if let Some(ev) = lifecycle::missed_exit(conn, &c.id, "", pid).await {
+        c.post(ev);
     }
 }
 
@@ -592,6 +657,7 @@ impl Client {
         // at cleanup unless live restore is on); this client stops tracking them.
         let all: Vec<Arc<Container>> = self.inner.containers.lock().unwrap().drain().map(|(_, c)| c).collect();
         for c in all {
+            self.inner.remote.registry.release(&c.id, self.inner.id());
             c.cancel_restarts();
             c.events.lock().unwrap().take();
             let mut run = c.run.lock().unwrap();
@@ -604,15 +670,15 @@ impl Client {
                 }
             }
         }
-        let b = self.inner.backend.lock().unwrap().take();
+        let b = self.inner.attach_state.lock().unwrap().backend.take();
         drop(b);
         // Callbacks in flight finish first, unless this is one of them (then the backend
         // is released by whoever finishes last).
         let inside = self.inner.in_callback();
         if !inside {
-            let mut n = self.inner.attaching.lock().unwrap();
-            while *n > 0 {
-                n = self.inner.attach_done.wait(n).unwrap();
+            let mut st = self.inner.attach_state.lock().unwrap();
+            while st.in_flight > 0 {
+                st = self.inner.attach_done.wait(st).unwrap();
             }
         }
         self.inner.dispatcher.close_waiting(!inside);

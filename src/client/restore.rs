@@ -14,6 +14,14 @@ use crate::events::{unix_nanos, Event};
 use crate::io::{FifoSet, ProcessIo};
 use crate::spec::{CreateOptions, INIT_PROCESS_ID};
 
+/// The run directory of a task whose stdout fifo is `stdout`: its parent, if that is
+/// inside `container_dir` (the container's fifo directory), else none (fifos the
+/// library does not own are never removed).
+fn run_dir_of(container_dir: &std::path::Path, stdout: &str) -> Option<std::path::PathBuf> {
+    let parent = std::path::Path::new(stdout).parent()?;
+    (parent.starts_with(container_dir) && !stdout.contains("/../")).then(|| parent.to_path_buf())
+}
+
 /// `restore`: see [`crate::Client::restore`].
 pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptions) -> Result<()> {
     let conn = client.conn().clone();
@@ -65,6 +73,9 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
         // `started` is set only once the run is really taken over (below): events that
         // arrive before that are dropped and recovered by the check at the end.
         run.pid = task.as_ref().map(|t| t.pid).unwrap_or(0);
+        // The run's fifo directory (removed when it ends): the one its fifos are in,
+        // if it is ours.
+        run.fifo_dir = task.as_ref().and_then(|t| run_dir_of(&client.remote.fifo_dir(id), &t.stdout));
     }
     let status = task.as_ref().map(|t| Status::try_from(t.status).unwrap_or(Status::Unknown));
     let paused = matches!(status, Some(Status::Paused | Status::Pausing));
@@ -116,6 +127,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
                 let mut run = c.run.lock().unwrap();
                 run.begin(t.pid, io);
                 run.paused = paused;
+                run.reported_paused = paused;
             }
             client.remote.set_owned(id, true);
             c.arm_restarts(&c.run.lock().unwrap(), restarts);

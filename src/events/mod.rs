@@ -38,6 +38,9 @@ pub enum Event {
     Oom {
         /// Container id.
         container_id: String,
+        /// Found by the reconciliation after an outage (the cgroup's OOM count), not
+        /// published by containerd: it stands for "at least one OOM kill so far".
+        recovered: bool,
     },
     /// The container was frozen.
     Paused {
@@ -56,7 +59,7 @@ impl Event {
     pub fn container_id(&self) -> &str {
         match self {
             Event::Exit { container_id, .. }
-            | Event::Oom { container_id }
+            | Event::Oom { container_id, .. }
             | Event::Paused { container_id }
             | Event::Resumed { container_id } => container_id,
         }
@@ -83,7 +86,7 @@ pub fn decode(topic: &str, event: Option<&prost_types::Any>) -> Option<Event> {
                 exit_status: e.exit_status,
             })
         }
-        "/tasks/oom" => Some(Event::Oom { container_id: TaskOom::decode(body).ok()?.container_id }),
+        "/tasks/oom" => Some(Event::Oom { container_id: TaskOom::decode(body).ok()?.container_id, recovered: false }),
         "/tasks/paused" => Some(Event::Paused { container_id: TaskPaused::decode(body).ok()?.container_id }),
         "/tasks/resumed" => Some(Event::Resumed { container_id: TaskResumed::decode(body).ok()?.container_id }),
         _ => None,

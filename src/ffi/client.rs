@@ -76,8 +76,13 @@ unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
 /// rootfs. `options_json` (may be NULL): `{"runtime": {"path", "args"},
 /// "restart_policy": {"name": "no|always|on-failure|unless-stopped",
 /// "maximum_retry_count"}}`. Strings are borrowed. Invalid arguments are
-/// `LCD_INVALID_ARGUMENT` before anything is created; a taken id is
-/// `LCD_ALREADY_EXISTS`. Blocking, thread-safe.
+/// `LCD_INVALID_ARGUMENT` before anything is created. A taken id is
+/// `LCD_ALREADY_EXISTS` before anything is touched (no fifo, no `attach_streams`, no
+/// event): taken by any client of the same remote, or known to containerd (e.g. a
+/// container left running across a restart of the host program: restore it). An id
+/// whose container waits out a restart backoff is taken over: that restart is
+/// cancelled and the old container's `exit` reported before this one's
+/// `start-container`. Blocking, thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_create(
     c: *mut lcd_client,
@@ -305,9 +310,13 @@ pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *m
 }
 
 /// Closes and frees the client: stops event delivery, waits for callbacks in flight
-/// (from inside a callback the wait is deferred), then calls the backend's
-/// `user_data_free` exactly once. NULL is a no-op. Must not
-/// race with another call on the same handle; `c` is invalid afterwards.
+/// (`state_changed`, and `attach_streams` including a restart's), then calls the
+/// backend's `user_data_free` exactly once, before it returns; no callback starts
+/// after it returned. From inside a callback the wait (and `user_data_free`) is
+/// deferred to the end of the callbacks in flight. The client's containers keep
+/// running, unwatched; if this was the remote's last handle, the remote ends as
+/// `lcd_remote_free` says. NULL is a no-op. Must not race with another call on the
+/// same handle; `c` is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_free(c: *mut lcd_client) {
     if c.is_null() {

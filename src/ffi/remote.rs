@@ -106,10 +106,17 @@ pub unsafe extern "C" fn lcd_remote_client(
     })
 }
 
-/// Stops the containers of this remote's clients (unless `live_restore` is on; their
-/// `exit` events are delivered before it returns), then stops the containerd daemon
-/// if this remote started it. Idempotent. `r` is borrowed and stays to be freed.
-/// Blocking, thread-safe.
+/// Ends the remote. Unless `live_restore` is on, it stops the containers: those of
+/// clients still open with SIGTERM, then SIGKILL after 10 s, their `exit` events
+/// delivered before it returns (except to a client whose `state_changed` is making
+/// this call: those follow once it returns); those of clients already freed, which
+/// nobody is left to hear of, with SIGKILL at once and no event. Pending restarts are
+/// cancelled either way (a container between two runs ends with its `exit`, also
+/// when this is called from that restart's `attach_streams`). Then it stops the
+/// containerd daemon if this remote started or adopted it and no other remote uses
+/// it. Idempotent; later calls on the remote's clients fail with
+/// `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
+/// thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote) -> *mut lcd_error {
     guard(|| {
@@ -121,9 +128,14 @@ pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote) -> *mut lcd_erro
     })
 }
 
-/// Drops this reference to the remote. Clients made from it keep it alive; the last
-/// reference ends it as `lcd_remote_cleanup` does. NULL is a no-op. Must not race with
-/// another call on the same handle; `r` is invalid afterwards.
+/// Drops this reference to the remote. Clients made from it keep it alive. Freeing
+/// the last handle (this one, or the last `lcd_client_free`) ends the remote exactly
+/// as `lcd_remote_cleanup` does, if it was not cleaned up before, and returns once
+/// that is done. Since a freed client hears nothing more, without `live_restore` the
+/// containers of freed clients are then killed with SIGKILL at once, without events:
+/// call `lcd_remote_cleanup` before freeing the clients for a graceful stop whose
+/// `exit` events are delivered. NULL is a no-op. Must not race with another call on
+/// the same handle; `r` is invalid afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_free(r: *mut lcd_remote) {
     if r.is_null() {

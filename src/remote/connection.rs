@@ -107,6 +107,9 @@ impl Connection {
             Ok(r) => return Ok(r.into_inner()),
             Err(s) => s,
         };
+        // Once an attempt may have reached containerd, every later one first asks
+        // whether it took effect (asking can itself fail with a refused connection).
+        let mut maybe_done = false;
         loop {
             let Some(how) = outage(&status) else { return Err(status) };
             if self.closed.load(Ordering::SeqCst) {
@@ -116,7 +119,8 @@ impl Connection {
                 return Err(gave_up(&status));
             }
             tokio::time::sleep(OUTAGE_RETRY).await;
-            if how == Outage::Lost {
+            maybe_done |= how == Outage::Lost;
+            if maybe_done {
                 // It may have taken effect: ask, once containerd answers again.
                 match took_effect(self.clone()).await {
                     Ok(Some(done)) => return Ok(done),

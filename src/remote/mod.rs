@@ -3,6 +3,7 @@
 
 pub(crate) mod connection;
 mod options;
+pub(crate) mod registry;
 pub(crate) mod supervisor;
 
 use std::collections::hash_map::DefaultHasher;
@@ -75,6 +76,11 @@ pub(crate) struct RemoteInner {
     /// Containers the clients of this remote run (created or restored, not yet reaped),
     /// stopped when the last reference goes without `live_restore`.
     owned: Mutex<std::collections::HashSet<String>>,
+    /// Which client holds each container id.
+    pub(crate) registry: registry::Registry,
+    /// How many times the event subscription came back after a break (each time,
+    /// events may have been missed).
+    reconnections: std::sync::atomic::AtomicU64,
 }
 
 impl Remote {
@@ -115,6 +121,8 @@ impl Remote {
                 handles: std::sync::atomic::AtomicUsize::new(0),
                 cleaning: tokio::sync::Mutex::new(()),
                 owned: Mutex::new(Default::default()),
+                registry: registry::Registry::default(),
+                reconnections: std::sync::atomic::AtomicU64::new(0),
             });
             let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
             let weak = Arc::downgrade(&inner);
@@ -123,6 +131,9 @@ impl Remote {
                     let _ = ready_tx.send(true);
                     if reconnected {
                         if let Some(r) = weak.upgrade() {
+                            // Counted before the reconciliation looks at any run: a run
+                            // marked started after it began is checked by its starter.
+                            r.reconnections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             r.reconcile_all();
                         }
                     }
@@ -243,9 +254,33 @@ impl RemoteInner {
         self.options.lock().unwrap().live_restore.unwrap_or(false)
     }
 
-    /// Directory of one container's fifos.
+    /// Directory of one container's fifos: one subdirectory per run
+    /// ([`RemoteInner::new_run_dir`]).
     pub(crate) fn fifo_dir(&self, container_id: &str) -> PathBuf {
         self.state_dir.join("fifo").join(self.namespace()).join(container_id)
+    }
+
+    /// A new directory name for the fifos of one run of a container,
+    /// `fifo/<ns>/<id>/<run>`, unique across runs, processes and restarts of the host
+    /// program, so that nothing done for one run touches another run's fifos.
+    pub(crate) fn new_run_dir(&self, container_id: &str) -> PathBuf {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        self.fifo_dir(container_id).join(format!("{nanos:x}-{}-{n}", std::process::id()))
+    }
+
+    /// Removes a run's fifo directory, and the container's once it holds no other run.
+    pub(crate) fn remove_run_dir(&self, container_id: &str, run_dir: Option<&std::path::Path>) {
+        if let Some(d) = run_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        let _ = std::fs::remove_dir(self.fifo_dir(container_id));
+    }
+
+    /// How many times the event subscription has come back after a break.
+    pub(crate) fn reconnections(&self) -> u64 {
+        self.reconnections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Root directory runc keeps its state in for our containers.
@@ -310,11 +345,19 @@ impl RemoteInner {
         self.clients.lock().unwrap().iter().filter_map(|w| w.upgrade()).collect()
     }
 
-    /// Hands an event to the client tracking its container.
+    /// The live client whose [`ClientInner::id`] is `id`.
+    pub(crate) fn client_by_id(&self, id: usize) -> Option<Arc<ClientInner>> {
+        self.clients().into_iter().find(|c| c.id() == id)
+    }
+
+    /// Hands an event to the client holding its container's id (only that one: a
+    /// client whose create of the same id is refused never sees it).
     fn route(&self, ev: events::Event) {
-        for c in self.clients() {
-            if c.accept(&ev) {
-                return;
+        if let Some(holder) = self.registry.holder(ev.container_id()) {
+            if let Some(c) = self.client_by_id(holder) {
+                if c.accept(&ev) {
+                    return;
+                }
             }
         }
         log::debug!("event for a container no client tracks: {ev:?}");
@@ -367,37 +410,20 @@ impl RemoteInner {
 }
 
 impl RemoteInner {
-    /// The host program dropped its last handle without cleaning up: nobody is left to
-    /// hear of the containers, so without live restore they are killed and removed
-    /// here, then the daemon this remote started is stopped. Runs on the dropping
-    /// thread, so that the free returns only when it is done.
+    /// The host program dropped its last handle without cleaning up: the remote ends
+    /// exactly as [`Remote::cleanup`] ends it. Runs on the dropping thread, so that the
+    /// free returns only when it is done.
     fn last_handle_gone(&self) {
-        {
-            let mut cleaned = self.cleaned.lock().unwrap();
-            if *cleaned {
-                return;
-            }
-            *cleaned = true;
-        }
-        self.conn.close();
-        let _ = self.stop.send(true);
-        let owned: Vec<String> = if self.live_restore() { Vec::new() } else { self.owned.lock().unwrap().drain().collect() };
-        let conn = self.conn.clone();
-        let daemon = self.daemon.clone();
-        let fut = async move {
-            for id in owned {
-                crate::client::remove_unwatched(&conn, &id).await;
-            }
-            if let Some(d) = daemon {
-                let _ = d.stop().await;
-            }
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
+        let caller = events::current_dispatcher();
+        let r = if tokio::runtime::Handle::try_current().is_ok() {
             // Dropped inside an async context: finish on a thread of its own.
-            let t = std::thread::spawn(move || crate::runtime::block_on(fut));
-            let _ = t.join();
+            std::thread::scope(|s| s.spawn(|| crate::runtime::block_on(self.shutdown(caller))).join())
+                .unwrap_or_else(|_| Err(Error::internal("cleanup panicked")))
         } else {
-            crate::runtime::block_on(fut);
+            crate::runtime::block_on(self.shutdown(caller))
+        };
+        if let Err(e) = r {
+            log::warn!("ending the remote under {}: {e}", self.state_dir.display());
         }
     }
 }

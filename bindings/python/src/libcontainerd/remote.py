@@ -36,8 +36,11 @@ class Remote(HandleOwner):
     containerd socket) and ``start_daemon`` left unset it connects to that daemon.
 
     Use it as a context manager, or call :meth:`close`: the last reference (clients
-    keep their remote alive) stops the containers of its clients unless
-    ``live_restore`` is set, then the daemon it started. Invalid options raise
+    keep their remote alive) ends it exactly as :meth:`cleanup` does. Containers of
+    clients already closed, whom nothing can reach any more, are then killed at once
+    (SIGKILL, no event) unless ``live_restore`` is set: call :meth:`cleanup` before
+    closing the clients for a graceful stop whose ``exit`` events are delivered.
+    Invalid options raise
     :class:`~libcontainerd.InvalidArgument` before anything happens.
 
     :param state_dir: directory for the daemon's files and the stdio fifos (0700).
@@ -131,12 +134,15 @@ class Remote(HandleOwner):
             _lib.check(_lib.lib().lcd_remote_update_options(r, _lib.to_json(opts)))
 
     def cleanup(self) -> None:
-        """Stops the containers of this remote's clients (unless ``live_restore``; their
-        ``exit`` events are delivered before it returns), then the daemon this remote
-        started. Idempotent; :meth:`close` is still needed afterwards."""
+        """Stops the containers unless ``live_restore`` is set: those of open clients
+        with SIGTERM, then SIGKILL after 10 s (their ``exit`` events are delivered
+        before it returns), those of closed clients with SIGKILL at once (no event);
+        pending restarts are cancelled. Then stops the daemon this remote started.
+        Idempotent; :meth:`close` is still needed afterwards."""
         with self._handle.use() as r:
             _lib.check(_lib.lib().lcd_remote_cleanup(r))
 
     def close(self) -> None:
-        """Drops this reference; the last one (clients count) cleans up. Idempotent."""
+        """Drops this reference; the last one (clients count) ends the remote as
+        :meth:`cleanup` does and returns when that is done. Idempotent."""
         super().close()
