@@ -12,12 +12,14 @@ use containerd_client::services::v1::{
     UpdateContainerRequest,
 };
 use containerd_client::types::v1::Status;
+use containerd_client::types::Mount;
 
 use super::runc::{json_any, runc_options_any, RUNC_RUNTIME, SPEC_TYPE_URL};
 use super::{info, ClientInner, Container};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
+use crate::images::rootfs;
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
 use crate::restart::should_restart_on_restore;
@@ -101,8 +103,21 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let (spec_bytes, cgroup) = spec_for_containerd(spec, remote.namespace(), id)?;
     let options_json = serde_json::to_string(options).map_err(|e| Error::internal(format!("encode options: {e}")))?;
     let c = client.register(id)?;
-    let fifos = FifoSet::new(&remote.fifo_dir(id), INIT_PROCESS_ID, spec.terminal());
     let conn = client.conn().clone();
+    // With an image: its snapshot, and the spec completed from its config.
+    let prepared = crate::runtime::block_on(rootfs::prepare(&conn, id, spec, options)).and_then(|p| match p {
+        Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id).map(|s| (Some(p), s)),
+        None => Ok((None, (spec_bytes, cgroup))),
+    });
+    let (image, (spec_bytes, cgroup)) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            client.unregister(&c);
+            return Err(e);
+        }
+    };
+    let spec = image.as_ref().map_or(spec, |p| &p.spec);
+    let fifos = FifoSet::new(&remote.fifo_dir(id), INIT_PROCESS_ID, spec.terminal());
     let setup = (|| {
         fifos.create()?;
         let (io, pipe) = ProcessIo::open(fifos.clone(), true, stdin_closer(conn.clone(), id.to_string(), String::new()))?;
@@ -114,6 +129,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Err(e) => {
             fifos.remove();
             let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            if let Some(p) = image {
+                crate::runtime::block_on(p.abandon(&conn));
+            }
             client.unregister(&c);
             return Err(e);
         }
@@ -121,7 +139,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     // From here until start-container is queued, exit events of this container wait.
     let guard = c.op.clone().blocking_lock_owned();
     let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
-        let container = CtrContainer {
+        let mut container = CtrContainer {
             id: id.to_string(),
             labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
             runtime: Some(Runtime {
@@ -131,6 +149,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
             ..Default::default()
         };
+        if let Some(p) = &image {
+            p.fill_record(&mut container);
+        }
         let req = CreateContainerRequest { container: Some(container) };
         // After an outage: ours if the record there carries our options.
         let ours = |c: Connection| {
@@ -156,7 +177,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 ),
                 _ => Error::from_status(format!("create container {id}"), &s),
             })?;
-        let r = start_task(&conn, id, &fifos).await;
+        let r = start_task(&conn, id, &fifos, image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default()).await;
         if r.is_err() {
             let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
         }
@@ -170,7 +191,11 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.process = spec.spec.process().clone();
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
+                run.snapshot = image.as_ref().map(|p| p.snapshot.clone());
                 c.arm_restarts(&run, 0);
+            }
+            if let Some(p) = image {
+                crate::runtime::block_on(p.commit());
             }
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
@@ -180,6 +205,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Err(e) => {
             io.close();
             let _ = std::fs::remove_dir(remote.fifo_dir(id));
+            if let Some(p) = image {
+                crate::runtime::block_on(p.abandon(&conn));
+            }
             client.unregister(&c);
             drop(guard);
             Err(e)
@@ -232,9 +260,9 @@ async fn started(conn: Connection, id: String, exec_id: String) -> std::result::
 
 /// Creates and starts the task of an existing container with the given stdio;
 /// on failure nothing of the task is left.
-async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
+async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet, rootfs: Vec<Mount>) -> Result<u32> {
     let (stdin, stdout, stderr) = fifos.as_strings();
-    let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
+    let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, rootfs, ..Default::default() };
     let r = async {
         let created = |c: Connection| {
             let id = id.to_string();
@@ -261,6 +289,7 @@ async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32>
 /// Kills a container nobody watches any more and removes its task and record
 /// (SIGKILL at once: there is no one to report a graceful stop to).
 pub(crate) async fn remove_unwatched(conn: &Connection, id: &str) {
+    let snapshot = rootfs::snapshot_of(conn, id).await;
     discard_task(conn, id).await;
     for _ in 0..50 {
         match process_state(conn, id, "").await {
@@ -270,6 +299,9 @@ pub(crate) async fn remove_unwatched(conn: &Connection, id: &str) {
     }
     let _ = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: id.into() })).await;
     let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
+    if let Some(s) = snapshot {
+        rootfs::remove(conn, &s).await;
+    }
 }
 
 /// Kills and deletes a task that failed half-way; errors are irrelevant here.
@@ -383,7 +415,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
                 log::warn!("delete task {}: {}", c.id, s.message());
             }
         }
-        remove_record(client, &c.id).await;
+        remove_record(client, c).await;
         client.end_reaping(&c.id);
         return true;
     }
@@ -458,13 +490,17 @@ fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, 
     }
 }
 
-/// Removes a container's record and fifos once its task is gone.
-async fn remove_record(client: &ClientInner, id: &str) {
-    let conn = client.conn();
+/// Removes a container's record, snapshot and fifos once its task is gone.
+async fn remove_record(client: &ClientInner, c: &Container) {
+    let (conn, id) = (client.conn(), &c.id);
     if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await {
         if s.code() != tonic::Code::NotFound {
             log::warn!("delete container {id}: {}", s.message());
         }
+    }
+    let snapshot = c.run.lock().unwrap().snapshot.take();
+    if let Some(s) = snapshot {
+        rootfs::remove(conn, &s).await;
     }
     // Every process of the container has been reaped: nothing in its fifo dir is in use.
     let _ = std::fs::remove_dir_all(client.remote.fifo_dir(id));
@@ -474,7 +510,7 @@ async fn remove_record(client: &ClientInner, id: &str) {
 /// The final end of a container whose task is gone: removes its record and fifos,
 /// frees the id and reports `end` (its `exit`).
 async fn finish(client: &Arc<ClientInner>, c: &Arc<Container>, end: StateInfo) {
-    remove_record(client, &c.id).await;
+    remove_record(client, c).await;
     client.unregister(c);
     client.report(&c.id, end);
 }
@@ -500,7 +536,7 @@ async fn restart_after(client: Arc<ClientInner>, c: Arc<Container>, delay: Durat
 /// Starts another run of a tracked container whose task is gone: new stdio handed to
 /// `attach_streams` on a thread of the library's own, a new task, `start-container`.
 async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<()> {
-    let terminal = {
+    let (terminal, snapshot) = {
         let mut run = c.run.lock().unwrap();
         let terminal = run.process.as_ref().and_then(|p| p.terminal()).unwrap_or(false);
         run.pid = 0;
@@ -510,7 +546,11 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
         run.paused = false;
         run.exited_while_away = false;
         run.execs.clear();
-        terminal
+        (terminal, run.snapshot.clone())
+    };
+    let rootfs = match &snapshot {
+        Some(s) => rootfs::mounts(client.conn(), s).await?,
+        None => Vec::new(),
     };
     let fifos = FifoSet::new(&client.remote.fifo_dir(&c.id), INIT_PROCESS_ID, terminal);
     fifos.create()?;
@@ -534,7 +574,7 @@ async fn start_new_run(client: &Arc<ClientInner>, c: &Arc<Container>) -> Result<
     }
     let restarts = c.restart.lock().unwrap().as_ref().map(|m| m.restart_count()).unwrap_or(0);
     set_label(client.conn(), &c.id, RESTARTS_LABEL, &restarts.to_string()).await;
-    match start_task(client.conn(), &c.id, &fifos).await {
+    match start_task(client.conn(), &c.id, &fifos, rootfs).await {
         Ok(pid) => {
             c.run.lock().unwrap().begin(pid, io);
             client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));

@@ -122,6 +122,8 @@ pub(crate) struct Run {
     pub started_at: Option<std::time::Instant>,
     /// This run was found exited at `restore`: the restore rule of the policy applies.
     pub exited_while_away: bool,
+    /// The container's snapshot when it runs on an image (removed with it).
+    pub snapshot: Option<crate::images::rootfs::Snapshot>,
 }
 
 impl Run {
