@@ -280,7 +280,16 @@ impl ContainerSpec {
     /// (its path is replaced) and the process's args, env, cwd and user may be left
     /// for the image config to fill.
     pub fn for_image(json: &str) -> Result<Self> {
-        let spec: Spec = parse_json("OCI spec", json)?;
+        let mut v: serde_json::Value = parse_json("OCI spec", json)?;
+        // What the image will fill in stands in for the check of everything else.
+        if let Some(o) = v.as_object_mut() {
+            let p = o.entry("process").or_insert_with(|| serde_json::json!({}));
+            if let Some(p) = p.as_object_mut() {
+                p.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+                p.entry("cwd").or_insert_with(|| "/".into());
+            }
+        }
+        let spec: Spec = parse_json("OCI spec", &v.to_string())?;
         Ok(ContainerSpec { spec, json: json.to_string() })
     }
 
@@ -365,6 +374,8 @@ mod tests {
         // With an image the spec needs neither a root directory nor a command.
         let o = CreateOptions::from_json(Some(r#"{"image": "x"}"#)).unwrap();
         ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "root": {"path": "/nonexistent"}}"#, &o).unwrap();
+        ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "process": {"env": ["A=1"]}}"#, &o).unwrap();
+        assert!(ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "process": {"env": 1}}"#, &o).is_err());
         assert!(ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "root": {"path": "/nonexistent"}}"#, &CreateOptions::default()).is_err());
     }
 
