@@ -102,6 +102,31 @@ fn snapshots(state_dir: &Path, snapshotter: &str) -> Vec<String> {
     ctr(state_dir, &["snapshots", "--snapshotter", snapshotter, "ls"]).lines().skip(1).filter_map(|l| l.split_whitespace().next().map(str::to_string)).collect()
 }
 
+/// The committed snapshots (unpacked layers) of overlayfs in `state_dir`'s containerd.
+fn committed(state_dir: &Path) -> Vec<String> {
+    ctr(state_dir, &["snapshots", "--snapshotter", "overlayfs", "ls"])
+        .lines()
+        .filter(|l| l.split_whitespace().last() == Some("Committed"))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Has containerd's garbage collector run now (a lease deleted with `--sync`).
+fn collect_garbage(state_dir: &Path) {
+    let lease = ctr(state_dir, &["leases", "create"]);
+    let id = lease.split_whitespace().next().expect("lease id").to_string();
+    ctr(state_dir, &["leases", "delete", "--sync", &id]);
+}
+
+/// Waits until `state_dir`'s overlayfs holds no snapshot `key`.
+fn wait_snapshot_gone(state_dir: &Path, key: &str) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while snapshots(state_dir, "overlayfs").iter().any(|k| k == key) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!snapshots(state_dir, "overlayfs").iter().any(|k| k == key), "snapshot {key} outlived its container");
+}
+
 /// A spec for an image container: the busybox spec's namespaces and mounts, a
 /// process that names only `env` (the rest comes from the image), a writable root
 /// whose path does not exist (it is ignored).
@@ -248,6 +273,12 @@ fn removing_the_image_keeps_its_containers_running() {
     let id = unique_id("img-rm");
     client.create(&id, &image_spec(&["sh", "-c", "echo up; sleep 300"]), &image_options()).unwrap();
     rec.wait_stdout_contains(&id, "init", "up", TIMEOUT);
+    // Unpacked: two layers. A collection while the image is there keeps them (the
+    // config blob names the top one).
+    assert_eq!(committed(&d.state_dir).len(), 2, "{:?}", snapshots(&d.state_dir, "overlayfs"));
+    ctr(&d.state_dir, &["images", "tag", IMAGE, "lcd.test/busybox:other"]);
+    ctr(&d.state_dir, &["images", "rm", "--sync", "lcd.test/busybox:other"]);
+    assert_eq!(committed(&d.state_dir).len(), 2, "the collector took the layers of an image still there");
     // Remove the image and let the collector run (ctr's --sync waits for it).
     ctr(&d.state_dir, &["images", "rm", "--sync", IMAGE]);
     assert!(!ctr(&d.state_dir, &["images", "ls", "-q"]).contains(IMAGE));
@@ -259,6 +290,33 @@ fn removing_the_image_keeps_its_containers_running() {
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
     let e = client.create(&unique_id("img-rm"), &image_spec(&["true"]), &image_options()).unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e}");
+    // With the image and its last container gone, the collector reclaims the layers.
+    wait_snapshot_gone(&d.state_dir, &id);
+    collect_garbage(&d.state_dir);
+    assert_eq!(committed(&d.state_dir), Vec::<String>::new());
+}
+
+#[test]
+fn failed_creates_and_cleanup_remove_the_snapshot() {
+    let d = TestDaemon::start();
+    import(&d.state_dir);
+    let (client, rec) = d.client();
+    let failed = unique_id("img-fail");
+    rec.fail_next_attach(containerd::Error::new(Code::Internal, "refused by the test"));
+    let e = client.create(&failed, &image_spec(&["true"]), &image_options()).unwrap_err();
+    assert_eq!(e.code(), Code::Internal, "{e}");
+    assert!(!snapshots(&d.state_dir, "overlayfs").contains(&failed), "a failed create left its snapshot");
+    // A container nobody watches any more is removed at cleanup, its snapshot with it.
+    let orphan = unique_id("img-orphan");
+    client.create(&orphan, &image_spec(&["sleep", "300"]), &image_options()).unwrap();
+    client.close();
+    drop(client);
+    assert!(snapshots(&d.state_dir, "overlayfs").contains(&orphan));
+    d.remote.cleanup().unwrap();
+    // Look with containerd running again on the same state.
+    let again = Remote::new(d.options()).unwrap();
+    assert!(!snapshots(&d.state_dir, "overlayfs").contains(&orphan), "cleanup left the snapshot of {orphan}");
+    again.cleanup().unwrap();
 }
 
 /// The first host program: keeps every stdin open and reads no output, so whatever
