@@ -135,16 +135,24 @@ pub async fn unpack_resolved(conn: &Connection, image: &ResolvedImage, snapshott
     let Some(top) = chains.last().cloned() else {
         return Err(Error::invalid(format!("image {} has no layers", image.name)));
     };
-    if !exists(conn, snapshotter, &top).await? {
-        let lease = Lease::acquire(conn, "unpack").await?;
-        let r = apply_missing(conn, &lease, image, &chains, snapshotter, progress).await;
-        lease.release().await;
-        r?;
+    let lease = match exists(conn, snapshotter, &top).await? {
+        true => None,
+        false => Some(Lease::acquire(conn, "unpack").await?),
+    };
+    let r = async {
+        if let Some(lease) = &lease {
+            apply_missing(conn, lease, image, &chains, snapshotter, progress).await?;
+        }
+        // From now on the image keeps its snapshots; only then may the lease end (the
+        // collector may run as soon as it does).
+        let key = format!("{GC_REF_SNAPSHOT}{snapshotter}");
+        set_blob_label(conn, &image.config_desc.digest, &key, &top).await
     }
-    // The image keeps its snapshots (the labels survive the lease).
-    let key = format!("{GC_REF_SNAPSHOT}{snapshotter}");
-    set_blob_label(conn, &image.config_desc.digest, &key, &top).await?;
-    Ok(top)
+    .await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    r.map(|()| top)
 }
 
 /// Applies every layer whose chain id is not committed yet, bottom first.
