@@ -368,3 +368,32 @@ fn restore_readopts_an_image_container_after_a_restart_of_everything() {
     remote.cleanup().unwrap();
     stop_daemon(dir.path());
 }
+
+#[test]
+fn unpacking_reports_each_layer_once_and_labels_the_content() {
+    let d = TestDaemon::start();
+    import(&d.state_dir);
+    let events = std::sync::Mutex::new(Vec::new());
+    let record = |e: containerd::images::ProgressEvent| events.lock().unwrap().push(e);
+    let top = d.remote.unpack_image(IMAGE, None, Some(&record)).unwrap();
+    let events = events.into_inner().unwrap();
+    // Two layers, each reported when it starts and when it is in.
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(events.iter().all(|e| e.status == "extracting" && e.reference == IMAGE));
+    assert_eq!((events[0].current, events[1].current), (0, events[1].total));
+    assert_eq!(events[0].digest, events[1].digest);
+    assert_ne!(events[1].digest, events[2].digest);
+    assert_eq!(committed(&d.state_dir).len(), 2);
+    assert!(committed(&d.state_dir).contains(&top));
+    // The config names the top layer for the collector; the layers their diff ids.
+    let content = ctr(&d.state_dir, &["content", "ls"]);
+    assert!(content.contains(&format!("containerd.io/gc.ref.snapshot.overlayfs={top}")), "{content}");
+    assert_eq!(content.matches("containerd.io/uncompressed=").count(), 2, "{content}");
+    // Again: nothing left to do, nothing reported, the same top.
+    let again = std::sync::Mutex::new(0);
+    let count = |_: containerd::images::ProgressEvent| *again.lock().unwrap() += 1;
+    assert_eq!(d.remote.unpack_image(IMAGE, Some("overlayfs"), Some(&count)).unwrap(), top);
+    assert_eq!(*again.lock().unwrap(), 0);
+    let e = d.remote.unpack_image("lcd.test/none:here", None, None).unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+}

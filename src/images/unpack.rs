@@ -113,6 +113,22 @@ pub async fn snapshotter_for(conn: &Connection, requested: Option<&str>) -> Resu
     Ok(chosen.to_string())
 }
 
+impl crate::Remote {
+    /// Unpacks image `name` of the remote's namespace into `snapshotter` (`None`: the
+    /// default, see [`snapshotter_for`]) unless it is there already; returns the top
+    /// layer's chain id. `progress` gets an `extracting` report as each layer starts
+    /// and ends, on the calling thread. NOT_FOUND when there is no such image.
+    /// Blocking; do not call it from an async runtime's worker.
+    pub fn unpack_image(&self, name: &str, snapshotter: Option<&str>, progress: Progress<'_>) -> Result<String> {
+        self.inner.check_live()?;
+        let conn = &self.inner.conn;
+        crate::runtime::block_on(async {
+            let snapshotter = snapshotter_for(conn, snapshotter).await?;
+            unpack_image(conn, name, &snapshotter, progress).await
+        })
+    }
+}
+
 /// Unpacks image `image_name` into `snapshotter`; see the module's documentation.
 pub async fn unpack_image(conn: &Connection, image_name: &str, snapshotter: &str, progress: Progress<'_>) -> Result<String> {
     let image = config::resolve(conn, image_name).await?;
