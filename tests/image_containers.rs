@@ -396,4 +396,18 @@ fn unpacking_reports_each_layer_once_and_labels_the_content() {
     assert_eq!(*again.lock().unwrap(), 0);
     let e = d.remote.unpack_image("lcd.test/none:here", None, None).unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+    // The layers removed behind the library's back: a create unpacks them again.
+    let layers = committed(&d.state_dir);
+    let bottom = layers.iter().find(|k| **k != top).unwrap().clone();
+    for key in [&top, &bottom] {
+        ctr(&d.state_dir, &["snapshots", "--snapshotter", "overlayfs", "rm", key]);
+    }
+    assert_eq!(committed(&d.state_dir), Vec::<String>::new());
+    let (client, rec) = d.client();
+    let id = unique_id("img-again");
+    client.create(&id, &image_spec(&["cat", "/srv/layer2.txt"]), &image_options()).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+    rec.wait_output_closed(&id, "init", TIMEOUT);
+    assert_eq!(rec.stdout(&id, "init"), "layer-two\n");
+    assert_eq!(committed(&d.state_dir).len(), 2);
 }

@@ -3,6 +3,10 @@
 //! store; and the config's process defaults applied to a container's OCI spec the way
 //! the Go client's `oci.WithImageConfig` does.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
 use containerd_client::services::v1::{GetImageRequest, ReadContentRequest};
 use containerd_client::types::Descriptor as CtrDescriptor;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
@@ -92,6 +96,12 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
     };
     let image = image.ok_or_else(|| Error::not_found(format!("image {name:?} not found")))?;
     let mut target = image.target.ok_or_else(|| Error::invalid(format!("image {name} has no target")))?;
+    // What a target digest resolves to never changes (content is addressed by digest).
+    let key = (conn.socket().to_path_buf(), conn.namespace().to_string(), target.digest.clone());
+    if let Some(mut hit) = RESOLVED.lock().unwrap().as_ref().and_then(|m| m.get(&key).cloned()) {
+        hit.name = image.name;
+        return Ok(hit);
+    }
     let ctx = |e: Error| e.context(format!("image {name}"));
     let mut depth = 0;
     let manifest = loop {
@@ -125,8 +135,22 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
             return Err(Error::invalid(format!("image {name}: diff id {d:?} is not a sha256 digest")));
         }
     }
-    Ok(ResolvedImage { name: image.name, manifest_digest: target.digest, config_desc, config, layers, diff_ids })
+    let resolved = ResolvedImage { name: image.name, manifest_digest: target.digest, config_desc, config, layers, diff_ids };
+    let mut cache = RESOLVED.lock().unwrap();
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len() >= RESOLVED_CACHE {
+        cache.clear();
+    }
+    cache.insert(key, resolved.clone());
+    Ok(resolved)
 }
+
+/// Images resolved before, by (socket, namespace, target digest).
+type ResolvedCache = HashMap<(PathBuf, String, String), ResolvedImage>;
+static RESOLVED: Mutex<Option<ResolvedCache>> = Mutex::new(None);
+
+/// How many resolved images are remembered (all are forgotten when it is full).
+const RESOLVED_CACHE: usize = 64;
 
 /// Whether `d` is `sha256:` and 64 lowercase hex digits.
 pub fn is_sha256(d: &str) -> bool {

@@ -107,8 +107,20 @@ pub async fn prepare(conn: &Connection, id: &str, spec: &ContainerSpec, options:
     let top = unpack::unpack_resolved(conn, &image, &snapshotter, None).await?;
     let lease = Lease::acquire(conn, "create").await?;
     let snapshot = Snapshot { snapshotter: snapshotter.clone(), key: id.to_string() };
-    let req = PrepareSnapshotRequest { snapshotter, key: id.to_string(), parent: top, labels: HashMap::new() };
-    let mounts = match conn.snapshots().prepare(lease.request(req)).await {
+    let req = PrepareSnapshotRequest { snapshotter: snapshotter.clone(), key: id.to_string(), parent: top, labels: HashMap::new() };
+    let mut prepared = conn.snapshots().prepare(lease.request(req.clone())).await;
+    if prepared.as_ref().is_err_and(|s| s.code() == tonic::Code::NotFound) {
+        // The layers went since this process last unpacked the image: again.
+        unpack::forget(conn, &image, &snapshotter);
+        match unpack::unpack_resolved(conn, &image, &snapshotter, None).await {
+            Ok(_) => prepared = conn.snapshots().prepare(lease.request(req)).await,
+            Err(e) => {
+                lease.release().await;
+                return Err(e);
+            }
+        }
+    }
+    let mounts = match prepared {
         Ok(r) => r.into_inner().mounts,
         Err(s) => {
             lease.release().await;

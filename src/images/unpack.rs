@@ -21,7 +21,7 @@
 //! and each layer blob `containerd.io/uncompressed` = its diff id, so containerd's
 //! garbage collector keeps the snapshots as long as the image.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -132,6 +132,8 @@ impl crate::Remote {
 /// Unpacks image `image_name` into `snapshotter`; see the module's documentation.
 pub async fn unpack_image(conn: &Connection, image_name: &str, snapshotter: &str, progress: Progress<'_>) -> Result<String> {
     let image = config::resolve(conn, image_name).await?;
+    // Asked explicitly: look at what containerd has, whatever this process did before.
+    forget(conn, &image, snapshotter);
     unpack_resolved(conn, &image, snapshotter, progress).await
 }
 
@@ -145,19 +147,61 @@ async fn exists(conn: &Connection, snapshotter: &str, key: &str) -> Result<bool>
     }
 }
 
-/// Unpacks an already resolved image; returns its top chain id.
+/// Images this process unpacked and labelled, by (socket, namespace, config digest,
+/// snapshotter): [`unpack_resolved`] trusts them to be there until [`forget`].
+type UnpackedSet = HashSet<(PathBuf, String, String, String)>;
+static UNPACKED: Mutex<Option<UnpackedSet>> = Mutex::new(None);
+
+fn unpacked_key(conn: &Connection, image: &ResolvedImage, snapshotter: &str) -> (PathBuf, String, String, String) {
+    (conn.socket().to_path_buf(), conn.namespace().to_string(), image.config_desc.digest.clone(), snapshotter.to_string())
+}
+
+/// The image's layers may be gone from `snapshotter` after all (a snapshot the caller
+/// needed was missing): the next [`unpack_resolved`] checks again.
+pub fn forget(conn: &Connection, image: &ResolvedImage, snapshotter: &str) {
+    if let Some(set) = UNPACKED.lock().unwrap().as_mut() {
+        set.remove(&unpacked_key(conn, image, snapshotter));
+    }
+}
+
+/// Unpacks an already resolved image; returns its top chain id. An image this
+/// process has unpacked (or found unpacked) before is not checked again (see
+/// [`forget`]).
 pub async fn unpack_resolved(conn: &Connection, image: &ResolvedImage, snapshotter: &str, progress: Progress<'_>) -> Result<String> {
     let chains = chain_ids(&image.diff_ids);
     let Some(top) = chains.last().cloned() else {
         return Err(Error::invalid(format!("image {} has no layers", image.name)));
     };
+    let key = unpacked_key(conn, image, snapshotter);
+    if UNPACKED.lock().unwrap().as_ref().is_some_and(|s| s.contains(&key)) {
+        return Ok(top);
+    }
+    let top = unpack_checked(conn, image, &chains, top, snapshotter, progress).await?;
+    let mut set = UNPACKED.lock().unwrap();
+    let set = set.get_or_insert_with(HashSet::new);
+    if set.len() >= 256 {
+        set.clear();
+    }
+    set.insert(key);
+    Ok(top)
+}
+
+/// [`unpack_resolved`] without the memory of earlier unpacks.
+async fn unpack_checked(
+    conn: &Connection,
+    image: &ResolvedImage,
+    chains: &[String],
+    top: String,
+    snapshotter: &str,
+    progress: Progress<'_>,
+) -> Result<String> {
     let lease = match exists(conn, snapshotter, &top).await? {
         true => None,
         false => Some(Lease::acquire(conn, "unpack").await?),
     };
     let r = async {
         if let Some(lease) = &lease {
-            apply_missing(conn, lease, image, &chains, snapshotter, progress).await?;
+            apply_missing(conn, lease, image, chains, snapshotter, progress).await?;
         }
         // From now on the image keeps its snapshots; only then may the lease end (the
         // collector may run as soon as it does).
