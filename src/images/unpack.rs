@@ -9,7 +9,9 @@
 //!   starts (`current` 0) and when it is in (`current` = `total`), on the calling
 //!   task, in order; layers already unpacked send nothing.
 //! - [`unpack_resolved`]: the same for an image already resolved with
-//!   [`super::config::resolve`].
+//!   [`super::config::resolve`]; it remembers what this process unpacked and does not
+//!   ask containerd again ([`forget`] undoes that; `unpack_image` always asks).
+//! - `Remote::unpack_image(name, snapshotter, progress)`: the public, blocking form.
 //! - [`snapshotter_for`]: the snapshotter to use when the caller names none
 //!   (`overlayfs`, or `native` where containerd could not load overlayfs).
 //!
