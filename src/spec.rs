@@ -87,6 +87,14 @@ pub struct CreateOptions {
     /// What to do when the container's init process exits.
     #[serde(default)]
     pub restart_policy: Option<RestartPolicy>,
+    /// Runs the container on a snapshot of this image (pulled or imported before);
+    /// the spec's `root.path` is then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The snapshotter of the image's rootfs (default `overlayfs`, or `native` where
+    /// containerd has no overlayfs). Only with `image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshotter: Option<String>,
 }
 
 impl CreateOptions {
@@ -103,6 +111,17 @@ impl CreateOptions {
         }
         if let Some(p) = &opts.restart_policy {
             p.validate().map_err(|e| e.context("create options"))?;
+        }
+        if opts.image.as_deref().is_some_and(|i| i.trim().is_empty()) {
+            return Err(Error::invalid("create options: image is empty"));
+        }
+        if let Some(s) = &opts.snapshotter {
+            if opts.image.is_none() {
+                return Err(Error::invalid("create options: snapshotter is given without an image"));
+            }
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+                return Err(Error::invalid(format!("create options: snapshotter {s:?} is not a snapshotter name")));
+            }
         }
         Ok(opts)
     }
@@ -257,6 +276,33 @@ impl ContainerSpec {
         Ok(ContainerSpec { spec, json: json.to_string() })
     }
 
+    /// Parses `spec_json` for a container whose rootfs comes from an image: `root`
+    /// (its path is replaced) and the process's args, env, cwd and user may be left
+    /// for the image config to fill.
+    pub fn for_image(json: &str) -> Result<Self> {
+        let mut v: serde_json::Value = parse_json("OCI spec", json)?;
+        // What the image will fill in stands in for the check of everything else.
+        if let Some(o) = v.as_object_mut() {
+            let p = o.entry("process").or_insert_with(|| serde_json::json!({}));
+            if let Some(p) = p.as_object_mut() {
+                p.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+                p.entry("cwd").or_insert_with(|| "/".into());
+            }
+        }
+        let spec: Spec = parse_json("OCI spec", &v.to_string())?;
+        Ok(ContainerSpec { spec, json: json.to_string() })
+    }
+
+    /// Parses `spec_json` as [`ContainerSpec::from_json`] does, or as
+    /// [`ContainerSpec::for_image`] when `options` name an image.
+    pub fn for_options(json: &str, options: &CreateOptions) -> Result<Self> {
+        if options.image.is_some() {
+            Self::for_image(json)
+        } else {
+            Self::from_json(json)
+        }
+    }
+
     /// The rootfs directory.
     pub fn root_path(&self) -> PathBuf {
         self.spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default()
@@ -316,6 +362,21 @@ mod tests {
         let e = CreateOptions::from_json(Some(r#"{"restart_policy": {"name": "always", "maximum_retry_count": "x"}}"#)).unwrap_err();
         assert!(e.message().contains("restart_policy.maximum_retry_count"), "{e}");
         assert_eq!(CreateOptions::from_json(None).unwrap(), CreateOptions::default());
+    }
+
+    #[test]
+    fn image_options() {
+        let o = CreateOptions::from_json(Some(r#"{"image": "lcd.test/busybox:v1", "snapshotter": "native"}"#)).unwrap();
+        assert_eq!((o.image.as_deref(), o.snapshotter.as_deref()), (Some("lcd.test/busybox:v1"), Some("native")));
+        for bad in [r#"{"image": ""}"#, r#"{"snapshotter": "native"}"#, r#"{"image": "x", "snapshotter": "../x"}"#, r#"{"imag": "x"}"#] {
+            assert_eq!(CreateOptions::from_json(Some(bad)).unwrap_err().code(), crate::Code::InvalidArgument, "{bad}");
+        }
+        // With an image the spec needs neither a root directory nor a command.
+        let o = CreateOptions::from_json(Some(r#"{"image": "x"}"#)).unwrap();
+        ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "root": {"path": "/nonexistent"}}"#, &o).unwrap();
+        ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "process": {"env": ["A=1"]}}"#, &o).unwrap();
+        assert!(ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "process": {"env": 1}}"#, &o).is_err());
+        assert!(ContainerSpec::for_options(r#"{"ociVersion": "1.0.2", "root": {"path": "/nonexistent"}}"#, &CreateOptions::default()).is_err());
     }
 
     #[test]

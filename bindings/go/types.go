@@ -215,6 +215,8 @@ type runtimeOption struct {
 type createOptions struct {
 	Runtime       *runtimeOption `json:"runtime,omitempty"`
 	RestartPolicy *RestartPolicy `json:"restart_policy,omitempty"`
+	Image         string         `json:"image,omitempty"`
+	Snapshotter   string         `json:"snapshotter,omitempty"`
 }
 
 // WithRuntime runs the container with the runc-compatible binary at path instead of
@@ -222,6 +224,26 @@ type createOptions struct {
 func WithRuntime(path string, args []string) CreateOption {
 	return func(o *createOptions) {
 		o.Runtime = &runtimeOption{Path: path, Args: args}
+	}
+}
+
+// WithImage runs the container on a writable snapshot of image ref (pulled or
+// imported before; ErrNotFound if it is not there), removed with the container. The
+// spec's Root.Path is then ignored (Root.Readonly is honoured) and the image config
+// supplies what the spec's process leaves out: with Spec.Process nil, the whole
+// process (args = entrypoint + cmd, env, cwd, user); otherwise empty Args and Cwd,
+// and Env merged with the spec's keys winning.
+func WithImage(ref string) CreateOption {
+	return func(o *createOptions) {
+		o.Image = ref
+	}
+}
+
+// WithSnapshotter names the snapshotter of WithImage's rootfs (default "overlayfs",
+// or "native" where containerd has no overlayfs).
+func WithSnapshotter(name string) CreateOption {
+	return func(o *createOptions) {
+		o.Snapshotter = name
 	}
 }
 

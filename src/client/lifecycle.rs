@@ -12,12 +12,14 @@ use containerd_client::services::v1::{
     UpdateContainerRequest,
 };
 use containerd_client::types::v1::Status;
+use containerd_client::types::Mount;
 
 use super::runc::{json_any, runc_options_any, RUNC_RUNTIME, SPEC_TYPE_URL};
 use super::{info, ClientInner, Container};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
+use crate::images::rootfs;
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
 use crate::restart::should_restart_on_restore;
@@ -120,6 +122,19 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         client.unregister(&c);
         return Err(e);
     }
+    // With an image: its snapshot, and the spec completed from its config.
+    let prepared = crate::runtime::block_on(rootfs::prepare(&conn, id, spec, options)).and_then(|p| match p {
+        Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id).map(|s| (Some(p), s)),
+        None => Ok((None, (spec_bytes, cgroup))),
+    });
+    let (image, (spec_bytes, cgroup)) = match prepared {
+        Ok(x) => x,
+        Err(e) => {
+            client.unregister(&c);
+            return Err(e);
+        }
+    };
+    let spec = image.as_ref().map_or(spec, |p| &p.spec);
     // This run's own fifo directory: a failure below removes it and nothing else.
     let run_dir = remote.new_run_dir(id);
     let fifos = FifoSet::new(&run_dir, INIT_PROCESS_ID, spec.terminal());
@@ -133,6 +148,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Ok(io) => io,
         Err(e) => {
             remote.remove_run_dir(id, Some(&run_dir));
+            if let Some(p) = image {
+                crate::runtime::block_on(p.abandon(&conn));
+            }
             client.unregister(&c);
             return Err(e);
         }
@@ -141,7 +159,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let guard = c.op.clone().blocking_lock_owned();
     let reconnections = remote.reconnections();
     let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
-        let container = CtrContainer {
+        let mut container = CtrContainer {
             id: id.to_string(),
             labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
             runtime: Some(Runtime {
@@ -151,6 +169,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
             ..Default::default()
         };
+        if let Some(p) = &image {
+            p.fill_record(&mut container);
+        }
         let req = CreateContainerRequest { container: Some(container) };
         // After an outage: ours if the record there carries our options.
         let ours = |c: Connection| {
@@ -176,7 +197,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 ),
                 _ => Error::from_status(format!("create container {id}"), &s),
             })?;
-        let r = start_task(&conn, id, &fifos).await;
+        let r = start_task(&conn, id, &fifos, image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default()).await;
         if r.is_err() {
             let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
         }
@@ -191,7 +212,11 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.options = options.clone();
                 run.cgroup = Some(cgroup);
                 run.fifo_dir = Some(run_dir);
+                run.snapshot = image.as_ref().map(|p| p.snapshot.clone());
                 c.arm_restarts(&run, 0);
+            }
+            if let Some(p) = image {
+                crate::runtime::block_on(p.commit());
             }
             remote.set_owned(id, true);
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
@@ -202,6 +227,9 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Err(e) => {
             io.close();
             remote.remove_run_dir(id, Some(&run_dir));
+            if let Some(p) = image {
+                crate::runtime::block_on(p.abandon(&conn));
+            }
             client.unregister(&c);
             drop(guard);
             Err(e)
@@ -266,9 +294,9 @@ async fn started(conn: Connection, id: String, exec_id: String) -> std::result::
 
 /// Creates and starts the task of an existing container with the given stdio;
 /// on failure nothing of the task is left.
-pub(crate) async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> Result<u32> {
+pub(crate) async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet, rootfs: Vec<Mount>) -> Result<u32> {
     let (stdin, stdout, stderr) = fifos.as_strings();
-    let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, ..Default::default() };
+    let task = CreateTaskRequest { container_id: id.to_string(), stdin, stdout, stderr, terminal: fifos.terminal, rootfs, ..Default::default() };
     let r = async {
         let created = |c: Connection| {
             let id = id.to_string();
@@ -295,6 +323,7 @@ pub(crate) async fn start_task(conn: &Connection, id: &str, fifos: &FifoSet) -> 
 /// Kills a container nobody watches any more and removes its task and record
 /// (SIGKILL at once: there is no one to report a graceful stop to).
 pub(crate) async fn remove_unwatched(conn: &Connection, id: &str) {
+    let snapshot = rootfs::snapshot_of(conn, id).await;
     discard_task(conn, id).await;
     for _ in 0..50 {
         match process_state(conn, id, "").await {
@@ -304,6 +333,9 @@ pub(crate) async fn remove_unwatched(conn: &Connection, id: &str) {
     }
     let _ = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: id.into() })).await;
     let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
+    if let Some(s) = snapshot {
+        rootfs::remove(conn, &s).await;
+    }
 }
 
 /// Kills and deletes a task that failed half-way; errors are irrelevant here.
@@ -418,7 +450,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
                 log::warn!("delete task {}: {}", c.id, s.message());
             }
         }
-        remove_record(client, &c.id).await;
+        remove_record(client, c).await;
         client.end_reaping(&c.id);
         return true;
     }
@@ -496,13 +528,17 @@ fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, 
     }
 }
 
-/// Removes a container's record and fifos once its task is gone.
-async fn remove_record(client: &ClientInner, id: &str) {
-    let conn = client.conn();
+/// Removes a container's record, snapshot and fifos once its task is gone.
+async fn remove_record(client: &ClientInner, c: &Container) {
+    let (conn, id) = (client.conn(), &c.id);
     if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await {
         if s.code() != tonic::Code::NotFound {
             log::warn!("delete container {id}: {}", s.message());
         }
+    }
+    let snapshot = c.run.lock().unwrap().snapshot.take();
+    if let Some(s) = snapshot {
+        rootfs::remove(conn, &s).await;
     }
     // Each run removed its own fifo directory: the container's goes once empty.
     client.remote.remove_run_dir(id, None);
@@ -512,7 +548,7 @@ async fn remove_record(client: &ClientInner, id: &str) {
 /// The final end of a container whose task is gone: removes its record and fifos,
 /// frees the id and reports `end` (its `exit`).
 pub(crate) async fn finish(client: &ClientInner, c: &Arc<Container>, end: StateInfo) {
-    remove_record(client, &c.id).await;
+    remove_record(client, c).await;
     client.unregister(c);
     client.report(&c.id, end);
 }

@@ -130,6 +130,8 @@ pub(crate) struct Run {
     /// The directory of this run's fifos (`fifo/<ns>/<id>/<run>`), owned by this run
     /// alone: removed when the run ends.
     pub fifo_dir: Option<std::path::PathBuf>,
+    /// The container's snapshot when it runs on an image (removed with it).
+    pub snapshot: Option<crate::images::rootfs::Snapshot>,
 }
 
 impl Run {

@@ -123,10 +123,22 @@ async fn start(client: &Arc<ClientInner>, c: &Arc<Container>, p: Prepared) -> Re
         run.execs.clear();
         run.fifo_dir = Some(p.dir.clone());
     }
+    // A restart keeps the container's snapshot: its mounts become the new task's rootfs.
+    let snapshot = c.run.lock().unwrap().snapshot.clone();
+    let rootfs = match &snapshot {
+        Some(s) => match crate::images::rootfs::mounts(client.conn(), s).await {
+            Ok(m) => m,
+            Err(e) => {
+                p.discard(client, &c.id);
+                return Err(e);
+            }
+        },
+        None => Vec::new(),
+    };
     let restarts = c.restart.lock().unwrap().as_ref().map(|m| m.restart_count()).unwrap_or(0);
     set_label(client.conn(), &c.id, RESTARTS_LABEL, &restarts.to_string()).await;
     let reconnections = client.remote.reconnections();
-    match start_task(client.conn(), &c.id, &p.fifos).await {
+    match start_task(client.conn(), &c.id, &p.fifos, rootfs).await {
         Ok(pid) => {
             c.run.lock().unwrap().begin(pid, p.io);
             client.report(&c.id, info(State::StartContainer, pid, INIT_PROCESS_ID));

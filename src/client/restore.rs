@@ -70,6 +70,7 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
         run.manual_stop = manual_stop;
         run.process = process;
         run.cgroup = cgroup;
+        run.snapshot = ctr.as_ref().and_then(crate::images::rootfs::Snapshot::of_record);
         // `started` is set only once the run is really taken over (below): events that
         // arrive before that are dropped and recovered by the check at the end.
         run.pid = task.as_ref().map(|t| t.pid).unwrap_or(0);

@@ -73,10 +73,16 @@ unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
 ///
 /// `id`: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`. `spec_json`: an OCI
 /// runtime spec whose `root.path` is an existing absolute host directory holding the
-/// rootfs. `options_json` (may be NULL): `{"runtime": {"path", "args"},
+/// rootfs (unless `image` is given). `options_json` (may be NULL): `{"runtime": {"path", "args"},
 /// "restart_policy": {"name": "no|always|on-failure|unless-stopped",
-/// "maximum_retry_count"}}`. Strings are borrowed. Invalid arguments are
-/// `LCD_INVALID_ARGUMENT` before anything is created. A taken id is
+/// "maximum_retry_count"}, "image": "<ref>", "snapshotter": "overlayfs|native"}`.
+/// With `image` (pulled or imported before; `LCD_NOT_FOUND` if it is not there) the
+/// container runs on a writable snapshot of it, keyed by `id` and removed with the
+/// container: `root.path` is ignored (`root.readonly` is honoured), and the image
+/// config supplies what the spec's process leaves out (args = entrypoint + cmd, env
+/// merged with the spec's keys winning, cwd, user), unpacking the image first if
+/// needed. Strings are borrowed. Invalid arguments are `LCD_INVALID_ARGUMENT` before
+/// anything is created. A taken id is
 /// `LCD_ALREADY_EXISTS` before anything is touched (no fifo, no `attach_streams`, no
 /// event): taken by any client of the same remote, or known to containerd (e.g. a
 /// container left running across a restart of the host program: restore it). An id
@@ -95,8 +101,9 @@ pub unsafe extern "C" fn lcd_client_create(
         // SAFETY (all string arguments of this module): NULL or NUL-terminated,
         // borrowed for the call.
         let id = unsafe { container_id(id) }?;
-        let spec = ContainerSpec::from_json(unsafe { c_str(spec_json, "spec_json") }?)?;
+        let spec_json = unsafe { c_str(spec_json, "spec_json") }?;
         let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
+        let spec = ContainerSpec::for_options(spec_json, &options)?;
         // SAFETY (all handles of this module): a live handle from lcd_remote_client.
         unsafe { client(c) }.create(id, &spec, &options)
     })

@@ -116,9 +116,18 @@ _Summary = List[ProcessSummary]
 _Pids = List[int]
 
 
-def _create_options(runtime: RuntimeArg, restart_policy: RestartPolicyArg) -> Optional[bytes]:
+def _create_options(
+    runtime: RuntimeArg,
+    restart_policy: RestartPolicyArg,
+    image: Optional[str] = None,
+    snapshotter: Optional[str] = None,
+) -> Optional[bytes]:
     """The ``options_json`` of create and restore (None when nothing is set)."""
     opts: Dict[str, Any] = {}
+    if image is not None:
+        opts["image"] = image
+    if snapshotter is not None:
+        opts["snapshotter"] = snapshotter
     if isinstance(runtime, Runtime):
         opts["runtime"] = runtime.to_json()
     elif isinstance(runtime, str):
@@ -291,16 +300,23 @@ class Client(HandleOwner):
         *,
         runtime: RuntimeArg = None,
         restart_policy: RestartPolicyArg = None,
+        image: Optional[str] = None,
+        snapshotter: Optional[str] = None,
     ) -> None:
         """Creates and starts container ``id`` from an OCI runtime spec.
 
         ``spec["root"]["path"]`` is an existing absolute host directory holding the
-        rootfs. The backend's ``attach_streams`` runs on this thread before the
+        rootfs, unless ``image`` names an image (pulled or imported before;
+        :class:`~libcontainerd.NotFound` if it is not there): the container then runs
+        on a writable snapshot of it (on ``snapshotter``, default ``overlayfs``),
+        removed with the container; ``root.path`` is ignored and the image config
+        fills what ``spec["process"]`` leaves out (``args``, ``env`` merged with the
+        spec's keys winning, ``cwd``, ``user``). The backend's ``attach_streams`` runs on this thread before the
         process starts; then ``start-container`` is reported. ``runtime``: a
         :class:`Runtime` (or its path); ``restart_policy``: a :class:`RestartPolicy`
         (or its name). A taken id raises :class:`~libcontainerd.AlreadyExists`.
         """
-        opts = _create_options(runtime, restart_policy)
+        opts = _create_options(runtime, restart_policy, image, snapshotter)
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_create(c, _lib.c_str(id), _lib.to_json(dict(spec)), opts)

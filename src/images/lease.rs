@@ -1,0 +1,79 @@
+//! containerd leases: what is written while one is held (content, snapshots) is safe
+//! from the garbage collector until it is referenced properly or the lease ends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use containerd_client::services::v1::{CreateRequest, DeleteRequest};
+use tonic::Request;
+
+use crate::error::{Error, Result};
+use crate::remote::connection::Connection;
+
+/// The gRPC header that puts a request under a lease.
+pub const LEASE_HEADER: &str = "containerd-lease";
+
+/// containerd's lease label: past this time the collector may reclaim the lease, so a
+/// client that died holding one leaves nothing pinned for ever.
+pub const EXPIRE_LABEL: &str = "containerd.io/gc.expire";
+
+/// How long a lease outlives a client that never released it.
+pub const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// A lease held in containerd; [`Lease::release`] ends it (dropping it without that
+/// leaves it to expire).
+pub struct Lease {
+    conn: Connection,
+    id: String,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("id", &self.id).finish()
+    }
+}
+
+impl Lease {
+    /// Takes a new lease named after `purpose`, expiring after [`LEASE_EXPIRY`].
+    pub async fn acquire(conn: &Connection, purpose: &str) -> Result<Lease> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let id = format!("libcontainerd-{purpose}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let expire = crate::metrics::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
+        let req = CreateRequest { id: id.clone(), labels: HashMap::from([(EXPIRE_LABEL.to_string(), expire)]) };
+        conn.call(req, |c, r| async move { c.leases().create(c.request(r)).await })
+            .await
+            .map_err(|s| Error::from_status("create lease", &s))?;
+        Ok(Lease { conn: conn.clone(), id })
+    }
+
+    /// The lease's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `msg` as a request of the lease's connection under this lease.
+    pub fn request<T>(&self, msg: T) -> Request<T> {
+        self.attach(self.conn.request(msg))
+    }
+
+    /// Puts `req` under this lease.
+    pub fn attach<T>(&self, mut req: Request<T>) -> Request<T> {
+        if let Ok(v) = self.id.parse() {
+            req.metadata_mut().insert(LEASE_HEADER, v);
+        }
+        req
+    }
+
+    /// Ends the lease (what it protected is now kept only by its references). A
+    /// failure is logged: the lease expires anyway.
+    pub async fn release(self) {
+        let req = DeleteRequest { id: self.id.clone(), sync: false };
+        if let Err(s) = self.conn.call(req, |c, r| async move { c.leases().delete(c.request(r)).await }).await {
+            if s.code() != tonic::Code::NotFound {
+                log::warn!("release lease {}: {}", self.id, s.message());
+            }
+        }
+    }
+}
