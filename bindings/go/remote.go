@@ -156,7 +156,8 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 	if b == nil {
 		return nil, invalidArgument("backend is nil")
 	}
-	h := cgo.NewHandle(&callbackTarget{backend: b})
+	target := &callbackTarget{backend: b}
+	h := cgo.NewHandle(target)
 	var cp *C.lcd_client
 	err := r.call(func(p *C.lcd_remote) *C.lcd_error {
 		return C.lcd_go_remote_client(p, C.uintptr_t(h), &cp)
@@ -165,7 +166,7 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 		h.Delete() // the library calls user_data_free only on success
 		return nil, err
 	}
-	c := &Client{}
+	c := &Client{target: target}
 	c.h.init(unsafe.Pointer(cp), func(p unsafe.Pointer) { C.lcd_client_free((*C.lcd_client)(p)) })
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c, nil
