@@ -91,11 +91,17 @@ pub fn parse_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     }
     let de = &mut serde_json::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
+        // The path and the parser's complaint can both quote the input (a key): each is
+        // cut on its own, so that what went wrong survives a huge key.
+        let mut path = e.path().to_string();
+        if let Some((cut, _)) = path.char_indices().nth(MAX_QUOTED_LEN) {
+            path = format!("{}… ({} bytes)", &path[..cut], path.len());
+        }
+        let inner = capped(e.inner().to_string());
         if path.is_empty() || path == "." {
-            Error::invalid(capped(format!("invalid {what} JSON: {}", e.inner())))
+            Error::invalid(format!("invalid {what} JSON: {inner}"))
         } else {
-            Error::invalid(capped(format!("invalid {what} JSON at {path}: {}", e.inner())))
+            Error::invalid(format!("invalid {what} JSON at {path}: {inner}"))
         }
     })?;
     de.end().map_err(|e| Error::invalid(capped(format!("invalid {what} JSON: {e}"))))?;
@@ -354,8 +360,9 @@ mod tests {
         let e = ProcessSpec::from_json(&format!(r#"{{"args": ["sh"], "cwd": "{huge}"}}"#)).unwrap_err();
         assert!(e.message().len() < 200, "{}", e.message().len());
         let e = CreateOptions::from_json(Some(&format!(r#"{{"{huge}": 1}}"#))).unwrap_err();
-        assert!(e.message().len() <= MAX_MESSAGE_LEN + 64, "{}", e.message().len());
+        assert!(e.message().len() <= MAX_MESSAGE_LEN + 200, "{}", e.message().len());
         assert!(e.message().starts_with("invalid create options JSON"), "{}", &e.message()[..80]);
+        assert!(e.message().contains("unknown field"), "{}", e.message());
         assert_eq!(quoted("é".repeat(100).as_str()).chars().filter(|c| *c == 'é').count(), MAX_QUOTED_LEN);
         assert_eq!(capped("short".into()), "short");
     }
