@@ -74,8 +74,8 @@ func optionsJSON(cs *cstrings, opts []CreateOption) *C.char {
 	return cs.json("create options", &o)
 }
 
-// Create creates and starts container id (1–64 characters of
-// [A-Za-z0-9][A-Za-z0-9_.-]*) from spec: it makes the container and its task, calls
+// Create creates and starts container id (1–64 characters: runs of [A-Za-z0-9]
+// joined by single '.', '_' or '-', containerd's identifier grammar) from spec: it makes the container and its task, calls
 // the Backend's AttachStreams (on this goroutine, before the process starts), starts
 // the init process and reports StateStart. A taken id is ErrAlreadyExists.
 func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {

@@ -53,7 +53,7 @@ func WithStartDaemon(start bool) RemoteOption {
 }
 
 // WithRemoteAddr connects to the containerd socket at addr (a path) instead of
-// starting a daemon.
+// starting a daemon; together with WithStartDaemon(true) it is ErrInvalidArgument.
 func WithRemoteAddr(addr string) RemoteOption {
 	return func(o *remoteOptions) { o.RemoteAddr = &addr }
 }
