@@ -548,6 +548,16 @@ mod tests {
     }
 
     #[test]
+    fn daemon_env_keeps_only_what_containerd_needs() {
+        let host = [("PATH", "/opt/bin:/usr/bin"), ("NOTIFY_SOCKET", "/run/systemd/notify"), ("HOME", "/root"), ("TMPDIR", "/var/tmp"), ("LD_PRELOAD", "x.so")];
+        let env = daemon_env(host.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        let got: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap())).collect();
+        assert_eq!(got, vec![("PATH".into(), "/opt/bin:/usr/bin".into()), ("TMPDIR".into(), "/var/tmp".into())]);
+        let env = daemon_env([("PATH".into(), "".into())].into_iter());
+        assert_eq!(env, vec![("PATH".into(), DEFAULT_DAEMON_PATH.into())]);
+    }
+
+    #[test]
     fn owned_by_someone_else_is_refused() {
         if !nix::unistd::geteuid().is_root() {
             return; // only root can hand a directory to another user
