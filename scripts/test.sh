@@ -142,6 +142,8 @@ while IFS= read -r line; do
         else
             rust_bad=$((rust_bad + 1)); fail "rust $current (ran no tests)"
         fi
+    elif [[ "$line" == "test result: ok."* ]]; then
+        rust_ok=$((rust_ok + 1)); counted=1; pass "rust $current"
     elif [[ "$line" == "test result: FAILED."* ]]; then
         rust_bad=$((rust_bad + 1)); counted=1; fail "rust $current"
     elif [[ "$line" == "error: test failed, to rerun pass"* ]] && [ "$counted" = 0 ]; then
