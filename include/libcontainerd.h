@@ -205,6 +205,13 @@ typedef struct lcd_io_pipe {
  * `attach_streams` on the thread of the call that starts a process, or a library
  * thread for a restart), so the caller guarantees that `user_data` may be used from
  * any thread, concurrently.
+ *
+ * A `state_changed` that blocks holds up only its own container's later events. Up
+ * to 16 containers' callbacks of one client run at once (more wait their turn).
+ * While a container's callback blocks, its queue keeps every `start-container`,
+ * `exit`, `restart`, `restore`, `start-process` and `exit-process`; past 256 queued
+ * events a new `pause`, `resume` or `oom` replaces the oldest queued one of those
+ * notices (so the latest state is still reported), and the drop is logged.
  */
 typedef struct lcd_backend {
     /**
@@ -312,9 +319,12 @@ uint32_t lcd_abi_version(void);
  * `options_json` (borrowed, may be NULL for all defaults) is an object with the
  * optional keys `state_dir`, `start_daemon`, `remote_addr`, `containerd_path`,
  * `debug_log`, `live_restore`, `oom_score`, `runtime_path`, `runtime_args`,
- * `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it. Invalid options
- * are rejected before anything happens (no daemon is started). Blocking,
- * thread-safe.
+ * `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it, and so is
+ * `start_daemon: true` together with `remote_addr` (a started daemon listens under
+ * `state_dir`). Invalid options are rejected before anything happens (no daemon is
+ * started). A started containerd gets a clean environment: only `PATH` (a default
+ * one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
+ * variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
  */
 struct lcd_error *lcd_remote_new(const char *options_json, struct lcd_remote **out);
 
@@ -370,7 +380,9 @@ void lcd_remote_free(struct lcd_remote *r);
  * `attach_streams` (on this thread, before the process starts), starts the init
  * process and reports `start-container`.
  *
- * `id`: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`. `spec_json`: an OCI
+ * `id`: 1–64 characters, runs of `[A-Za-z0-9]` joined by single `.`, `_` or `-`
+ * (containerd's identifier grammar: no leading, trailing or doubled separator).
+ * `spec_json`: an OCI
  * runtime spec whose `root.path` is an existing absolute host directory holding the
  * rootfs (unless `image` is given). `options_json` (may be NULL): `{"runtime": {"path", "args"},
  * "restart_policy": {"name": "no|always|on-failure|unless-stopped",

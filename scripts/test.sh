@@ -5,7 +5,8 @@
 #
 # Ends with the line "N passed, N failed", counting test suites: each Rust test
 # binary, each C test program, the Go run, the Python pytest and mypy runs. Exits non-zero if
-# anything failed.
+# anything failed, including a suite that ran no test or left a process (containerd, a
+# shim) or a fifo of its own behind.
 #
 # Environment:
 #   LCD_TEST_TIMEOUT     seconds for `cargo test` (default 2700)
@@ -13,7 +14,8 @@
 #   LCD_GO_TEST_TIMEOUT  seconds for the Go tests (default 900)
 #   LCD_PY_TEST_TIMEOUT  seconds for the Python tests (default 900)
 #   LCD_BENCH_SMOKE_TIMEOUT  seconds for the benchmark smoke run (default 900)
-#   LCD_SANITIZE=0       skip the C tests under ASan/UBSan and valgrind (default: run)
+#   LCD_SANITIZE=0       skip the C tests under ASan/UBSan and valgrind (default: run;
+#                        a skipped suite is listed as SKIP, counted neither way)
 #   LCD_VALGRIND_TIMEOUT seconds for each C test program under valgrind (default 900)
 #   LCD_FUZZ_SECONDS     seconds of fuzzing per fuzz target (default 30; 0 skips)
 #   LCD_TEST_KEEP=1      keep the temporary state directories for inspection
@@ -30,6 +32,29 @@ failed=0
 results=()
 pass() { passed=$((passed + 1)); results+=("PASS  $1"); }
 fail() { failed=$((failed + 1)); results+=("FAIL  $1"); }
+# A suite left out on purpose: listed (never silently dropped), counted neither way.
+skip() { results+=("SKIP  $1"); }
+
+# Fails suite $1 if anything it started below directory $2 outlives it: a process
+# whose command line points there (containerd, a shim: other containerds on this
+# machine are never looked at) or a fifo left in it. Waits up to 10 s for what is
+# still ending. The caller stops and removes what is left afterwards.
+leftovers() {
+    local suite=$1 dir=$2 p pids fifos pattern _
+    pattern=$(printf '%s/' "$dir" | sed 's/[.[\*^$()+?{|]/\\&/g')
+    for _ in $(seq 1 40); do
+        pids=$(pgrep -f -- "$pattern")
+        fifos=$(find "$dir" -xdev -type p 2>/dev/null | head -20)
+        [ -z "$pids" ] && [ -z "$fifos" ] && return 0
+        sleep 0.25
+    done
+    lcd_warn "$suite left behind:"
+    for p in $pids; do
+        printf '  pid %s: %s\n' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" >&2
+    done
+    [ -n "$fifos" ] && printf '  fifo %s\n' $fifos >&2
+    fail "$suite left processes or fifos behind (see above)"
+}
 
 # Every state directory a test creates lives below this one (tests/common reads
 # LCD_TEST_TMPDIR; the C programs get theirs as an argument), so whatever a test
@@ -90,7 +115,8 @@ rust_log="$TEST_TMP/cargo-test.log"
 timeout --kill-after=30 "${LCD_TEST_TIMEOUT:-2700}" \
     cargo test --release --no-fail-fast 2>&1 | tee "$rust_log"
 rust_rc=${PIPESTATUS[0]}
-# Stop the daemons the Rust tests left (one shared per test binary) before going on.
+# Every test binary cleans up what it started (the shared daemon at exit).
+leftovers "rust cargo test" "$TEST_TMP"
 lcd_stop_tree "$TEST_TMP"
 current="rust"
 counted=0
@@ -107,6 +133,15 @@ while IFS= read -r line; do
         current=${BASH_REMATCH[1]}; counted=0
     elif [[ "$line" =~ $re_doc ]]; then
         current="doc-tests ${BASH_REMATCH[1]}"; counted=0
+    elif [[ "$line" =~ ^test\ result:\ ok\.\ 0\ passed\;\ 0\ failed\; ]]; then
+        # A binary that ran nothing passed nothing: the doc-tests of a crate without
+        # doc examples are listed as skipped, any other test binary fails.
+        counted=1
+        if [[ "$current" == doc-tests* ]]; then
+            skip "rust $current (no tests)"
+        else
+            rust_bad=$((rust_bad + 1)); fail "rust $current (ran no tests)"
+        fi
     elif [[ "$line" == "test result: ok."* ]]; then
         rust_ok=$((rust_ok + 1)); counted=1; pass "rust $current"
     elif [[ "$line" == "test result: FAILED."* ]]; then
@@ -133,23 +168,34 @@ if [ "$rust_ok" -eq 0 ] && [ "$rust_bad" -eq 0 ] && [ "$rust_rc" -eq 0 ]; then
 fi
 lcd_log "Rust: $rust_ok test binaries ok, $rust_bad failed ($tests_passed tests passed, $tests_failed tests failed)"
 
-# ---- C: tests/c builds build/c/test_*; each program is one suite, run as
-#      build/c/test_x <fresh state dir> <rootfs>.
+# ---- C: every program of tests/c's TESTS list (`make list-tests`, which fails when a
+#      tests/c/test_*.c is not in it; the sanitizer runs below use the same list) is
+#      one suite, run as build/c/test_x <fresh state dir> <rootfs>.
+c_tests=()
 if [ -f tests/c/Makefile ]; then
+    if ! c_list=$(make -s -C tests/c list-tests); then
+        fail "c (make -C tests/c list-tests failed: a tests/c/test_*.c missing from TESTS?)"
+    else
+        mapfile -t c_tests < <(printf '%s\n' $c_list)
+        [ "${#c_tests[@]}" -gt 0 ] || fail "c (tests/c lists no TESTS)"
+    fi
+fi
+if [ -f tests/c/Makefile ] && [ "${#c_tests[@]}" -gt 0 ]; then
     lcd_log "make -C tests/c"
     if make -C tests/c; then
         c_ok=0
         c_bad=0
-        shopt -s nullglob
-        progs=(build/c/test_*)
-        shopt -u nullglob
-        for prog in "${progs[@]}"; do
-            if [ ! -f "$prog" ] || [ ! -x "$prog" ]; then continue; fi
-            name=$(basename "$prog")
+        for name in "${c_tests[@]}"; do
+            prog="build/c/$name"
+            if [ ! -x "$prog" ]; then
+                c_bad=$((c_bad + 1)); fail "c $name (make built no $prog)"
+                continue
+            fi
             state=$(mktemp -d "$TEST_TMP/c-XXXXXX")
             lcd_log "C: $prog $state $ROOTFS"
             timeout --kill-after=10 "${LCD_C_TEST_TIMEOUT:-300}" "$prog" "$state" "$ROOTFS"
             rc=$?
+            leftovers "c $name" "$state"
             lcd_stop_state_dir "$state"
             [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
             if [ "$rc" -eq 0 ]; then
@@ -160,9 +206,6 @@ if [ -f tests/c/Makefile ]; then
                 c_bad=$((c_bad + 1)); fail "c $name (exit code $rc)"
             fi
         done
-        if [ "${#progs[@]}" -eq 0 ]; then
-            fail "c (tests/c built no build/c/test_* program)"
-        fi
         lcd_log "C: $c_ok programs ok, $c_bad failed"
     else
         fail "c build (make -C tests/c)"
@@ -174,8 +217,10 @@ fi
 #      ordinary build run under valgrind memcheck. Each program under each tool is one
 #      suite; any error or leak report fails it (tests/c/Makefile holds the options and
 #      tests/c/suppressions/ the few justified suppressions).
-if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
-    mapfile -t san_tests < <(make -s -C tests/c list-tests)
+if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" = 0 ]; then
+    skip "asan and valgrind runs of the C programs (LCD_SANITIZE=0)"
+elif [ -f tests/c/Makefile ]; then
+    san_tests=("${c_tests[@]}")
     # Runs one program: san_run <suite name> <timeout> <command...> (state dir and
     # rootfs are appended).
     san_run() {
@@ -187,6 +232,7 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
         timeout --kill-after=10 "$limit" "$@" "$state" "$ROOTFS" >"$log" 2>&1
         rc=$?
         cat "$log"
+        leftovers "$suite" "$state"
         lcd_stop_state_dir "$state"
         [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
         if [ "$rc" -eq 0 ]; then
@@ -203,8 +249,14 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
         fail "sanitizers (tests/c lists no TESTS)"
     fi
     lcd_log "make -C tests/c asan"
+    asan_env=()
     if make -C tests/c asan; then
         read -ra asan_env < <(make -s -C tests/c asan-env)
+    fi
+    if [ "${#asan_env[@]}" -eq 0 ] || [[ "${asan_env[*]}" != *ASAN_OPTIONS=* ]]; then
+        # Without its options a sanitizer neither stops at a report nor exits 23.
+        fail "asan (make -C tests/c asan failed or asan-env printed no ASAN_OPTIONS; gcc's libasan and libubsan come with build-essential)"
+    else
         # A planted leak and use-after-free of library memory must be reported, or a
         # clean run below proves nothing.
         if make -s -C tests/c asan-canary; then
@@ -215,14 +267,23 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
         for t in "${san_tests[@]}"; do
             san_run "asan $t" "${LCD_C_TEST_TIMEOUT:-300}" env "${asan_env[@]}" "build/c/asan/$t"
         done
-    else
-        fail "asan build (make -C tests/c asan; gcc's libasan and libubsan come with build-essential)"
     fi
+    vg_cmd=()
     if ! command -v valgrind >/dev/null 2>&1; then
         fail "valgrind (not found on PATH; scripts/setup.sh installs it)"
-    elif make -C tests/c all; then
+    elif ! make -C tests/c all; then
+        fail "valgrind build (make -C tests/c)"
+    else
         read -ra vg_cmd < <(make -s -C tests/c valgrind-cmd)
         vg_scale=$(make -s -C tests/c valgrind-time-scale)
+        if [ "${#vg_cmd[@]}" -lt 2 ] || ! command -v "${vg_cmd[0]}" >/dev/null 2>&1 ||
+            [[ "${vg_cmd[*]}" != *--error-exitcode=23* ]]; then
+            # An empty or broken command would run the programs bare and prove nothing.
+            fail "valgrind (make -C tests/c valgrind-cmd printed no usable command: '${vg_cmd[*]}')"
+            vg_cmd=()
+        fi
+    fi
+    if [ "${#vg_cmd[@]}" -gt 0 ]; then
         if make -s -C tests/c valgrind-canary; then
             pass "valgrind canary (planted leak and use-after-free reported)"
         else
@@ -232,8 +293,6 @@ if [ -f tests/c/Makefile ] && [ "${LCD_SANITIZE:-1}" != 0 ]; then
             san_run "valgrind $t" "${LCD_VALGRIND_TIMEOUT:-900}" \
                 env LCD_TEST_TIME_SCALE="$vg_scale" "${vg_cmd[@]}" "build/c/$t"
         done
-    else
-        fail "valgrind build (make -C tests/c)"
     fi
 fi
 
@@ -243,7 +302,9 @@ fi
 #      fuzz/artifacts/<target>/.
 LCD_CARGO_FUZZ_VERSION=0.13.1
 fuzz_seconds=${LCD_FUZZ_SECONDS:-30}
-if [ -d fuzz ] && [ "$fuzz_seconds" != 0 ]; then
+if [ -d fuzz ] && [ "$fuzz_seconds" = 0 ]; then
+    skip "fuzz smoke (LCD_FUZZ_SECONDS=0)"
+elif [ -d fuzz ]; then
     lcd_log "fuzz smoke: ${fuzz_seconds}s per target"
     fuzz_ready=1
     if ! rustup run nightly rustc --version >/dev/null 2>&1; then
@@ -256,8 +317,10 @@ if [ -d fuzz ] && [ "$fuzz_seconds" != 0 ]; then
         fail "fuzz (could not install the nightly toolchain or cargo-fuzz $LCD_CARGO_FUZZ_VERSION)"
     elif ! cargo +nightly fuzz build -O; then
         fail "fuzz build (cargo +nightly fuzz build -O)"
+    elif ! fuzz_targets=$(cargo +nightly fuzz list) || [ -z "$fuzz_targets" ]; then
+        fail "fuzz (cargo fuzz list failed or listed no target)"
     else
-        for target in $(cargo +nightly fuzz list); do
+        for target in $fuzz_targets; do
             corpus="$TEST_TMP/fuzz/$target"
             mkdir -p "$corpus" "fuzz/artifacts/$target"
             lcd_log "fuzz: $target for ${fuzz_seconds}s"
@@ -296,6 +359,7 @@ if [ -d bindings/go ]; then
             lcd_log "go: $name"
             (cd bindings/go && CGO_ENABLED=1 timeout --kill-after=30 "${LCD_GO_TEST_TIMEOUT:-900}" "$@")
             rc=$?
+            leftovers "go $name" "$TEST_TMP"
             lcd_stop_tree "$TEST_TMP"
             if [ "$rc" -eq 0 ]; then
                 pass "go $name"
@@ -330,6 +394,7 @@ if [ -d bindings/python ]; then
         "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
         (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest -p no:cacheprovider)
         rc=$?
+        leftovers "python bindings/python (pytest)" "$TEST_TMP"
         lcd_stop_tree "$TEST_TMP"
         case "$rc" in
             0) pass "python bindings/python (pytest)" ;;
@@ -394,6 +459,7 @@ timeout --kill-after=30 "${LCD_BENCH_SMOKE_TIMEOUT:-900}" ./scripts/bench.sh --s
     --report "$TEST_TMP/bench/BENCHMARKS.md" --chart "$TEST_TMP/bench/benchmarks.png" \
     --results "$TEST_TMP/bench/results.json"
 rc=$?
+leftovers "bench smoke" "$TEST_TMP"
 lcd_stop_tree "$TEST_TMP"
 if [ "$rc" -eq 0 ] && [ -s "$TEST_TMP/bench/BENCHMARKS.md" ] && [ -s "$TEST_TMP/bench/benchmarks.png" ]; then
     pass "bench smoke"

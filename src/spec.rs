@@ -17,22 +17,59 @@ pub const INIT_PROCESS_ID: &str = "init";
 /// Longest accepted container or process id.
 pub const MAX_ID_LEN: usize = 64;
 
-/// Checks a container or process id: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`.
-/// Ids become path components, so nothing else may pass. `what` names the argument in
-/// the error ("container id", "process id").
+/// Longest excerpt of a caller's value quoted in an error message; longer values are
+/// cut there and their length given instead, so a huge input never makes a huge message.
+pub const MAX_QUOTED_LEN: usize = 64;
+
+/// Longest error message built from a parser's complaint about caller input (which can
+/// quote the input, e.g. an unknown key).
+pub const MAX_MESSAGE_LEN: usize = 512;
+
+/// `value` quoted for an error message: Rust debug quoting, cut after
+/// [`MAX_QUOTED_LEN`] characters with the full length in bytes appended.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_QUOTED_LEN) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
+/// Cuts a message about caller input to at most [`MAX_MESSAGE_LEN`] bytes (on a
+/// character boundary), marking the cut.
+pub fn capped(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_LEN {
+        return message;
+    }
+    let mut cut = MAX_MESSAGE_LEN;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… (message cut, {} bytes)", &message[..cut], message.len())
+}
+
+/// Checks a container or process id with containerd's identifier grammar, so that
+/// nothing containerd would refuse gets past the library's own checks (and no side
+/// effect happens first): 1–64 characters, runs of ASCII letters and digits separated
+/// by single `.`, `_` or `-` (`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`; containerd allows
+/// 76 characters, the library 64). Ids become path components, so nothing else may
+/// pass. `what` names the argument in the error ("container id", "process id").
 pub fn validate_id(what: &str, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(Error::invalid(format!("{what} is empty")));
     }
     if id.len() > MAX_ID_LEN {
-        return Err(Error::invalid(format!("{what} is {} characters long; at most {MAX_ID_LEN} are allowed", id.len())));
-    }
-    let bytes = id.as_bytes();
-    if !bytes[0].is_ascii_alphanumeric() {
-        return Err(Error::invalid(format!("{what} {id:?} must start with a letter or digit")));
+        return Err(Error::invalid(format!("{what} {} is {} bytes long; at most {MAX_ID_LEN} are allowed", quoted(id), id.len())));
     }
     if let Some(bad) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
         return Err(Error::invalid(format!("{what} {id:?} contains {bad:?}; only letters, digits, '_', '.' and '-' are allowed")));
+    }
+    let bytes = id.as_bytes();
+    let is_sep = |b: u8| matches!(b, b'_' | b'.' | b'-');
+    if is_sep(bytes[0]) || is_sep(bytes[bytes.len() - 1]) {
+        return Err(Error::invalid(format!("{what} {id:?} must start and end with a letter or digit")));
+    }
+    if bytes.windows(2).any(|w| is_sep(w[0]) && is_sep(w[1])) {
+        return Err(Error::invalid(format!("{what} {id:?} has two separators ('_', '.', '-') in a row")));
     }
     Ok(())
 }
@@ -54,14 +91,20 @@ pub fn parse_json<T: DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     }
     let de = &mut serde_json::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
+        // The path and the parser's complaint can both quote the input (a key): each is
+        // cut on its own, so that what went wrong survives a huge key.
+        let mut path = e.path().to_string();
+        if let Some((cut, _)) = path.char_indices().nth(MAX_QUOTED_LEN) {
+            path = format!("{}… ({} bytes)", &path[..cut], path.len());
+        }
+        let inner = capped(e.inner().to_string());
         if path.is_empty() || path == "." {
-            Error::invalid(format!("invalid {what} JSON: {}", e.inner()))
+            Error::invalid(format!("invalid {what} JSON: {inner}"))
         } else {
-            Error::invalid(format!("invalid {what} JSON at {path}: {}", e.inner()))
+            Error::invalid(format!("invalid {what} JSON at {path}: {inner}"))
         }
     })?;
-    de.end().map_err(|e| Error::invalid(format!("invalid {what} JSON: {e}")))?;
+    de.end().map_err(|e| Error::invalid(capped(format!("invalid {what} JSON: {e}"))))?;
     Ok(value)
 }
 
@@ -198,7 +241,7 @@ impl ProcessSpec {
         }
         if let Some(cwd) = &p.cwd {
             if !cwd.starts_with('/') {
-                return Err(Error::invalid(format!("process: cwd {cwd:?} must be an absolute path")));
+                return Err(Error::invalid(format!("process: cwd {} must be an absolute path", quoted(cwd))));
             }
         }
         Ok(p)
@@ -242,7 +285,7 @@ impl ProcessSpec {
         if let Some(s) = &self.selinux_label {
             o.insert("selinuxLabel".into(), s.clone().into());
         }
-        serde_json::from_value(v).map_err(|e| Error::invalid(format!("process: {e}")))
+        serde_json::from_value(v).map_err(|e| Error::invalid(capped(format!("process: {e}"))))
     }
 }
 
@@ -268,10 +311,10 @@ impl ContainerSpec {
         let root = spec.root().as_ref().ok_or_else(|| Error::invalid("OCI spec: root is missing"))?;
         let path: &Path = root.path();
         if !path.is_absolute() {
-            return Err(Error::invalid(format!("OCI spec: root.path {:?} must be an absolute host path", path)));
+            return Err(Error::invalid(format!("OCI spec: root.path {} must be an absolute host path", quoted(&path.to_string_lossy()))));
         }
         if !path.is_dir() {
-            return Err(Error::invalid(format!("OCI spec: root.path {:?} is not a directory", path)));
+            return Err(Error::invalid(format!("OCI spec: root.path {} is not a directory", quoted(&path.to_string_lossy()))));
         }
         Ok(ContainerSpec { spec, json: json.to_string() })
     }
@@ -344,10 +387,30 @@ mod tests {
         for ok in ["a", "A9", "web-1", "x.y_z", &"a".repeat(64)] {
             validate_id("container id", ok).unwrap();
         }
-        for bad in ["", "../x", "a/b", ".a", "-a", "a b", "é", &"a".repeat(65), "a\0b"] {
+        for ok in ["a.b-c_d", "0", "web_1.2"] {
+            validate_id("container id", ok).unwrap();
+        }
+        // containerd's grammar: no leading, trailing or doubled separators.
+        for bad in ["", "../x", "a/b", ".a", "-a", "a b", "é", &"a".repeat(65), "a\0b", "a-", "a.", "a_", "a..b", "a-_b", "a--b"] {
             assert_eq!(validate_id("container id", bad).unwrap_err().code(), crate::Code::InvalidArgument, "{bad:?}");
         }
         assert!(validate_exec_id("init").is_err());
+    }
+
+    #[test]
+    fn huge_values_make_short_messages() {
+        let huge = "x".repeat(10 << 20);
+        let e = validate_id("container id", &huge).unwrap_err();
+        assert!(e.message().len() < 200, "{}", e.message().len());
+        assert!(e.message().contains(&format!("{} bytes", huge.len())), "{e}");
+        let e = ProcessSpec::from_json(&format!(r#"{{"args": ["sh"], "cwd": "{huge}"}}"#)).unwrap_err();
+        assert!(e.message().len() < 200, "{}", e.message().len());
+        let e = CreateOptions::from_json(Some(&format!(r#"{{"{huge}": 1}}"#))).unwrap_err();
+        assert!(e.message().len() <= MAX_MESSAGE_LEN + 200, "{}", e.message().len());
+        assert!(e.message().starts_with("invalid create options JSON"), "{}", &e.message()[..80]);
+        assert!(e.message().contains("unknown field"), "{}", e.message());
+        assert_eq!(quoted("é".repeat(100).as_str()).chars().filter(|c| *c == 'é').count(), MAX_QUOTED_LEN);
+        assert_eq!(capped("short".into()), "short");
     }
 
     #[test]

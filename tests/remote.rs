@@ -166,7 +166,7 @@ fn cleanup_stops_its_containers_and_its_daemon() {
         assert_eq!(rec.count(id, State::Exit), 1, "{:?}", rec.events(id));
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "container {id} still running");
     }
-    std::thread::sleep(Duration::from_millis(100));
+    // cleanup returns only once the daemon is gone: look right away.
     let alive = std::fs::read_to_string(format!("/proc/{daemon}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
     assert!(!alive, "daemon still running");
     assert_eq!(shims_of(&d.state_dir), Vec::<String>::new(), "shims left behind");
@@ -180,7 +180,67 @@ fn bad_remote_options_fail_before_any_side_effect() {
     let opts = RemoteOptions { state_dir: Some(sd.clone()), oom_score: Some(5000), ..Default::default() };
     assert_eq!(Remote::new(opts).err().unwrap().code(), Code::InvalidArgument);
     assert!(!sd.exists());
+    // A daemon to start and an address to use: refused, never one of them ignored.
+    let external = ExternalContainerd::start();
+    let mut opts = external.options(&sd);
+    opts.start_daemon = Some(true);
+    let e = Remote::new(opts).err().expect("start_daemon with remote_addr is refused");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("remote_addr"), "{e}");
+    assert!(!sd.exists(), "nothing was created");
     let opts = RemoteOptions { state_dir: Some(sd.clone()), containerd_path: Some("/nonexistent/containerd".into()), ..Default::default() };
     let e = Remote::new(opts).err().unwrap();
     assert_eq!(e.code(), Code::NotFound, "{e}");
+}
+
+#[test]
+fn cleanup_right_after_exits_leaves_no_shim_behind() {
+    // A client closed while its containers' exits are being reaped, then the remote
+    // cleaned up at once (as a test suite ends): every shim of the daemon must end.
+    for round in 0..4 {
+        let d = TestDaemon::start();
+        let (client, rec) = d.client();
+        let ids: Vec<String> = (0..3).map(|_| unique_id("reaped")).collect();
+        for id in &ids {
+            client.create(id, &spec(&["sh", "-c", "exit 4"]), &CreateOptions::default()).unwrap();
+        }
+        for id in &ids {
+            assert_eq!(rec.wait_for(id, State::Exit, TIMEOUT).exit_code, 4);
+        }
+        client.close();
+        drop(client);
+        d.remote.cleanup().unwrap();
+        let t0 = std::time::Instant::now();
+        while !shims_of(&d.state_dir).is_empty() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(shims_of(&d.state_dir), Vec::<String>::new(), "round {round}: shims outlived their daemon");
+    }
+}
+
+#[test]
+fn a_create_refused_by_the_runtime_leaves_no_shim_behind() {
+    for round in 0..4 {
+        let d = TestDaemon::start();
+        let (client, rec) = d.client();
+        let id = unique_id("badruntime");
+        let missing = CreateOptions::from_json(Some(r#"{"runtime": {"path": "/nonexistent/runc"}}"#)).unwrap();
+        let e = client.create(&id, &spec(&["true"]), &missing).expect_err("a missing runtime fails create");
+        assert!(e.message().contains("/nonexistent/runc"), "{e}");
+        let t0 = std::time::Instant::now();
+        while !shims_of(&d.state_dir).is_empty() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(shims_of(&d.state_dir), Vec::<String>::new(), "round {round}: the failed create left its shim");
+        client.create(&id, &spec(&["sh", "-c", "exit 4"]), &CreateOptions::default()).unwrap();
+        assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 4);
+        client.close();
+        drop(client);
+        d.remote.cleanup().unwrap();
+        let t0 = std::time::Instant::now();
+        while !shims_of(&d.state_dir).is_empty() && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(shims_of(&d.state_dir), Vec::<String>::new(), "round {round}: shims outlived their daemon");
+    }
 }

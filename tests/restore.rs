@@ -55,7 +55,6 @@ fn last_reference_stops_containers_without_live_restore() {
     client.close();
     // Dropping the last handle returns only once the container and the daemon are gone.
     drop(client);
-    std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(pid), "container survived its remote");
     assert!(!alive(daemon), "daemon survived its remote");
     stop_daemon(dir.path());

@@ -178,10 +178,12 @@ fn ids_cannot_escape_their_directories() {
     let state = test_state_dir();
     let before = walk(&state.join("fifo")).len();
     let long = "a".repeat(65);
-    for bad in ["../x", "..", ".", "/etc/passwd", "a/../../b", "a\0b", long.as_str(), "x/..", ".hidden", "-rf"] {
+    let huge = "b".repeat(10 << 20);
+    for bad in ["../x", "..", ".", "/etc/passwd", "a/../../b", "a\0b", long.as_str(), "x/..", ".hidden", "-rf", "a-", "a..b", "a_-b", huge.as_str()] {
         let e = client.create(bad, &spec(&["true"]), &CreateOptions::default()).unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{bad:?}");
         assert!(e.message().contains("container id"), "{bad:?}: {e}");
+        assert!(e.message().len() < 256, "a {}-byte id made a {}-byte message", bad.len(), e.message().len());
         let e = client.add_process("some-container", bad, &ProcessSpec::from_json(r#"{"args": ["true"]}"#).unwrap()).unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{bad:?}");
         assert!(e.message().contains("process id"), "{bad:?}: {e}");
@@ -206,9 +208,18 @@ fn secrets_are_not_logged_above_debug() {
     rec.wait_for_process(&id, "p1", State::ExitProcess, TIMEOUT);
     // A failing exec and a failed attach go through the warning paths.
     let bad = ProcessSpec::from_json(r#"{"args": ["/nonexistent-bin", "arg-s3cr3t-fail"], "env": ["PATH=/bin", "TOKEN=env-s3cr3t-fail"]}"#).unwrap();
-    let _ = client.add_process(&id, "p2", &bad);
+    let e = client.add_process(&id, "p2", &bad).expect_err("an exec of a missing binary fails");
+    assert_ne!(e.code(), Code::InvalidArgument, "refused before containerd was asked: {e}");
     rec.fail_next_attach(containerd::Error::invalid("refused by the test"));
-    let _ = client.add_process(&id, "p3", &p);
+    let e = client.add_process(&id, "p3", &p).expect_err("a failed attach fails the exec");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("refused by the test"), "{e}");
+    // Neither started: no start-process, and the id is free again.
+    for exec in ["p2", "p3"] {
+        assert!(rec.events(&id).iter().all(|e| e.process_id != exec), "{exec}: {:?}", rec.events(&id));
+    }
+    client.add_process(&id, "p3", &p).unwrap();
+    rec.wait_for_process(&id, "p3", State::ExitProcess, TIMEOUT);
     client.signal(&id, libc::SIGKILL).unwrap();
     rec.wait_for(&id, State::Exit, TIMEOUT);
 

@@ -147,9 +147,26 @@ fn exit_during_an_outage_is_reported_once() {
     let d = TestDaemon::start();
     let (client, rec) = d.client();
     let id = unique_id("outage");
-    client.create(&id, &spec(&["sh", "-c", "sleep 2; exit 5"]), &CreateOptions::default()).unwrap();
-    rec.wait_for(&id, State::StartContainer, TIMEOUT);
-    kill_and_wait_relaunch(&d);
+    client.create(&id, &spec(&["sh", "-c", "trap 'exit 5' TERM; sleep 300 & wait"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    // The daemon is frozen (it hears nothing, the supervisor may kill it for not
+    // answering) while the container exits, then killed: the exit happens during the
+    // outage, whatever the timing of the relaunch.
+    let daemon = d.remote.daemon_pid();
+    unsafe { libc::kill(daemon as i32, libc::SIGSTOP) };
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    while alive(pid) {
+        assert!(t0.elapsed() < TIMEOUT, "container init {pid} did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(rec.count(&id, State::Exit), 0, "exit reported while the daemon was frozen: {:?}", rec.events(&id));
+    unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
+    let t0 = Instant::now();
+    while d.remote.daemon_pid() == daemon || !alive(d.remote.daemon_pid()) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "containerd not relaunched");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let exit = rec.wait_for(&id, State::Exit, TIMEOUT);
     assert_eq!(exit.exit_code, 5);
     std::thread::sleep(Duration::from_secs(2));
@@ -211,7 +228,7 @@ fn two_remotes_on_one_state_dir_share_and_relaunch_one_daemon() {
     client.signal(&id, 9).unwrap();
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
     d.remote.cleanup().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // cleanup returns only once the daemon is gone: look right away.
     assert!(!alive(pid), "the last remote's cleanup left the daemon running");
 }
 
@@ -269,4 +286,51 @@ fn a_hung_daemon_is_killed_and_relaunched_and_calls_meanwhile_complete() {
     client.signal(&id, 9).unwrap();
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
     assert_eq!(rec.count(&id, State::Exit), 1, "{:?}", rec.events(&id));
+}
+
+/// The environment of process `pid`, as `KEY=value` strings.
+fn environ_of(pid: u32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_else(|e| panic!("read /proc/{pid}/environ: {e}"));
+    raw.split(|b| *b == 0).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
+}
+
+/// Run by [`daemon_gets_a_clean_environment`] in a child process whose environment
+/// holds `NOTIFY_SOCKET` and a private variable: neither reaches containerd or a shim.
+#[test]
+#[ignore = "run by daemon_gets_a_clean_environment with a prepared environment"]
+fn daemon_environment_probe() {
+    assert!(std::env::var_os("NOTIFY_SOCKET").is_some() && std::env::var_os("LCD_TEST_PRIVATE").is_some(), "run through daemon_gets_a_clean_environment");
+    let d = TestDaemon::start();
+    let (client, rec) = d.client();
+    let id = unique_id("env");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let shim: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
+    for (what, p) in [("containerd", d.remote.daemon_pid()), ("shim", shim)] {
+        let env = environ_of(p);
+        let names: Vec<&str> = env.iter().map(|v| v.split('=').next().unwrap()).collect();
+        assert!(!names.contains(&"NOTIFY_SOCKET"), "{what} inherited NOTIFY_SOCKET: {env:?}");
+        assert!(!names.contains(&"LCD_TEST_PRIVATE"), "{what} inherited the host's environment: {env:?}");
+        // containerd passes its PATH on to the shims, with its own directory added.
+        let path = std::env::var("PATH").unwrap();
+        let got = env.iter().find_map(|v| v.strip_prefix("PATH=")).unwrap_or_default();
+        assert!(got == path || (what == "shim" && got.ends_with(&path)), "{what} did not get the host's PATH: {env:?}");
+    }
+    client.signal(&id, 9).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+}
+
+#[test]
+fn daemon_gets_a_clean_environment() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "daemon_environment_probe", "--include-ignored", "--nocapture", "--test-threads=1"])
+        .env("NOTIFY_SOCKET", "/run/systemd/notify")
+        .env("LCD_TEST_PRIVATE", "secret")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the probe did not run: {text}");
 }

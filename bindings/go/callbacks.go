@@ -11,8 +11,12 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/cgo"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -20,11 +24,55 @@ import (
 // callbackTarget is what a client's cgo.Handle refers to.
 type callbackTarget struct {
 	backend Backend
+
+	mu      sync.Mutex
+	running map[int64]int // goroutines running a callback of the client: nesting depth
 }
 
 // target resolves a client's handle.
-func target(h C.uintptr_t) Backend {
-	return cgo.Handle(h).Value().(*callbackTarget).backend
+func target(h C.uintptr_t) *callbackTarget {
+	return cgo.Handle(h).Value().(*callbackTarget)
+}
+
+// enter records that the calling goroutine runs one of the client's callbacks until
+// the function it returns is called.
+func (t *callbackTarget) enter() func() {
+	g := goroutineID()
+	t.mu.Lock()
+	if t.running == nil {
+		t.running = make(map[int64]int)
+	}
+	t.running[g]++
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		if t.running[g]--; t.running[g] == 0 {
+			delete(t.running, g)
+		}
+		t.mu.Unlock()
+	}
+}
+
+// inside reports whether goroutine g is running one of the client's callbacks.
+func (t *callbackTarget) inside(g int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.running[g] > 0
+}
+
+// goroutineID is the calling goroutine's id, read from the header of its stack trace
+// ("goroutine 42 [running]:"); Go offers no other way, and Close needs to know
+// whether it runs inside a callback it would otherwise wait for.
+func goroutineID() int64 {
+	var buf [64]byte
+	s := string(buf[:runtime.Stack(buf[:], false)])
+	s = strings.TrimPrefix(s, "goroutine ")
+	if i := strings.IndexByte(s, ' '); i > 0 {
+		if id, err := strconv.ParseInt(s[:i], 10, 64); err == nil {
+			return id
+		}
+	}
+	return -1
 }
 
 // panicError makes the error a recovered panic in callback `what` returns to the
@@ -43,6 +91,8 @@ func lcdGoStateChanged(h C.uintptr_t, containerID *C.char, info *C.lcd_state_inf
 			ret = panicError("StateChanged", v)
 		}
 	}()
+	t := target(h)
+	defer t.enter()()
 	si := StateInfo{
 		State:     State(C.GoString(info.state)),
 		Pid:       uint32(info.pid),
@@ -53,7 +103,7 @@ func lcdGoStateChanged(h C.uintptr_t, containerID *C.char, info *C.lcd_state_inf
 	if info.exited_at_unix_nano != 0 {
 		si.ExitedAt = time.Unix(0, int64(info.exited_at_unix_nano))
 	}
-	if err := target(h).StateChanged(C.GoString(containerID), si); err != nil {
+	if err := t.backend.StateChanged(C.GoString(containerID), si); err != nil {
 		return newCError(err)
 	}
 	return nil
@@ -77,7 +127,9 @@ func lcdGoAttachStreams(h C.uintptr_t, containerID, processID *C.char, io *C.lcd
 			ret = panicError("AttachStreams", v)
 		}
 	}()
-	if err := target(h).AttachStreams(cid, pid, pipe); err != nil {
+	t := target(h)
+	defer t.enter()()
+	if err := t.backend.AttachStreams(cid, pid, pipe); err != nil {
 		closeAll()
 		return newCError(err)
 	}
@@ -86,6 +138,18 @@ func lcdGoAttachStreams(h C.uintptr_t, containerID, processID *C.char, io *C.lcd
 
 //export lcdGoUserDataFree
 func lcdGoUserDataFree(h C.uintptr_t) {
+	releaseTarget(uintptr(h))
+}
+
+// releaseTarget deletes a client's cgo.Handle (its user_data_free). A panic here (a
+// handle released twice or never made) must not unwind into the library, which
+// would abort the program: it is recovered and reported on stderr.
+func releaseTarget(h uintptr) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(os.Stderr, "libcontainerd: panic releasing a client's callbacks: %v\n%s", v, debug.Stack())
+		}
+	}()
 	cgo.Handle(h).Delete()
 }
 

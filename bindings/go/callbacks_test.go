@@ -306,3 +306,122 @@ func TestFinalizerClosesAForgottenClient(t *testing.T) {
 		}
 	}
 }
+
+// gatedAttach blocks AttachStreams until release is closed, and records any callback
+// that runs after closed was set.
+type gatedAttach struct {
+	*recorder
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	closed  bool
+	late    []string
+}
+
+func (g *gatedAttach) lateCheck(what string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		g.late = append(g.late, what)
+	}
+}
+
+func (g *gatedAttach) AttachStreams(id, processID string, io IOPipe) error {
+	g.lateCheck("AttachStreams")
+	close(g.entered)
+	<-g.release
+	time.Sleep(50 * time.Millisecond)
+	g.lateCheck("AttachStreams (its end)")
+	return g.recorder.AttachStreams(id, processID, io)
+}
+
+func (g *gatedAttach) StateChanged(id string, info StateInfo) error {
+	g.lateCheck("StateChanged " + string(info.State))
+	return g.recorder.StateChanged(id, info)
+}
+
+func TestCloseWaitsForACallInFlight(t *testing.T) {
+	g := &gatedAttach{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	c, err := testRemote.Client(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uniqueID("closewait")
+	created := make(chan error, 1)
+	go func() { created <- c.Create(id, busyboxSpec("true")) }()
+	<-g.entered
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		close(g.release)
+		t.Fatal("Close returned while a Create on the client was still in its AttachStreams")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(g.release)
+	<-closed
+	// The call in flight completed before the client was freed.
+	if err := <-created; err != nil {
+		t.Errorf("create whose client was closed meanwhile: %v", err)
+	}
+	g.mu.Lock()
+	late := g.late
+	g.mu.Unlock()
+	if len(late) > 0 {
+		t.Errorf("callbacks ran after Close returned: %v", late)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A Close from inside the client's own callback, during a call on it, returns (it
+// cannot wait for that call).
+func TestCloseInsideAttachStreamsReturns(t *testing.T) {
+	r := newRecorder()
+	var c *Client
+	b := &closer{recorder: r, close: func() { c.Close() }}
+	var err error
+	c, err = testRemote.Client(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Create(uniqueID("closein"), busyboxSpec("true")) }()
+	select {
+	case err := <-done:
+		// The client is freed when the create returns, so the create completes.
+		if err != nil {
+			t.Errorf("create whose client was closed in AttachStreams: %v", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Close inside AttachStreams deadlocked")
+	}
+}
+
+type closer struct {
+	*recorder
+	close func()
+}
+
+func (c *closer) AttachStreams(id, processID string, io IOPipe) error {
+	c.close()
+	return c.recorder.AttachStreams(id, processID, io)
+}
+
+func TestUserDataFreeRecoversAPanic(t *testing.T) {
+	// Releasing a handle that is not (or no longer) valid panics inside cgo; the
+	// user_data_free path must recover instead of unwinding into the library.
+	defer func() {
+		if v := recover(); v != nil {
+			t.Fatalf("the panic escaped: %v", v)
+		}
+	}()
+	releaseTarget(0)
+}

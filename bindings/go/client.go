@@ -18,7 +18,8 @@ import (
 // it when done; a finalizer closes a Client that is dropped unclosed, but only as a
 // backstop.
 type Client struct {
-	h handle
+	h      handle
+	target *callbackTarget
 }
 
 // call runs f on the client's handle, unless the client is closed.
@@ -73,8 +74,8 @@ func optionsJSON(cs *cstrings, opts []CreateOption) *C.char {
 	return cs.json("create options", &o)
 }
 
-// Create creates and starts container id (1–64 characters of
-// [A-Za-z0-9][A-Za-z0-9_.-]*) from spec: it makes the container and its task, calls
+// Create creates and starts container id (1–64 characters: runs of [A-Za-z0-9]
+// joined by single '.', '_' or '-', containerd's identifier grammar) from spec: it makes the container and its task, calls
 // the Backend's AttachStreams (on this goroutine, before the process starts), starts
 // the init process and reports StateStart. A taken id is ErrAlreadyExists.
 func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {
@@ -240,13 +241,19 @@ func (c *Client) List() ([]Container, error) {
 	return l, err
 }
 
-// Close stops event delivery to the Backend and frees the client once no call on it
-// is in flight; the library waits for callbacks in flight (unless Close is called
-// from inside one). Containers keep running. Later calls return ErrClosed; a second
-// Close does nothing.
+// Close stops event delivery to the Backend and frees the client. It returns once
+// the library has freed it: after every call in flight on the client has returned
+// and every callback has finished, so no Backend method runs after Close returns.
+// Called from inside one of the client's own callbacks it cannot wait for that
+// callback (nor for the call it runs in): it returns at once and the client is freed
+// when they end. Containers keep running. Later calls return ErrClosed; a second
+// Close waits the same way and does nothing else.
 func (c *Client) Close() error {
 	if c.h.close() {
 		runtime.SetFinalizer(c, nil)
+	}
+	if c.target == nil || !c.target.inside(goroutineID()) {
+		c.h.waitFreed()
 	}
 	return nil
 }

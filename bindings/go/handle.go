@@ -22,6 +22,7 @@ type handle struct {
 	refs   int
 	closed bool
 	free   func(unsafe.Pointer)
+	freed  chan struct{} // closed once free has returned
 }
 
 // init takes ownership of ptr, to be released with free.
@@ -29,6 +30,13 @@ func (h *handle) init(ptr unsafe.Pointer, free func(unsafe.Pointer)) {
 	h.ptr = ptr
 	h.refs = 1
 	h.free = free
+	h.freed = make(chan struct{})
+}
+
+// waitFreed blocks until the library handle has been freed (the last call in
+// flight has returned and free with it).
+func (h *handle) waitFreed() {
+	<-h.freed
 }
 
 // acquire returns the pointer for one call, or ErrClosed; release must follow.
@@ -84,5 +92,6 @@ func (h *handle) unref() {
 	p := h.ptr
 	h.ptr = nil
 	h.mu.Unlock()
+	defer close(h.freed)
 	h.free(p)
 }

@@ -311,7 +311,9 @@ func TestWithRuntime(t *testing.T) {
 	if !errors.As(err, &e) || !strings.Contains(e.Message, "/nonexistent/runc") {
 		t.Errorf("missing runtime: %v", err)
 	}
-	wrapper, log := runcWrapper(t, tempDir(t), "runc-wrapper")
+	// The exit is reported before containerd has removed the container (with runc
+	// delete, through this wrapper): the wrapper outlives the test.
+	wrapper, log := runcWrapper(t, suiteTempDir(t), "runc-wrapper")
 	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 4"), WithRuntime(wrapper, []string{"--debug"})); err != nil {
 		t.Fatalf("create with runtime %s: %v", wrapper, err)
 	}

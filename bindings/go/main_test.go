@@ -24,6 +24,7 @@ var (
 	testRootfs   string
 	testStateDir string // the shared remote's
 	testTmp      string // parent of the tests' temporary directories
+	testSuiteDir string // files that must outlive every container of the shared remote
 )
 
 // timeout bounds every wait for an event or output.
@@ -66,6 +67,15 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(stateDir)
 	testStateDir = stateDir
 	os.Setenv("LCD_TEST_STATE_DIR", stateDir) // for the examples, which share the daemon
+	// Removed only after the cleanup below: a runtime a container was created with is
+	// still run (runc delete) while containerd removes the container after its exit.
+	suiteDir, err := os.MkdirTemp(parent, "go-suite-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(suiteDir)
+	testSuiteDir = suiteDir
 	testRemote, err = New(WithStateDir(stateDir), WithStartDaemon(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting containerd:", err)
@@ -353,6 +363,18 @@ func tempDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// suiteTempDir returns a new directory that lasts until the shared remote has been
+// cleaned up (for runtimes of containers on it: removing one while containerd still
+// removes a container leaves that container's shim running).
+func suiteTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp(testSuiteDir, "t-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 

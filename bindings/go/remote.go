@@ -53,7 +53,7 @@ func WithStartDaemon(start bool) RemoteOption {
 }
 
 // WithRemoteAddr connects to the containerd socket at addr (a path) instead of
-// starting a daemon.
+// starting a daemon; together with WithStartDaemon(true) it is ErrInvalidArgument.
 func WithRemoteAddr(addr string) RemoteOption {
 	return func(o *remoteOptions) { o.RemoteAddr = &addr }
 }
@@ -159,7 +159,8 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 		return nil, invalidArgument("backend is nil")
 	}
 	b, discarded := streamsDiscarded(b)
-	h := cgo.NewHandle(&callbackTarget{backend: b})
+	target := &callbackTarget{backend: b}
+	h := cgo.NewHandle(target)
 	var cp *C.lcd_client
 	err := r.call(func(p *C.lcd_remote) *C.lcd_error {
 		return cRemoteClient(p, C.uintptr_t(h), !discarded, &cp)
@@ -168,7 +169,7 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 		h.Delete() // the library calls user_data_free only on success
 		return nil, err
 	}
-	c := &Client{}
+	c := &Client{target: target}
 	c.h.init(unsafe.Pointer(cp), func(p unsafe.Pointer) { C.lcd_client_free((*C.lcd_client)(p)) })
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c, nil

@@ -1,16 +1,37 @@
 //! Delivery of state changes to the backend on threads the library owns: one FIFO
 //! queue per container (events of one container in order, one at a time), containers
-//! served in parallel by a small pool of threads.
+//! served in parallel by threads started on demand, so that a callback blocking for one
+//! container holds up only that container's events.
+//!
+//! Bounds while callbacks block:
+//! - at most [`MAX_DELIVERY_THREADS`] callbacks of one client run at once (one per
+//!   container); while that many block, other containers' events wait in their queues.
+//!   A thread with nothing to deliver for [`IDLE_THREAD_TIMEOUT`] ends.
+//! - a container's queue holds at most [`QUEUE_BOUND`] events of the kinds anyone can
+//!   cause at any rate (`pause`, `resume`, `oom`: notices). A notice arriving at a full
+//!   queue replaces the oldest queued notice (so the latest state is still reported, in
+//!   order), or is dropped if the queue holds no notice; either is logged. Every other
+//!   event (`start-container`, `exit`, `restart`, `restore`, `start-process`,
+//!   `exit-process`) is always queued and delivered exactly once: each belongs to a run
+//!   or an exec the library started, so their number is bounded by the host's own calls.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
+use std::time::Duration;
 
-use crate::backend::{Backend, StateInfo};
+use crate::backend::{Backend, State, StateInfo};
 
-/// Threads delivering events of one client.
-pub const DISPATCH_THREADS: usize = 2;
+/// Most callbacks of one client running at once (each for a different container).
+pub const MAX_DELIVERY_THREADS: usize = 16;
+
+/// Most events queued for one container before notices (`pause`, `resume`, `oom`) are
+/// coalesced; other events are never dropped.
+pub const QUEUE_BOUND: usize = 256;
+
+/// How long a delivery thread with nothing to do waits before it ends.
+pub const IDLE_THREAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 thread_local! {
     /// The id of the dispatcher whose callback this thread is running, if any.
@@ -22,50 +43,66 @@ pub fn current() -> usize {
     IN_CALLBACK_OF.with(|c| c.get())
 }
 
+/// Whether an event may be coalesced when its container's queue is full.
+fn is_notice(state: State) -> bool {
+    matches!(state, State::Pause | State::Resume | State::Oom)
+}
+
+/// One container's queue.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<StateInfo>,
+    /// A callback for this container is running (its next event waits for it).
+    busy: bool,
+    /// The container is in `Queues::ready`.
+    ready: bool,
+}
+
 #[derive(Default)]
 struct Queues {
-    pending: HashMap<String, VecDeque<StateInfo>>,
+    per_container: HashMap<String, Queue>,
+    /// Containers with events to deliver and no callback running, oldest first.
     ready: VecDeque<String>,
-    busy: HashSet<String>,
+    /// Callbacks running.
     in_flight: usize,
+    /// Delivery threads alive.
+    threads: usize,
+    /// Delivery threads waiting for work.
+    idle: usize,
     closed: bool,
+}
+
+impl Queues {
+    /// Whether nothing is queued or being delivered.
+    fn drained(&self) -> bool {
+        self.in_flight == 0 && self.per_container.values().all(|q| q.events.is_empty())
+    }
 }
 
 struct Shared {
     queues: Mutex<Queues>,
+    /// Signalled when work arrives or the dispatcher closes.
     wake: Condvar,
-    idle: Condvar,
+    /// Signalled when the queues drain, a thread ends, or the dispatcher closes.
+    changed: Condvar,
     backend: Mutex<Option<Arc<dyn Backend>>>,
-    /// Delivery threads still running; the last one out releases the backend.
-    alive: std::sync::atomic::AtomicUsize,
 }
 
 /// A client's event dispatcher.
 pub struct Dispatcher {
     shared: Arc<Shared>,
-    threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
 impl Dispatcher {
-    /// Starts the delivery threads for `backend`.
+    /// A dispatcher delivering to `backend`; threads start with the first events.
     pub fn new(backend: Arc<dyn Backend>) -> Dispatcher {
         let shared = Arc::new(Shared {
             queues: Mutex::new(Queues::default()),
             wake: Condvar::new(),
-            idle: Condvar::new(),
+            changed: Condvar::new(),
             backend: Mutex::new(Some(backend)),
-            alive: std::sync::atomic::AtomicUsize::new(DISPATCH_THREADS),
         });
-        let threads = (0..DISPATCH_THREADS)
-            .map(|i| {
-                let s = shared.clone();
-                thread::Builder::new()
-                    .name(format!("lcd-events-{i}"))
-                    .spawn(move || worker(s))
-                    .expect("cannot start an event thread")
-            })
-            .collect();
-        Dispatcher { shared, threads: Mutex::new(threads) }
+        Dispatcher { shared }
     }
 
     /// Identifies this dispatcher (see [`current`]).
@@ -73,17 +110,56 @@ impl Dispatcher {
         Arc::as_ptr(&self.shared) as usize
     }
 
-    /// Queues `info` for `container_id`; dropped once the dispatcher is closed.
+    /// Queues `info` for `container_id` (see the module's documentation for the
+    /// bound); dropped once the dispatcher is closed. Never blocks on a callback.
     pub fn send(&self, container_id: &str, info: StateInfo) {
         let mut q = self.shared.queues.lock().unwrap();
         if q.closed {
             return;
         }
-        q.pending.entry(container_id.to_string()).or_default().push_back(info);
-        if !q.busy.contains(container_id) && !q.ready.iter().any(|c| c == container_id) {
+        let queue = q.per_container.entry(container_id.to_string()).or_default();
+        if queue.events.len() >= QUEUE_BOUND && is_notice(info.state) {
+            match queue.events.iter().position(|e| is_notice(e.state)) {
+                Some(i) => {
+                    let old = queue.events.remove(i).map(|e| e.state.as_str()).unwrap_or("");
+                    log::warn!("events of {container_id}: queue full ({QUEUE_BOUND}) while its callback blocks; dropped an older {old} notice");
+                }
+                None => {
+                    log::warn!("events of {container_id}: queue full ({QUEUE_BOUND}) while its callback blocks; dropped a {} notice", info.state.as_str());
+                    return;
+                }
+            }
+        }
+        queue.events.push_back(info);
+        if !queue.busy && !queue.ready {
+            queue.ready = true;
             q.ready.push_back(container_id.to_string());
         }
-        self.shared.wake.notify_one();
+        self.start_thread_if_needed(q);
+    }
+
+    /// Wakes an idle delivery thread, or starts one when none is idle and fewer than
+    /// [`MAX_DELIVERY_THREADS`] run.
+    fn start_thread_if_needed(&self, mut q: MutexGuard<'_, Queues>) {
+        if q.ready.is_empty() {
+            return;
+        }
+        if q.idle > 0 {
+            self.shared.wake.notify_one();
+        }
+        // Each waiting thread takes one ready container: start another thread when more
+        // containers wait than threads do.
+        if q.ready.len() <= q.idle || q.threads >= MAX_DELIVERY_THREADS {
+            return;
+        }
+        q.threads += 1;
+        drop(q);
+        let s = self.shared.clone();
+        let started = thread::Builder::new().name("lcd-events".into()).spawn(move || worker(s));
+        if let Err(e) = started {
+            log::error!("cannot start an event delivery thread: {e}");
+            thread_ended(&self.shared, self.shared.queues.lock().unwrap());
+        }
     }
 
     /// Whether the current thread is inside one of this dispatcher's callbacks.
@@ -105,8 +181,8 @@ impl Dispatcher {
     }
 
     /// Stops delivery: queued events are dropped, callbacks in flight are waited for
-    /// (unless called from inside one), and the backend is released by whichever
-    /// thread finishes last.
+    /// (unless called from inside one), and the backend is released exactly once: here
+    /// when no delivery thread runs, else by the last one to end.
     pub fn close(&self) {
         self.close_waiting(!self.in_callback());
     }
@@ -114,26 +190,27 @@ impl Dispatcher {
     /// [`Dispatcher::close`]; `wait` false skips waiting for callbacks in flight (the
     /// caller is inside a callback of the same client, which would never finish).
     pub fn close_waiting(&self, wait: bool) {
-        {
-            let mut q = self.shared.queues.lock().unwrap();
-            if q.closed {
-                return;
-            }
+        let mut q = self.shared.queues.lock().unwrap();
+        if !q.closed {
             q.closed = true;
-            q.pending.clear();
+            q.per_container.clear();
             q.ready.clear();
             self.shared.wake.notify_all();
-            self.shared.idle.notify_all();
+            self.shared.changed.notify_all();
+            if q.threads == 0 {
+                let b = self.shared.backend.lock().unwrap().take();
+                drop(q);
+                drop(b);
+                return;
+            }
         }
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
         if !wait {
-            // The calling thread is one of ours: the others finish by themselves, and
-            // the backend is dropped when this callback's thread exits its loop.
-            drop(threads);
+            // The calling thread is one of ours: the backend is dropped when the last
+            // delivery thread (perhaps this one) leaves its loop.
             return;
         }
-        for t in threads {
-            let _ = t.join();
+        while q.threads > 0 {
+            q = self.shared.changed.wait(q).unwrap();
         }
     }
 }
@@ -148,8 +225,8 @@ impl Flusher {
             return;
         }
         let mut q = self.0.queues.lock().unwrap();
-        while !q.closed && (q.in_flight > 0 || !q.pending.is_empty()) {
-            q = self.0.idle.wait(q).unwrap();
+        while !q.closed && !q.drained() {
+            q = self.0.changed.wait(q).unwrap();
         }
     }
 }
@@ -160,34 +237,49 @@ impl Drop for Dispatcher {
     }
 }
 
+/// Accounts for a delivery thread that ends; the last one to end after the dispatcher
+/// closed releases the backend (with the lock released while it drops).
+fn thread_ended<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queues>) {
+    if q.closed && q.threads == 1 {
+        // Released before the count reaches 0, so that close() waiting for the count
+        // returns only after `user_data_free` has run. No other thread can start now.
+        let b = shared.backend.lock().unwrap().take();
+        drop(q);
+        drop(b);
+        q = shared.queues.lock().unwrap();
+    }
+    q.threads -= 1;
+    shared.changed.notify_all();
+}
+
 fn worker(shared: Arc<Shared>) {
     IN_CALLBACK_OF.with(|c| c.set(Arc::as_ptr(&shared) as usize));
+    let mut q = shared.queues.lock().unwrap();
     loop {
-        let (cid, info) = {
-            let mut q = shared.queues.lock().unwrap();
-            loop {
-                if q.closed {
-                    drop(q);
-                    // The last thread out releases the backend, so that a close() made
-                    // from inside a callback still releases it exactly once.
-                    if shared.alive.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-                        let b = shared.backend.lock().unwrap().take();
-                        drop(b);
-                    }
-                    return;
-                }
-                if let Some(cid) = q.ready.pop_front() {
-                    if let Some(info) = q.pending.get_mut(&cid).and_then(|d| d.pop_front()) {
-                        q.busy.insert(cid.clone());
-                        q.in_flight += 1;
-                        break (cid, info);
-                    }
-                    q.pending.remove(&cid);
-                    continue;
-                }
-                q = shared.wake.wait(q).unwrap();
+        if q.closed {
+            thread_ended(&shared, q);
+            return;
+        }
+        let Some(cid) = q.ready.pop_front() else {
+            q.idle += 1;
+            let (guard, timeout) = shared.wake.wait_timeout(q, IDLE_THREAD_TIMEOUT).unwrap();
+            q = guard;
+            q.idle -= 1;
+            if timeout.timed_out() && q.ready.is_empty() && !q.closed {
+                thread_ended(&shared, q);
+                return;
             }
+            continue;
         };
+        let Some(queue) = q.per_container.get_mut(&cid) else { continue };
+        queue.ready = false;
+        let Some(info) = queue.events.pop_front() else {
+            q.per_container.remove(&cid);
+            continue;
+        };
+        queue.busy = true;
+        q.in_flight += 1;
+        drop(q);
         let backend = shared.backend.lock().unwrap().clone();
         if let Some(b) = backend {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.state_changed(&cid, &info)));
@@ -197,27 +289,36 @@ fn worker(shared: Arc<Shared>) {
                 Err(_) => log::error!("state_changed({cid}, {}) panicked", info.state.as_str()),
             }
         }
-        let mut q = shared.queues.lock().unwrap();
+        q = shared.queues.lock().unwrap();
         q.in_flight -= 1;
-        q.busy.remove(&cid);
-        match q.pending.get(&cid) {
-            Some(d) if !d.is_empty() => q.ready.push_back(cid),
-            _ => {
-                q.pending.remove(&cid);
+        let more = match q.per_container.get_mut(&cid) {
+            Some(queue) => {
+                queue.busy = false;
+                if queue.events.is_empty() {
+                    q.per_container.remove(&cid);
+                    false
+                } else {
+                    queue.ready = true;
+                    true
+                }
+            }
+            None => false,
+        };
+        if more {
+            q.ready.push_back(cid);
+            if q.ready.len() > 1 && q.idle > 0 {
+                shared.wake.notify_one();
             }
         }
-        if q.in_flight == 0 && q.pending.is_empty() {
-            shared.idle.notify_all();
+        if q.drained() {
+            shared.changed.notify_all();
         }
-        shared.wake.notify_one();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::State;
-    use std::time::Duration;
 
     struct Rec(Mutex<Vec<(String, u32)>>);
     impl Backend for Rec {
@@ -269,5 +370,112 @@ mod tests {
         d.close();
         drop(d);
         assert_eq!(*n.lock().unwrap(), 1);
+    }
+
+    /// Blocks callbacks for containers whose id starts with "slow" until opened.
+    #[derive(Default)]
+    struct Gate {
+        open: Mutex<bool>,
+        cv: Condvar,
+        got: Mutex<Vec<(String, State)>>,
+    }
+    impl Backend for Gate {
+        fn state_changed(&self, c: &str, i: &StateInfo) -> crate::Result<()> {
+            if c.starts_with("slow") {
+                let mut open = self.open.lock().unwrap();
+                while !*open {
+                    open = self.cv.wait(open).unwrap();
+                }
+            }
+            self.got.lock().unwrap().push((c.to_string(), i.state));
+            Ok(())
+        }
+    }
+    impl Gate {
+        fn open(&self) {
+            *self.open.lock().unwrap() = true;
+            self.cv.notify_all();
+        }
+    }
+
+    fn ev(state: State) -> StateInfo {
+        StateInfo { state, ..info(1) }
+    }
+
+    #[test]
+    fn a_blocked_container_does_not_hold_up_others() {
+        let gate = Arc::new(Gate::default());
+        let d = Dispatcher::new(gate.clone());
+        d.send("slow-1", ev(State::StartContainer));
+        d.send("slow-2", ev(State::StartContainer));
+        d.send("slow-1", ev(State::Exit));
+        for i in 0..5 {
+            d.send(&format!("fast-{i}"), ev(State::Exit));
+        }
+        let t0 = std::time::Instant::now();
+        while gate.got.lock().unwrap().len() < 5 {
+            assert!(t0.elapsed() < Duration::from_secs(5), "other containers' events held up: {:?}", gate.got.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
+        }
+        gate.open();
+        d.flush();
+        let got = gate.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 8, "{got:?}");
+        let slow1: Vec<State> = got.iter().filter(|(c, _)| c == "slow-1").map(|(_, s)| *s).collect();
+        assert_eq!(slow1, vec![State::StartContainer, State::Exit]);
+        d.close();
+    }
+
+    #[test]
+    fn a_full_queue_coalesces_notices_and_keeps_every_exit() {
+        let gate = Arc::new(Gate::default());
+        let d = Dispatcher::new(gate.clone());
+        d.send("slow", ev(State::StartContainer));
+        // Wait until that callback blocks, so that everything after it queues.
+        while d.shared.queues.lock().unwrap().in_flight == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        for i in 0..10 * QUEUE_BOUND {
+            d.send("slow", ev(if i % 2 == 0 { State::Pause } else { State::Resume }));
+            if i % 100 == 0 {
+                d.send("slow", ev(State::ExitProcess));
+            }
+        }
+        d.send("slow", ev(State::Exit));
+        let queued = d.shared.queues.lock().unwrap().per_container["slow"].events.len();
+        let exec_exits = 10 * QUEUE_BOUND / 100 + 1;
+        assert!(queued <= QUEUE_BOUND + exec_exits + 1, "{queued} events queued");
+        gate.open();
+        d.flush();
+        let got = gate.got.lock().unwrap().clone();
+        assert_eq!(got.iter().filter(|(_, s)| *s == State::ExitProcess).count(), exec_exits);
+        assert_eq!(got.last().map(|(_, s)| *s), Some(State::Exit));
+        // The latest state survives: the last notice sent was a resume.
+        let last_notice = got.iter().rev().find(|(_, s)| is_notice(*s)).map(|(_, s)| *s);
+        assert_eq!(last_notice, Some(State::Resume));
+        d.close();
+    }
+
+    #[test]
+    fn threads_are_bounded_and_end_when_idle() {
+        let gate = Arc::new(Gate::default());
+        let d = Dispatcher::new(gate.clone());
+        for i in 0..2 * MAX_DELIVERY_THREADS {
+            d.send(&format!("slow-{i}"), ev(State::StartContainer));
+        }
+        assert_eq!(d.shared.queues.lock().unwrap().threads, MAX_DELIVERY_THREADS);
+        gate.open();
+        d.flush();
+        assert_eq!(gate.got.lock().unwrap().len(), 2 * MAX_DELIVERY_THREADS);
+        let t0 = std::time::Instant::now();
+        while d.shared.queues.lock().unwrap().threads > 0 {
+            assert!(t0.elapsed() < IDLE_THREAD_TIMEOUT * 3, "idle delivery threads did not end");
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Delivery starts again after the threads ended.
+        d.send("fast", ev(State::Exit));
+        d.flush();
+        assert_eq!(gate.got.lock().unwrap().len(), 2 * MAX_DELIVERY_THREADS + 1);
+        d.close();
     }
 }

@@ -60,6 +60,13 @@ pub struct lcd_io_pipe {
 /// `attach_streams` on the thread of the call that starts a process, or a library
 /// thread for a restart), so the caller guarantees that `user_data` may be used from
 /// any thread, concurrently.
+///
+/// A `state_changed` that blocks holds up only its own container's later events. Up
+/// to 16 containers' callbacks of one client run at once (more wait their turn).
+/// While a container's callback blocks, its queue keeps every `start-container`,
+/// `exit`, `restart`, `restore`, `start-process` and `exit-process`; past 256 queued
+/// events a new `pause`, `resume` or `oom` replaces the oldest queued one of those
+/// notices (so the latest state is still reported), and the drop is logged.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 // The callback types stay inline so that the header shows them as DESIGN writes them.

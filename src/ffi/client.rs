@@ -71,7 +71,9 @@ unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
 /// `attach_streams` (on this thread, before the process starts), starts the init
 /// process and reports `start-container`.
 ///
-/// `id`: 1–64 characters of `[A-Za-z0-9][A-Za-z0-9_.-]*`. `spec_json`: an OCI
+/// `id`: 1–64 characters, runs of `[A-Za-z0-9]` joined by single `.`, `_` or `-`
+/// (containerd's identifier grammar: no leading, trailing or doubled separator).
+/// `spec_json`: an OCI
 /// runtime spec whose `root.path` is an existing absolute host directory holding the
 /// rootfs (unless `image` is given). `options_json` (may be NULL): `{"runtime": {"path", "args"},
 /// "restart_policy": {"name": "no|always|on-failure|unless-stopped",

@@ -27,9 +27,12 @@ pub struct lcd_remote {
 /// `options_json` (borrowed, may be NULL for all defaults) is an object with the
 /// optional keys `state_dir`, `start_daemon`, `remote_addr`, `containerd_path`,
 /// `debug_log`, `live_restore`, `oom_score`, `runtime_path`, `runtime_args`,
-/// `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it. Invalid options
-/// are rejected before anything happens (no daemon is started). Blocking,
-/// thread-safe.
+/// `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it, and so is
+/// `start_daemon: true` together with `remote_addr` (a started daemon listens under
+/// `state_dir`). Invalid options are rejected before anything happens (no daemon is
+/// started). A started containerd gets a clean environment: only `PATH` (a default
+/// one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
+/// variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_new(options_json: *const c_char, out: *mut *mut lcd_remote) -> *mut lcd_error {
     guard(|| {

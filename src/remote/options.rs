@@ -25,7 +25,7 @@ pub struct RemoteOptions {
     /// Start (and supervise) a containerd of our own (default: true unless `remote_addr`).
     #[serde(default)]
     pub start_daemon: Option<bool>,
-    /// Socket of an existing containerd.
+    /// Socket of an existing containerd; refused together with `start_daemon: true`.
     #[serde(default)]
     pub remote_addr: Option<PathBuf>,
     /// containerd binary (default `containerd` on PATH).
@@ -89,7 +89,8 @@ impl RemoteOptions {
         for (name, p) in [("state_dir", &self.state_dir), ("remote_addr", &self.remote_addr)] {
             if let Some(p) = p {
                 if p.as_os_str().is_empty() || !p.is_absolute() {
-                    return Err(Error::invalid(format!("remote options: {name} {p:?} must be an absolute path")));
+                    let shown = crate::spec::quoted(&p.to_string_lossy());
+                    return Err(Error::invalid(format!("remote options: {name} {shown} must be an absolute path")));
                 }
             }
         }
@@ -106,11 +107,18 @@ impl RemoteOptions {
             let longest = self.state_dir().join("containerd/containerd.sock.ttrpc");
             if longest.as_os_str().len() > MAX_SOCKET_PATH {
                 return Err(Error::invalid(format!(
-                    "remote options: state_dir {:?} is too long: containerd's socket {:?} would exceed {MAX_SOCKET_PATH} bytes",
-                    self.state_dir(),
-                    longest
+                    "remote options: state_dir {} is too long: containerd's socket would be {} bytes, more than {MAX_SOCKET_PATH}",
+                    crate::spec::quoted(&self.state_dir().to_string_lossy()),
+                    longest.as_os_str().len()
                 )));
             }
+        }
+        // A daemon the library starts listens on its own socket under state_dir; it is
+        // never started on a caller's address, and the two are never silently mixed.
+        if self.start_daemon == Some(true) && self.remote_addr.is_some() {
+            return Err(Error::invalid(
+                "remote options: start_daemon is true and remote_addr is given; a started containerd listens under state_dir, so give one or the other",
+            ));
         }
         if self.start_daemon == Some(false) && self.remote_addr.is_none() {
             return Err(Error::invalid("remote options: start_daemon is false but no remote_addr is given"));
@@ -181,6 +189,13 @@ mod tests {
         assert!(e.message().contains("too long"), "{e}");
         let o = RemoteOptions::from_json(None).unwrap();
         assert!(o.start_daemon());
+        let e = RemoteOptions::from_json(Some(r#"{"start_daemon": true, "remote_addr": "/run/x.sock"}"#)).unwrap_err();
+        assert_eq!(e.code(), crate::Code::InvalidArgument);
+        assert!(e.message().contains("start_daemon") && e.message().contains("remote_addr"), "{e}");
+        let o = RemoteOptions::from_json(Some(r#"{"remote_addr": "/run/x.sock"}"#)).unwrap();
+        assert!(!o.start_daemon());
+        let huge = format!(r#"{{"state_dir": "{}"}}"#, "d".repeat(10 << 20));
+        assert!(RemoteOptions::from_json(Some(&huge)).unwrap_err().message().len() < 300);
         assert_eq!(o.namespace(), "libcontainerd");
     }
 }

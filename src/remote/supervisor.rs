@@ -318,7 +318,9 @@ impl Daemon {
             .map_err(|e| Error::io(format!("open {}", self.paths.log().display()), e))?;
         let log2 = log.try_clone().map_err(|e| Error::io("dup log", e))?;
         let mut cmd = tokio::process::Command::new(&cfg.containerd_path);
-        cmd.arg("--config")
+        cmd.env_clear()
+            .envs(daemon_env(std::env::vars_os()))
+            .arg("--config")
             .arg(self.paths.config())
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -475,6 +477,27 @@ impl Daemon {
     }
 }
 
+/// The host variables containerd (and the shims and runtimes it starts) inherit; the
+/// rest of the host's environment, `NOTIFY_SOCKET` above all (containerd would report
+/// readiness to the host's service manager as if it were the service), is not passed.
+/// `PATH` finds `containerd-shim-runc-v2` and `runc`; `TMPDIR` is where Go programs put
+/// temporary files; the proxy variables reach registries the daemon itself contacts.
+pub const DAEMON_ENV: &[&str] = &["PATH", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+
+/// `PATH` for the daemon when the host has none.
+pub const DEFAULT_DAEMON_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The daemon's environment: the [`DAEMON_ENV`] variables of `host`, and `PATH`
+/// ([`DEFAULT_DAEMON_PATH`] when the host has none or an empty one).
+pub fn daemon_env(host: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<_> = host.filter(|(k, _)| k.to_str().is_some_and(|k| DAEMON_ENV.contains(&k))).collect();
+    env.retain(|(k, v)| k != "PATH" || !v.is_empty());
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), DEFAULT_DAEMON_PATH.into()));
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,6 +545,16 @@ mod tests {
         let file = t.path().join("file");
         fs::write(&file, b"").unwrap();
         assert!(prepare_private_dir(&file).unwrap_err().message().contains("not a directory"));
+    }
+
+    #[test]
+    fn daemon_env_keeps_only_what_containerd_needs() {
+        let host = [("PATH", "/opt/bin:/usr/bin"), ("NOTIFY_SOCKET", "/run/systemd/notify"), ("HOME", "/root"), ("TMPDIR", "/var/tmp"), ("LD_PRELOAD", "x.so")];
+        let env = daemon_env(host.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        let got: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.into_string().unwrap(), v.into_string().unwrap())).collect();
+        assert_eq!(got, vec![("PATH".into(), "/opt/bin:/usr/bin".into()), ("TMPDIR".into(), "/var/tmp".into())]);
+        let env = daemon_env([("PATH".into(), "".into())].into_iter());
+        assert_eq!(env, vec![("PATH".into(), DEFAULT_DAEMON_PATH.into())]);
     }
 
     #[test]

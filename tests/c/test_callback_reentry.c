@@ -181,10 +181,16 @@ int main(int argc, char **argv) {
         rec3.ctx = c3;
         pthread_mutex_unlock(&rec3.mu);
         spec = h_spec(env.rootfs, "re-3", (const char *const[]){"true", NULL});
-        lcd_error *e = lcd_client_create(c3, "re-3", spec, NULL);
-        h_ok(true, "create survives its client being freed inside attach_streams", "");
-        lcd_error_free(e);
+        /* The client is gone when attach_streams returns: the create fails and undoes
+         * itself (nothing of re-3 stays behind). */
+        h_ok_code(lcd_client_create(c3, "re-3", spec, NULL), LCD_FAILED_PRECONDITION, "attach_streams",
+                  "create whose client is freed inside attach_streams fails");
         free(spec);
+        char *json = NULL;
+        if (h_ok_call(lcd_client_list(env.client, &json), "list after the failed create")) {
+            h_ok(!h_list_has(json, "re-3"), "the failed create left nothing behind", "%s", json);
+            lcd_string_free(json);
+        }
         struct timespec deadline = h_deadline(20000);
         pthread_mutex_lock(&rec3.mu);
         while (rec3.freed == 0 && pthread_cond_timedwait(&rec3.cond, &rec3.mu, &deadline) != ETIMEDOUT) {

@@ -203,3 +203,25 @@ def test_raising_state_changed_is_logged_and_events_go_on(
             assert backend.wait_for(id, State.EXIT, TIMEOUT).exit_code == 4
             assert backend.states(id) == ["start-container", "exit"]
     assert any(f"cannot handle {id}" in r.getMessage() for r in caplog.records)
+
+
+def test_out_of_range_numbers_are_refused_not_cut(
+    client: lcd.Client, backend: lcd.CollectingBackend
+) -> None:
+    id = unique_id("range")
+    client.create(id, spec(["sleep", "300"]))
+    backend.wait_for(id, State.START_CONTAINER, TIMEOUT)
+    # 2**32 + 15 cut to a C int would be 15: SIGTERM, an explicit stop.
+    for bad in [2**32 + int(signal.SIGTERM), -(2**31) - 1, 2**31, 1.0, "15", True]:
+        with pytest.raises(lcd.InvalidArgument):
+            client.signal(id, bad)  # type: ignore[arg-type]
+        with pytest.raises(lcd.InvalidArgument):
+            client.signal_process(id, "init", bad)  # type: ignore[arg-type]
+    for w, h in [(-1, 10), (10, 2**32), (2**32 + 80, 24)]:
+        with pytest.raises(lcd.InvalidArgument):
+            client.resize(id, "init", w, h)
+    # Nothing reached the container: it still runs.
+    assert [c.status for c in client.list() if c.id == id] == ["running"]
+    assert backend.states(id) == [State.START_CONTAINER]
+    client.signal(id, signal.SIGKILL)
+    assert backend.wait_for(id, State.EXIT, TIMEOUT).exit_code == 137

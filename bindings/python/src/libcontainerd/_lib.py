@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
-from .errors import AbiMismatch, LibraryNotFound, error_class
+from .errors import AbiMismatch, InvalidArgument, LibraryNotFound, error_class
 
 #: The C ABI version this package is written against (``LCD_ABI_VERSION``).
 ABI_VERSION = 1
@@ -239,6 +239,26 @@ def call_json(fn: Callable[..., Optional[int]], *args: Any) -> Any:
 def c_str(value: str) -> bytes:
     """A Python string as the NUL-terminated UTF-8 the library expects."""
     return value.encode("utf-8")
+
+
+def c_int(value: int, name: str, lo: int = -(2**31), hi: int = 2**31 - 1) -> int:
+    """``value`` checked to fit a C integer in ``lo..hi`` (ctypes would silently cut
+    it: ``2**32 + 15`` would become 15, SIGTERM); :class:`InvalidArgument` if not an
+    integer or out of range. ``bool`` is refused too."""
+    if isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be an integer, not bool")
+    if not isinstance(value, int):
+        try:
+            value = value.__index__()
+        except (AttributeError, TypeError):
+            raise InvalidArgument(f"{name} must be an integer, not {type(value).__name__}") from None
+    if not lo <= value <= hi:
+        raise InvalidArgument(f"{name} {value} is outside {lo}..{hi}")
+    return value
+
+
+#: Largest value of a C ``uint32_t``.
+UINT32_MAX = 2**32 - 1
 
 
 def to_json(value: Any) -> bytes:

@@ -326,17 +326,18 @@ class Client(HandleOwner):
         """Sends ``sig`` to the init process of container ``id``.
 
         SIGTERM and SIGKILL are an explicit stop (no restart follows); a paused
-        container is thawed so that the signal is delivered.
+        container is thawed so that the signal is delivered. A ``sig`` that is not an
+        integer or does not fit a C ``int`` raises :class:`InvalidArgument` (never cut).
         """
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), int(sig)))
+            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), _lib.c_int(sig, "sig")))
 
     def signal_process(self, id: str, process_id: str, sig: int) -> None:
         """Sends ``sig`` to process ``process_id`` (``"init"`` or an exec) of ``id``."""
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_signal_process(
-                    c, _lib.c_str(id), _lib.c_str(process_id), int(sig)
+                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.c_int(sig, "sig")
                 )
             )
 
@@ -361,7 +362,11 @@ class Client(HandleOwner):
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_resize(
-                    c, _lib.c_str(id), _lib.c_str(process_id), int(width), int(height)
+                    c,
+                    _lib.c_str(id),
+                    _lib.c_str(process_id),
+                    _lib.c_int(width, "width", 0, _lib.UINT32_MAX),
+                    _lib.c_int(height, "height", 0, _lib.UINT32_MAX),
                 )
             )
 

@@ -46,7 +46,8 @@ class Remote(HandleOwner):
     :param state_dir: directory for the daemon's files and the stdio fifos (0700).
     :param start_daemon: start (or reuse) a daemon under ``state_dir``; None means
         True unless ``remote_addr`` is given.
-    :param remote_addr: socket of a containerd to use instead.
+    :param remote_addr: socket of a containerd to use instead (with
+        ``start_daemon=True`` it is :class:`~libcontainerd.InvalidArgument`).
     :param debug_log: run containerd at log level debug.
     :param live_restore: leave containers running at cleanup (to :meth:`Client.restore`
         them later).
