@@ -14,6 +14,7 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod events;
+pub mod images;
 pub mod ffi;
 pub mod io;
 pub mod metrics;

@@ -9,6 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::diff_client::DiffClient;
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
 use containerd_client::services::v1::events_client::EventsClient;
 use containerd_client::services::v1::tasks_client::TasksClient;
 use containerd_client::services::v1::version_client::VersionClient;
@@ -179,6 +184,26 @@ impl Connection {
     /// The version service.
     pub fn version(&self) -> VersionClient<Channel> {
         VersionClient::new(self.channel.clone())
+    }
+    /// The content store.
+    pub fn content(&self) -> ContentClient<Channel> {
+        ContentClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
+    }
+    /// The images service.
+    pub fn images(&self) -> ImagesClient<Channel> {
+        ImagesClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
+    }
+    /// The snapshots service (every snapshotter; the request names one).
+    pub fn snapshots(&self) -> SnapshotsClient<Channel> {
+        SnapshotsClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
+    }
+    /// The diff service (applies layers to mounts).
+    pub fn diff(&self) -> DiffClient<Channel> {
+        DiffClient::new(self.channel.clone())
+    }
+    /// The leases service.
+    pub fn leases(&self) -> LeasesClient<Channel> {
+        LeasesClient::new(self.channel.clone())
     }
 
     /// Asks containerd for its version within `timeout`: the health and readiness probe.

@@ -51,8 +51,18 @@ fn seed() -> &'static Seed {
         let d = dir.to_str().unwrap();
         run_script(&["seed", d]);
         run_script(&["stop", d]);
+        // SAFETY: registering a plain `extern "C"` function.
+        unsafe { libc::atexit(remove_seed) };
         Seed { dir }
     })
+}
+
+extern "C" fn remove_seed() {
+    if let Some(s) = SEED.get() {
+        if !super::keep_state() {
+            let _ = std::fs::remove_dir_all(&s.dir);
+        }
+    }
 }
 
 /// A registry of the test's own, stopped when dropped.
