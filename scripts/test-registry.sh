@@ -89,9 +89,9 @@ build_images() { # dir
     head -c 65536 /dev/urandom >"$w/noise"
     umoci init --layout "$L"
     umoci new --image "$L:busybox"
-    umoci insert --no-history --image "$L:busybox" "$ROOTFS" / >/dev/null
-    umoci insert --no-history --image "$L:busybox" "$w/hello.txt" /hello.txt >/dev/null
-    umoci insert --no-history --image "$L:busybox" "$w/data" /data >/dev/null
+    umoci insert --image "$L:busybox" "$ROOTFS" / >/dev/null
+    umoci insert --image "$L:busybox" "$w/hello.txt" /hello.txt >/dev/null
+    umoci insert --image "$L:busybox" "$w/data" /data >/dev/null
     umoci config --no-history --image "$L:busybox" --os linux --architecture amd64 \
         --config.entrypoint /bin/sh --config.cmd -c --config.cmd 'cat /hello.txt' \
         --config.env PATH=/bin:/usr/bin --config.env IMAGE_MARK=busybox \
@@ -100,7 +100,7 @@ build_images() { # dir
     umoci config --no-history --image "$L:busybox" --tag amd64 --config.env ARCH_MARK=amd64
     umoci config --no-history --image "$L:busybox" --tag arm64 --architecture arm64 --config.env ARCH_MARK=arm64
     umoci config --no-history --image "$L:busybox" --tag corrupt
-    umoci insert --no-history --image "$L:corrupt" "$w/noise" /noise >/dev/null
+    umoci insert --image "$L:corrupt" "$w/noise" /noise >/dev/null
     # An index over the amd64 and arm64 manifests, tagged "multi".
     python3 - "$L" <<'EOF'
 import hashlib, json, os, sys
