@@ -42,10 +42,12 @@ from .errors import (
     LibcontainerdError,
     LibraryNotFound,
     NotFound,
+    PermissionDenied,
     Unavailable,
     Unsupported,
     error_class,
 )
+from .images import Image, ImageConfig, PullProgress
 from .remote import DEFAULT_NAMESPACE, DEFAULT_STATE_DIR, Remote
 
 __version__ = "0.1.0"
@@ -74,9 +76,13 @@ __all__ = [
     "LibcontainerdError",
     "LibraryNotFound",
     "NotFound",
+    "Image",
+    "ImageConfig",
     "Output",
+    "PermissionDenied",
     "ProcessStatus",
     "ProcessSummary",
+    "PullProgress",
     "Remote",
     "RestartPolicy",
     "Runtime",
