@@ -92,6 +92,18 @@ fn pull_by_tag_reports_progress_lists_and_removes_with_gc() {
     for l in &layers {
         assert!(blob_file(&d, l).exists(), "{l} in the content store");
     }
+    // Removing another image runs containerd's GC: what this image refers to (through
+    // the labels on its manifest) stays; what only the other one used goes.
+    let other = reg.reference("corrupt:latest");
+    pull(&d.remote, &other, reg.addr()).expect("pull a second image");
+    let own = layer_digests(&reg, "corrupt").pop().unwrap();
+    assert!(blob_file(&d, &own).exists());
+    d.remote.remove_image(&other).expect("remove the second image");
+    assert!(!blob_file(&d, &own).exists(), "{own} reclaimed");
+    for l in layers.iter().chain([&info.digest]) {
+        assert!(blob_file(&d, l).exists(), "{l} kept while its image lives");
+    }
+
     d.remote.remove_image(&r).expect("remove");
     assert!(names(&d.remote).is_empty());
     for l in layers.iter().chain([&info.digest]) {

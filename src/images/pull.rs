@@ -199,8 +199,8 @@ async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, b
 }
 
 /// Pulls `reference` into containerd's content store and images service (not
-/// unpacking it), reporting progress through `reporter`. Returns the record's name
-/// and the descriptor of the platform manifest.
+/// unpacking it), reporting progress through `reporter`; the record is named by the
+/// normalised reference. Returns the descriptor of the platform manifest.
 pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, reporter: &Reporter) -> Result<Descriptor> {
     options.validate()?;
     let platform = options.platform()?;
