@@ -111,6 +111,10 @@ typedef enum lcd_code {
      * The operation is not supported here.
      */
     LCD_UNSUPPORTED = 10,
+    /**
+     * Credentials were refused (e.g. by an image registry).
+     */
+    LCD_PERMISSION_DENIED = 11,
 } lcd_code;
 
 /**
@@ -248,6 +252,13 @@ typedef struct lcd_backend {
      */
     void (*user_data_free)(void *user_data);
 } lcd_backend;
+
+/**
+ * A progress callback: `progress_json` (borrowed for the call) is one object
+ * `{"ref","digest","status","current","total"}`, `status` one of `resolving`,
+ * `waiting`, `downloading`, `verifying`, `extracting`, `done`, `exists`.
+ */
+typedef void (*lcd_progress_fn)(void *user_data, const char *progress_json);
 
 #ifdef __cplusplus
 extern "C" {
@@ -502,6 +513,63 @@ struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json);
  * same handle; `c` is invalid afterwards.
  */
 void lcd_client_free(struct lcd_client *c);
+
+/**
+ * Pulls image `ref` from its registry into containerd (content store and images
+ * service, in the remote's namespace) and, unless option `unpack` is false, unpacks
+ * it into the snapshotter. `ref` is a normal image reference
+ * (`registry.example:5000/ns/name:tag`, `name@sha256:…`; a bare `busybox` means
+ * `docker.io/library/busybox:latest`).
+ *
+ * `options_json` (may be NULL): optional keys `platform` (`os/arch[/variant]`,
+ * default the host's), `snapshotter` (default `overlayfs`), `unpack` (default
+ * true), `plain_http` (registry hosts reached over HTTP), `ca_file` (a PEM bundle
+ * trusted besides the system roots), `auth` (`{"username","password"}` or
+ * `{"token"}`), `max_concurrent_downloads` (default 3); an unknown key is
+ * `LCD_INVALID_ARGUMENT` naming it.
+ *
+ * `progress` (may be NULL) is called with `user_data` on one library thread (never
+ * the caller's), in order, and every call happens before this function returns; it
+ * may call back into the library.
+ *
+ * On success `*image_json` receives a library-owned string (free with
+ * `lcd_string_free`): `{"name","digest","size","platform","created","labels",
+ * "config":{"entrypoint","cmd","env","working_dir","user","stop_signal","labels"}}`.
+ * Errors: unknown image or tag `LCD_NOT_FOUND`; registry unreachable
+ * `LCD_UNAVAILABLE`; credentials refused `LCD_PERMISSION_DENIED`; malformed reference
+ * `LCD_INVALID_ARGUMENT`; a blob whose digest or size is wrong `LCD_IO` naming it (no
+ * image is registered then). Blocking, thread-safe.
+ */
+struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, const char *options_json, lcd_progress_fn progress, void *user_data, char **image_json);
+
+/**
+ * Imports the images of the archive at `archive_path` (borrowed): an OCI image
+ * layout archive (as `skopeo copy … oci-archive:` writes it) or a `docker save`
+ * archive. Every path in the archive is untrusted: a malformed, truncated or hostile
+ * archive (absolute paths, `..`, links leading out, sizes that do not match) is
+ * `LCD_INVALID_ARGUMENT`, and nothing is ever written outside containerd.
+ *
+ * `options_json` (may be NULL): optional key `name`, a reference that renames the
+ * archive's single image. On success `*images_json` receives a library-owned JSON
+ * array (free with `lcd_string_free`) of the images created, each shaped as
+ * `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+ */
+struct lcd_error *lcd_remote_image_import(struct lcd_remote *r, const char *archive_path, const char *options_json, char **images_json);
+
+/**
+ * Lists the images of the remote's namespace. On success `*images_json` receives a
+ * library-owned JSON array (free with `lcd_string_free`), sorted by name, each
+ * element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+ */
+struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json);
+
+/**
+ * Removes image `ref` (borrowed; normalised as in `lcd_remote_image_pull`) from the
+ * images service; containerd's garbage collector reclaims the content nothing else
+ * refers to before this returns. Containers created from it keep running. Unknown
+ * image: `LCD_NOT_FOUND`. Blocking, thread-safe.
+ */
+struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -119,6 +119,13 @@ lcd_stop_tree() {
     for pf in "${pidfiles[@]}"; do
         lcd_stop_state_dir "$(dirname "$(dirname "$pf")")"
     done
+    # Test registries (scripts/test-registry.sh) left running below $top.
+    local pid
+    while IFS= read -r pf; do
+        pid=$(cat "$pf" 2>/dev/null) || continue
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = docker-registry ] && kill -KILL "$pid" 2>/dev/null
+        rm -f "$pf"
+    done < <(find "$top" -xdev -name registry.pid -type f 2>/dev/null)
     lcd_stop_orphans "$top"
 }
 

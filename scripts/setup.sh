@@ -16,7 +16,7 @@ FIXTURE_VERSION=1
 
 # valgrind: the C tests also run under memcheck (gcc's ASan/UBSan runtimes come with
 # build-essential).
-PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind skopeo umoci)
+PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind docker-registry skopeo umoci apache2-utils)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -29,6 +29,8 @@ pub enum Code {
     Internal = 9,
     /// The operation is not supported here.
     Unsupported = 10,
+    /// Credentials were refused (e.g. by an image registry).
+    PermissionDenied = 11,
 }
 
 impl Code {
@@ -46,6 +48,7 @@ impl Code {
             Code::Io => "IO",
             Code::Internal => "INTERNAL",
             Code::Unsupported => "UNSUPPORTED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 }
@@ -149,6 +152,7 @@ mod tests {
             (Code::Ok, 0), (Code::InvalidArgument, 1), (Code::NotFound, 2), (Code::AlreadyExists, 3),
             (Code::FailedPrecondition, 4), (Code::Unavailable, 5), (Code::DeadlineExceeded, 6),
             (Code::Cancelled, 7), (Code::Io, 8), (Code::Internal, 9), (Code::Unsupported, 10),
+            (Code::PermissionDenied, 11),
         ];
         for (c, v) in all {
             assert_eq!(c as i32, v);

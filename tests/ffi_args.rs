@@ -93,7 +93,7 @@ fn errors_and_versions() {
         let e = lcd_error_new(lcd_code::LCD_IO as i32, bad_utf8());
         assert_eq!(take(e), (lcd_code::LCD_IO, "we\u{fffd}b".to_string()));
         // An error never claims success, and an unknown code is not undefined behaviour.
-        for code in [0, 11, -1, 1000] {
+        for code in [0, 12, -1, 1000] {
             let (c, msg) = take(lcd_error_new(code, c"oops".as_ptr()));
             assert_eq!(c, lcd_code::LCD_INTERNAL);
             assert!(msg.contains(&code.to_string()) && msg.contains("oops"), "{msg}");
@@ -104,7 +104,8 @@ fn errors_and_versions() {
         assert_eq!(name(1), "INVALID_ARGUMENT");
         assert_eq!(name(9), "INTERNAL");
         assert_eq!(name(10), "UNSUPPORTED");
-        assert_eq!(name(11), "UNKNOWN");
+        assert_eq!(name(11), "PERMISSION_DENIED");
+        assert_eq!(name(12), "UNKNOWN");
         assert_eq!(name(-3), "UNKNOWN");
 
         assert_eq!(CStr::from_ptr(lcd_version()).to_str().unwrap(), containerd::VERSION);

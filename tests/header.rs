@@ -63,6 +63,7 @@ fn header_has_the_contract_names() {
         "typedef enum lcd_code {",
         "LCD_OK = 0,",
         "LCD_UNSUPPORTED = 10,",
+        "LCD_PERMISSION_DENIED = 11,",
         "typedef struct lcd_backend {",
         "typedef struct lcd_state_info {",
         "typedef struct lcd_io_pipe {",

@@ -16,7 +16,7 @@ func TestErrorsIsForEachClass(t *testing.T) {
 		CodeInvalidArgument: ErrInvalidArgument, CodeNotFound: ErrNotFound, CodeAlreadyExists: ErrAlreadyExists,
 		CodeFailedPrecondition: ErrFailedPrecondition, CodeUnavailable: ErrUnavailable,
 		CodeDeadlineExceeded: ErrDeadlineExceeded, CodeCancelled: ErrCancelled, CodeIO: ErrIO,
-		CodeInternal: ErrInternal, CodeUnsupported: ErrUnsupported,
+		CodeInternal: ErrInternal, CodeUnsupported: ErrUnsupported, CodePermissionDenied: ErrPermissionDenied,
 	}
 	// matchesOnly checks that err is of class code and of no other.
 	matchesOnly := func(what string, err error, code Code) {
@@ -48,7 +48,7 @@ func TestErrorsIsForEachClass(t *testing.T) {
 
 	// Every class makes the round trip through the library: an AttachStreams error
 	// fails Create with its code.
-	for code := CodeInvalidArgument; code <= CodeUnsupported; code++ {
+	for code := CodeInvalidArgument; code <= CodePermissionDenied; code++ {
 		code := code
 		rec.mu.Lock()
 		rec.onAttach = func(_, _ string, io IOPipe) error {

@@ -44,6 +44,8 @@ const (
 	CodeInternal Code = C.LCD_INTERNAL
 	// CodeUnsupported: the operation is not supported here.
 	CodeUnsupported Code = C.LCD_UNSUPPORTED
+	// CodePermissionDenied: credentials were refused (e.g. by an image registry).
+	CodePermissionDenied Code = C.LCD_PERMISSION_DENIED
 )
 
 // String returns the code's upper-case name as the library spells it, for example
@@ -108,6 +110,8 @@ var (
 	ErrInternal = &Error{Code: CodeInternal}
 	// ErrUnsupported matches errors of class CodeUnsupported.
 	ErrUnsupported = &Error{Code: CodeUnsupported}
+	// ErrPermissionDenied matches errors of class CodePermissionDenied.
+	ErrPermissionDenied = &Error{Code: CodePermissionDenied}
 
 	// ErrClosed is returned by calls on a Remote or Client after its Close. It is
 	// of class CodeFailedPrecondition.

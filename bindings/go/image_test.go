@@ -1,8 +1,8 @@
-// Tests of containers created from an image (WithImage) on the shared containerd.
 package libcontainerd
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,85 +10,97 @@ import (
 	"testing"
 )
 
-// testImage is the image the tests import: two layers (the busybox rootfs, then
-// /srv/layer2.txt), a config that runs as user app in /srv and prints what it sees.
-const testImage = "lcd.test/go-busybox:v1"
-
-var importOnce sync.Once
-var importErr error
-
-func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
+// startRegistry starts the shared test registry fixture (scripts/test-registry.sh)
+// with the seeded test images; it is stopped when the test ends.
+func startRegistry(t *testing.T) (addr, dir string) {
+	t.Helper()
+	dir, err := os.MkdirTemp(testTmp, "go-reg-")
 	if err != nil {
-		return errors.New(name + " " + strings.Join(args, " ") + ": " + err.Error() + ": " + string(out))
+		t.Fatal(err)
 	}
-	return nil
+	script, _ := filepath.Abs("../../scripts/test-registry.sh")
+	cmd := exec.Command(script, "seed", dir)
+	cmd.Env = append(os.Environ(), "LCD_TEST_ROOTFS="+testRootfs)
+	out, err := cmd.Output()
+	t.Cleanup(func() {
+		exec.Command(script, "stop", dir).Run()
+		os.RemoveAll(dir)
+	})
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("test-registry.sh seed: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out)), dir
 }
 
-// importTestImage builds testImage with umoci and skopeo and imports it, without
-// unpacking, into the shared containerd with ctr (once).
-func importTestImage(t *testing.T) {
-	t.Helper()
-	importOnce.Do(func() {
-		dir := tempDir(t)
-		oci, bundle := filepath.Join(dir, "oci"), filepath.Join(dir, "bundle")
-		image := oci + ":img"
-		archive := filepath.Join(dir, "img.tar")
-		cmd := "echo cwd=$(pwd) uid=$(id -u) var=$IMG_VAR; cat layer2.txt"
-		steps := [][]string{
-			{"umoci", "init", "--layout", oci},
-			{"umoci", "new", "--image", image},
-			{"umoci", "unpack", "--image", image, bundle},
-			{"cp", "-a", testRootfs + "/.", filepath.Join(bundle, "rootfs")},
-			{"umoci", "repack", "--refresh-bundle", "--image", image, bundle},
-			{"mkdir", "-p", filepath.Join(bundle, "rootfs/srv")},
-			{"sh", "-c", "echo layer-two > " + filepath.Join(bundle, "rootfs/srv/layer2.txt")},
-			{"umoci", "repack", "--refresh-bundle", "--image", image, bundle},
-			{"umoci", "config", "--image", image, "--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c",
-				"--config.cmd", cmd, "--config.env", "IMG_VAR=fromimage", "--config.env", "PATH=/bin",
-				"--config.workingdir", "/srv", "--config.user", "app"},
-			{"skopeo", "copy", "-q", "oci:" + image, "oci-archive:" + archive + ":" + testImage},
-			{"ctr", "-a", filepath.Join(testStateDir, "containerd", "containerd.sock"), "-n", "libcontainerd",
-				"images", "import", "--no-unpack", archive},
+func TestImagesPullListRemoveImport(t *testing.T) {
+	addr, dir := startRegistry(t)
+	ref := addr + "/test/busybox:latest"
+	var mu sync.Mutex
+	var seen []PullProgress
+	img, err := testRemote.Pull(ref, WithPlainHTTP(addr), WithUnpack(false), WithProgress(func(p PullProgress) {
+		mu.Lock()
+		seen = append(seen, p)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Name != ref || img.Platform != "linux/amd64" || img.Config.WorkingDir != "/data" {
+		t.Fatalf("pulled %+v", img)
+	}
+	mu.Lock()
+	if len(seen) == 0 || seen[0].Status != "resolving" || seen[len(seen)-1].Status != "done" {
+		t.Errorf("progress %+v", seen)
+	}
+	mu.Unlock()
+	has := func(name string) bool {
+		imgs, err := testRemote.Images()
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, s := range steps {
-			if importErr = run(s[0], s[1:]...); importErr != nil {
-				return
+		for _, i := range imgs {
+			if i.Name == name {
+				return true
 			}
 		}
-	})
-	if importErr != nil {
-		t.Fatalf("import the test image: %v", importErr)
+		return false
 	}
-}
+	if !has(ref) {
+		t.Fatalf("%s not listed", ref)
+	}
+	if err := testRemote.RemoveImage(ref); err != nil {
+		t.Fatal(err)
+	}
+	if has(ref) {
+		t.Fatalf("%s still listed", ref)
+	}
+	if err := testRemote.RemoveImage(ref); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second remove: %v", err)
+	}
 
-func TestWithImage(t *testing.T) {
-	importTestImage(t)
-	c, rec := newClient(t)
-	id := uniqueID("image")
-	spec := busyboxSpec()
-	spec.Process = nil // all of it from the image
-	if err := c.Create(id, spec, WithImage(testImage)); err != nil {
-		t.Fatalf("create from %s: %v", testImage, err)
+	if _, err := testRemote.Pull(addr+"/test/busybox:nosuchtag", WithPlainHTTP(addr), WithUnpack(false)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown tag: %v", err)
 	}
-	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 0 {
-		t.Errorf("exit %+v", exit)
+	if _, err := testRemote.Pull("Bad:Ref:Here"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("bad ref: %v", err)
 	}
-	stdout, stderr := rec.output(t, id, "init")
-	if stdout != "cwd=/srv uid=1000 var=fromimage\nlayer-two\n" {
-		t.Errorf("stdout %q, stderr %q", stdout, stderr)
+
+	name := "example.com/goimport:v1"
+	imgs, err := testRemote.Import(filepath.Join(dir, "archives", "busybox-oci.tar"), WithImageName(name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Another snapshotter; the spec's args win over the image's.
-	id2 := uniqueID("image-native")
-	if err := c.Create(id2, busyboxSpec("cat", "/srv/layer2.txt"), WithImage(testImage), WithSnapshotter("native")); err != nil {
-		t.Fatalf("create on native: %v", err)
+	if len(imgs) != 1 || imgs[0].Name != name || imgs[0].Config.StopSignal != "SIGINT" {
+		t.Fatalf("imported %+v", imgs)
 	}
-	rec.waitFor(t, id2, StateExit)
-	if stdout, stderr := rec.output(t, id2, "init"); stdout != "layer-two\n" {
-		t.Errorf("native: stdout %q, stderr %q", stdout, stderr)
+	if err := testRemote.RemoveImage(name); err != nil {
+		t.Fatal(err)
 	}
-	err := c.Create(uniqueID("noimage"), busyboxSpec("true"), WithImage("lcd.test/none:here"))
-	if !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing image: %v", err)
+	if _, err := testRemote.Import("/nonexistent.tar"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing archive: %v", err)
 	}
 }

@@ -8,6 +8,6 @@ package libcontainerd
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -l:libcontainerd.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo LDFLAGS: -L${SRCDIR}/../../target/release -l:libcontainerd.a -lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 */
 import "C"

@@ -36,6 +36,8 @@ pub enum lcd_code {
     LCD_INTERNAL = 9,
     /// The operation is not supported here.
     LCD_UNSUPPORTED = 10,
+    /// Credentials were refused (e.g. by an image registry).
+    LCD_PERMISSION_DENIED = 11,
 }
 
 impl From<Code> for lcd_code {
@@ -52,6 +54,7 @@ impl From<Code> for lcd_code {
             Code::Io => lcd_code::LCD_IO,
             Code::Internal => lcd_code::LCD_INTERNAL,
             Code::Unsupported => lcd_code::LCD_UNSUPPORTED,
+            Code::PermissionDenied => lcd_code::LCD_PERMISSION_DENIED,
         }
     }
 }
@@ -70,12 +73,13 @@ impl From<lcd_code> for Code {
             lcd_code::LCD_IO => Code::Io,
             lcd_code::LCD_INTERNAL => Code::Internal,
             lcd_code::LCD_UNSUPPORTED => Code::Unsupported,
+            lcd_code::LCD_PERMISSION_DENIED => Code::PermissionDenied,
         }
     }
 }
 
 /// Every code, in value order.
-const ALL_CODES: [lcd_code; 11] = [
+const ALL_CODES: [lcd_code; 12] = [
     lcd_code::LCD_OK,
     lcd_code::LCD_INVALID_ARGUMENT,
     lcd_code::LCD_NOT_FOUND,
@@ -87,6 +91,7 @@ const ALL_CODES: [lcd_code; 11] = [
     lcd_code::LCD_IO,
     lcd_code::LCD_INTERNAL,
     lcd_code::LCD_UNSUPPORTED,
+    lcd_code::LCD_PERMISSION_DENIED,
 ];
 
 impl lcd_code {
@@ -108,6 +113,7 @@ impl lcd_code {
             lcd_code::LCD_IO => c"IO",
             lcd_code::LCD_INTERNAL => c"INTERNAL",
             lcd_code::LCD_UNSUPPORTED => c"UNSUPPORTED",
+            lcd_code::LCD_PERMISSION_DENIED => c"PERMISSION_DENIED",
         }
     }
 }
@@ -253,7 +259,7 @@ mod tests {
             assert_eq!(lcd_code::from(core), *c);
             assert_eq!(c.name_c_str().to_str().unwrap(), core.name());
         }
-        assert_eq!(lcd_code::from_i32(11), None);
+        assert_eq!(lcd_code::from_i32(12), None);
         assert_eq!(lcd_code::from_i32(-1), None);
     }
 

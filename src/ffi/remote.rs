@@ -16,7 +16,7 @@ use crate::remote::{Remote, RemoteOptions};
 /// Every function on it is thread-safe, except that `lcd_remote_free` must not race
 /// with another call on the same handle.
 pub struct lcd_remote {
-    remote: Remote,
+    pub(crate) remote: Remote,
 }
 
 /// Connects to containerd as `options_json` says, starting and supervising a daemon

@@ -114,7 +114,9 @@ fn toml_str(p: &Path) -> String {
 }
 
 /// The generated containerd config: own socket, root and state under `paths.dir`,
-/// no CRI and no snapshotters we do not use.
+/// no CRI and no snapshotters we do not use. What images need stays enabled: the
+/// content, images, leases, diff and gc plugins and the overlayfs and native
+/// snapshotters.
 pub fn render_config(paths: &DaemonPaths, debug: bool, oom_score: i32) -> String {
     format!(
         r#"version = 2
@@ -509,6 +511,16 @@ mod tests {
         assert!(c.contains("address = \"/tmp/x/containerd/containerd.sock\""));
         assert!(c.contains("level = \"debug\""));
         assert!(c.contains("root = \"/tmp/x/containerd/root\""));
+    }
+
+    #[test]
+    fn config_keeps_what_images_need_and_disables_cri() {
+        let c = render_config(&DaemonPaths::new(Path::new("/tmp/x")), false, 0);
+        let disabled = c.lines().find(|l| l.starts_with("disabled_plugins")).unwrap();
+        assert!(disabled.contains("\"io.containerd.grpc.v1.cri\""));
+        for needed in ["content", "images", "leases", "diff", "gc", "overlayfs", "native"] {
+            assert!(!disabled.contains(needed), "{needed} is disabled: {disabled}");
+        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod registry;
+
 use containerd::{Backend, Client, ContainerSpec, Error, IoPipe, Remote, RemoteOptions, State, StateInfo};
 use serde_json::{json, Value};
 

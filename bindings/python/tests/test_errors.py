@@ -26,13 +26,15 @@ ALL_CLASSES: List[Type[lcd.LibcontainerdError]] = [
     lcd.IoError,
     lcd.Internal,
     lcd.Unsupported,
+    lcd.PermissionDenied,
 ]
 
 
 def test_codes_and_classes_match_the_abi() -> None:
-    assert [c.CODE for c in ALL_CLASSES] == list(range(1, 11))
+    assert [c.CODE for c in ALL_CLASSES] == list(range(1, 12))
     names = ["INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "FAILED_PRECONDITION",
-             "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "IO", "INTERNAL", "UNSUPPORTED"]
+             "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "IO", "INTERNAL", "UNSUPPORTED",
+             "PERMISSION_DENIED"]
     assert [c.CODE_NAME for c in ALL_CLASSES] == names
     for cls in ALL_CLASSES:
         assert issubclass(cls, lcd.LibcontainerdError)
@@ -43,6 +45,7 @@ def test_codes_and_classes_match_the_abi() -> None:
     assert issubclass(lcd.NotFound, LookupError)
     assert issubclass(lcd.DeadlineExceeded, TimeoutError)
     assert issubclass(lcd.Unsupported, NotImplementedError)
+    assert issubclass(lcd.PermissionDenied, PermissionError)
 
 
 def test_invalid_argument(client: lcd.Client, backend: lcd.CollectingBackend) -> None:

@@ -1,78 +1,77 @@
-"""Containers created from an image (``client.create(..., image=...)``) on a real
-containerd: the image, two layers built with umoci and skopeo from the busybox
-fixture, is imported with ``ctr images import --no-unpack`` and unpacked by the
-library."""
+"""Images through the binding: pull from the shared test registry fixture
+(``scripts/test-registry.sh``) with progress, list, remove, import, and errors."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
-from typing import Any, Dict
+import threading
+from typing import Iterator, List, Tuple
 
 import pytest
 
 import libcontainerd as lcd
-from conftest import NAMESPACE, TIMEOUT, remove_state_dir, rootfs, spec, temp_parent, unique_id
-from libcontainerd import State
+from conftest import REPO, rootfs, temp_parent
 
-IMAGE = "lcd.test/py-busybox:v1"
-
-
-def run(*args: str) -> None:
-    subprocess.run(list(args), check=True, capture_output=True)
+SCRIPT = str(REPO / "scripts" / "test-registry.sh")
 
 
 @pytest.fixture(scope="module")
-def image(state_dir: str, remote: lcd.Remote) -> str:
-    """IMAGE, imported into the session's containerd: the busybox rootfs, then a
-    layer adding /srv/layer2.txt; it runs as user ``app`` in /srv."""
-    d = tempfile.mkdtemp(prefix="lcdpy-img-", dir=temp_parent())
-    oci, bundle, archive = f"{d}/oci", f"{d}/bundle", f"{d}/img.tar"
-    img = f"{oci}:img"
-    run("umoci", "init", "--layout", oci)
-    run("umoci", "new", "--image", img)
-    run("umoci", "unpack", "--image", img, bundle)
-    run("cp", "-a", rootfs() + "/.", f"{bundle}/rootfs")
-    run("umoci", "repack", "--refresh-bundle", "--image", img, bundle)
-    os.makedirs(f"{bundle}/rootfs/srv", exist_ok=True)
-    with open(f"{bundle}/rootfs/srv/layer2.txt", "w") as f:
-        f.write("layer-two\n")
-    run("umoci", "repack", "--refresh-bundle", "--image", img, bundle)
-    run("umoci", "config", "--image", img,
-        "--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c",
-        "--config.cmd", "echo cwd=$(pwd) uid=$(id -u) var=$IMG_VAR; cat layer2.txt",
-        "--config.env", "IMG_VAR=fromimage", "--config.env", "PATH=/bin",
-        "--config.workingdir", "/srv", "--config.user", "app")
-    run("skopeo", "copy", "-q", f"oci:{img}", f"oci-archive:{archive}:{IMAGE}")
-    run("ctr", "-a", f"{state_dir}/containerd/containerd.sock", "-n", NAMESPACE,
-        "images", "import", "--no-unpack", archive)
-    remove_state_dir(d)
-    return IMAGE
+def registry() -> Iterator[Tuple[str, str]]:
+    """A seeded registry: (address, fixture directory)."""
+    d = tempfile.mkdtemp(prefix="lcd-pyreg-", dir=temp_parent())
+    env = {"LCD_TEST_ROOTFS": rootfs(), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    addr = subprocess.run([SCRIPT, "seed", d], check=True, capture_output=True, text=True, env=env).stdout.strip()
+    try:
+        yield addr, d
+    finally:
+        subprocess.run([SCRIPT, "stop", d], check=False)
+        subprocess.run(["rm", "-rf", d], check=False)
 
 
-def image_spec() -> Dict[str, Any]:
-    """The fixture spec without a process: all of it comes from the image."""
-    s = spec(["true"])
-    del s["process"]
-    return s
-
-
-def test_create_from_an_image(client: lcd.Client, backend: lcd.CollectingBackend, image: str) -> None:
-    id = unique_id("img")
-    client.create(id, image_spec(), image=image)
-    assert backend.wait_for(id, State.EXIT, TIMEOUT).exit_code == 0
-    out = backend.wait_output(id, timeout=TIMEOUT)
-    assert out.stdout == b"cwd=/srv uid=1000 var=fromimage\nlayer-two\n", out
-    # Another snapshotter; the spec's args win over the image's.
-    id2 = unique_id("img-native")
-    client.create(id2, spec(["cat", "/srv/layer2.txt"]), image=image, snapshotter="native")
-    backend.wait_for(id2, State.EXIT, TIMEOUT)
-    assert backend.wait_output(id2, timeout=TIMEOUT).stdout == b"layer-two\n"
-
-
-def test_a_missing_image_is_not_found(client: lcd.Client, image: str) -> None:
+def test_pull_with_progress_list_and_remove(remote: lcd.Remote, registry: Tuple[str, str]) -> None:
+    addr, _ = registry
+    ref = f"{addr}/test/busybox:latest"
+    seen: List[Tuple[lcd.PullProgress, str]] = []
+    image = remote.pull(
+        ref, plain_http=[addr], unpack=False,
+        progress=lambda p: seen.append((p, threading.current_thread().name)),
+    )
+    assert image.name == ref
+    assert image.platform == "linux/amd64"
+    assert image.config.working_dir == "/data"
+    assert image.config.entrypoint == ["/bin/sh"]
+    assert seen and seen[0][0].status == "resolving"
+    assert {p.status for p, _ in seen} >= {"waiting", "downloading", "verifying", "done"}
+    assert all(t != threading.main_thread().name for _, t in seen)
+    assert ref in [i.name for i in remote.images()]
+    remote.remove_image(ref)
+    assert ref not in [i.name for i in remote.images()]
     with pytest.raises(lcd.NotFound):
-        client.create(unique_id("img-none"), image_spec(), image="lcd.test/none:here")
+        remote.remove_image(ref)
+
+
+def test_pull_errors(remote: lcd.Remote, registry: Tuple[str, str]) -> None:
+    addr, _ = registry
+    with pytest.raises(lcd.NotFound):
+        remote.pull(f"{addr}/test/busybox:nosuchtag", plain_http=[addr], unpack=False)
     with pytest.raises(lcd.InvalidArgument):
-        client.create(unique_id("img-bad"), image_spec(), image=image, snapshotter="../x")
+        remote.pull("Not/A:Valid:Ref", plain_http=[addr], unpack=False)
+
+    def boom(_: lcd.PullProgress) -> None:
+        raise RuntimeError("from the progress callback")
+
+    with pytest.raises(RuntimeError, match="progress callback"):
+        remote.pull(f"{addr}/test/multi:latest", plain_http=[addr], unpack=False, progress=boom)
+    remote.remove_image(f"{addr}/test/multi:latest")
+
+
+def test_import_archive(remote: lcd.Remote, registry: Tuple[str, str]) -> None:
+    _, d = registry
+    name = f"example.com/pyimport/{threading.get_ident()}:v1"
+    images = remote.import_archive(f"{d}/archives/busybox-docker.tar", name=name)
+    assert [i.name for i in images] == [name]
+    assert images[0].config.env is not None and "IMAGE_MARK=busybox" in images[0].config.env
+    remote.remove_image(name)
+    with pytest.raises(lcd.InvalidArgument):
+        remote.import_archive(SCRIPT)

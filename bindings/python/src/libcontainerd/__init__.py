@@ -42,10 +42,12 @@ from .errors import (
     LibcontainerdError,
     LibraryNotFound,
     NotFound,
+    PermissionDenied,
     Unavailable,
     Unsupported,
     error_class,
 )
+from .images import Image, ImageConfig, PullProgress
 from .remote import DEFAULT_NAMESPACE, DEFAULT_STATE_DIR, Remote
 from .types import ContainerEntry, ExecProcess, Resources, Spec, Stats, SummaryEntry
 
@@ -77,9 +79,13 @@ __all__ = [
     "LibcontainerdError",
     "LibraryNotFound",
     "NotFound",
+    "Image",
+    "ImageConfig",
     "Output",
+    "PermissionDenied",
     "ProcessStatus",
     "ProcessSummary",
+    "PullProgress",
     "Remote",
     "Resources",
     "RestartPolicy",

@@ -22,6 +22,7 @@ __all__ = [
     "IoError",
     "Internal",
     "Unsupported",
+    "PermissionDenied",
     "LibraryNotFound",
     "AbiMismatch",
     "error_class",
@@ -145,6 +146,13 @@ class Unsupported(LibcontainerdError, NotImplementedError):
     CODE_NAME = "UNSUPPORTED"
 
 
+class PermissionDenied(LibcontainerdError, PermissionError):
+    """Credentials were refused, e.g. by an image registry (code 11)."""
+
+    CODE = 11
+    CODE_NAME = "PERMISSION_DENIED"
+
+
 class LibraryNotFound(ImportError):
     """The shared library ``libcontainerd.so`` could not be found or loaded."""
 
@@ -166,6 +174,7 @@ _BY_CODE: Dict[int, Type[LibcontainerdError]] = {
         IoError,
         Internal,
         Unsupported,
+        PermissionDenied,
     )
 }
 

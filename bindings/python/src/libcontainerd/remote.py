@@ -10,6 +10,7 @@ from . import _lib
 from ._handle import Handle, HandleOwner
 from .backend import Backend
 from .client import Client
+from .images import ImagesMixin
 
 __all__ = ["Remote", "DEFAULT_STATE_DIR", "DEFAULT_NAMESPACE"]
 
@@ -26,7 +27,7 @@ def _free_remote(ptr: int) -> None:
     _lib.lib().lcd_remote_free(ptr)
 
 
-class Remote(HandleOwner):
+class Remote(HandleOwner, ImagesMixin):
     """A connection to containerd, possibly to a daemon the library starts itself.
 
     With ``start_daemon`` (the default unless ``remote_addr`` is given) the library

@@ -1,0 +1,253 @@
+//! containerd's content store and leases: blobs streamed in with Content.Write (an
+//! expected digest and size, verified as they arrive), read back, and protected from
+//! the garbage collector by a lease with an expiry while an image is written.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::leases_client::LeasesClient;
+use containerd_client::services::v1::{
+    AddResourceRequest, CreateRequest, DeleteRequest, Info, InfoRequest, ReadContentRequest, Resource, UpdateRequest,
+    WriteAction, WriteContentRequest,
+};
+use sha2::{Digest as _, Sha256};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+use tonic::Request;
+
+use super::progress::Download;
+use crate::error::{Code, Error, Result};
+use crate::remote::connection::{Connection, CALL_TIMEOUT};
+
+/// How long a lease outlives a client that died holding it (containerd's GC drops
+/// it, and what only it protected, after this).
+pub const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// Largest data message sent to Content.Write (containerd accepts 16 MiB).
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// The content service.
+pub fn content(conn: &Connection) -> ContentClient<Channel> {
+    conn.content()
+}
+
+fn leases(conn: &Connection) -> LeasesClient<Channel> {
+    conn.leases()
+}
+
+/// A containerd lease: what is written under it survives the garbage collector
+/// until it is released (or expires, if this process dies first).
+pub struct Lease {
+    conn: Connection,
+    id: String,
+}
+
+impl Lease {
+    /// Creates a lease that expires after [`LEASE_EXPIRY`].
+    pub async fn new(conn: &Connection) -> Result<Lease> {
+        let id = format!("libcontainerd-{}-{}", std::process::id(), unique());
+        let expire = crate::metrics::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
+        let labels = HashMap::from([("containerd.io/gc.expire".to_string(), expire)]);
+        let req = CreateRequest { id: id.clone(), labels };
+        leases(conn).create(conn.request(req)).await.map_err(|s| Error::from_status("create a lease", &s))?;
+        Ok(Lease { conn: conn.clone(), id })
+    }
+
+    /// The lease's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A request carrying the namespace, this lease and `timeout` (`None`: none).
+    pub fn request<T>(&self, msg: T, timeout: Option<Duration>) -> Request<T> {
+        let mut req = self.conn.request_with_timeout(msg, timeout);
+        if let Ok(v) = self.id.parse() {
+            req.metadata_mut().insert("containerd-lease", v);
+        }
+        req
+    }
+
+    /// Protects content already in the store (until the image refers to it).
+    pub async fn add_content(&self, digest: &str) -> Result<()> {
+        let req = AddResourceRequest {
+            id: self.id.clone(),
+            resource: Some(Resource { id: digest.to_string(), r#type: "content".into() }),
+        };
+        leases(&self.conn).add_resource(self.conn.request(req)).await.map_err(|s| Error::from_status(format!("lease {digest}"), &s))?;
+        Ok(())
+    }
+
+    /// Releases the lease: what no image refers to becomes garbage.
+    pub async fn release(self) {
+        let req = DeleteRequest { id: self.id.clone(), sync: false };
+        if let Err(s) = leases(&self.conn).delete(self.conn.request(req)).await {
+            log::warn!("release lease {}: {s}", self.id);
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    t ^ (N.fetch_add(1, Ordering::Relaxed) << 48)
+}
+
+/// The content store's record of `digest`, `None` when it is not there.
+pub async fn info(conn: &Connection, digest: &str) -> Result<Option<Info>> {
+    match content(conn).info(conn.request(InfoRequest { digest: digest.to_string() })).await {
+        Ok(r) => Ok(r.into_inner().info),
+        Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+        Err(s) => Err(Error::from_status(format!("content {digest}"), &s)),
+    }
+}
+
+/// Reads blob `digest` whole; more than `max` bytes is INVALID_ARGUMENT.
+pub async fn read_blob(conn: &Connection, digest: &str, max: u64) -> Result<Vec<u8>> {
+    let req = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
+    let mut stream =
+        content(conn).read(conn.request(req)).await.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?.into_inner();
+    let mut out = Vec::new();
+    while let Some(msg) = stream.next().await {
+        let msg = msg.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?;
+        if (out.len() + msg.data.len()) as u64 > max {
+            return Err(Error::invalid(format!("content {digest} is larger than the {max} bytes accepted")));
+        }
+        out.extend_from_slice(&msg.data);
+    }
+    Ok(out)
+}
+
+/// A blob to write: what it must turn out to be, and the labels it is committed with.
+pub struct BlobTarget<'a> {
+    /// The expected digest.
+    pub digest: &'a str,
+    /// The expected size.
+    pub size: u64,
+    /// Labels set at commit (GC references to children, ...).
+    pub labels: HashMap<String, String>,
+    /// Where the bytes come from, for messages (`registry 127.0.0.1:5000`).
+    pub source: &'a str,
+}
+
+/// Streams a blob into the content store under `lease`: the bytes from `data` are
+/// hashed and counted as they pass; more bytes than expected, fewer, or another digest
+/// fail with IO naming the blob, and nothing is committed. An ingest left from an
+/// earlier attempt is restarted from the beginning.
+pub async fn write_blob<S>(lease: &Lease, target: BlobTarget<'_>, data: S, progress: &mut Download<'_>) -> Result<()>
+where
+    S: tokio_stream::Stream<Item = Result<bytes::Bytes>> + Unpin,
+{
+    let BlobTarget { digest, size, labels, source } = target;
+    let mismatch = |what: String| Error::new(Code::Io, format!("blob {digest} from {source}: {what}"));
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriteContentRequest>(4);
+    let ingest_ref = format!("{}-{digest}", lease.id());
+    let base = WriteContentRequest {
+        action: WriteAction::Stat as i32,
+        r#ref: ingest_ref,
+        total: size as i64,
+        expected: digest.to_string(),
+        ..Default::default()
+    };
+    let status = |s: tonic::Status| Error::from_status(format!("write content {digest}"), &s);
+    tx.send(base.clone()).await.map_err(|_| Error::internal("content writer closed"))?;
+    let req = lease.request(tokio_stream::wrappers::ReceiverStream::new(rx), None);
+    let opened = match content(&lease.conn).write(req).await {
+        Ok(r) => {
+            let mut responses = r.into_inner();
+            next_response(&mut responses, digest).await.map(|_| responses)
+        }
+        Err(s) => Err(status(s)),
+    };
+    let mut responses = match opened {
+        Ok(r) => r,
+        // Already in the store (committed meanwhile, or before): keep it, with our labels.
+        Err(e) if e.code() == Code::AlreadyExists => return set_labels(lease, digest, labels).await,
+        Err(e) => return Err(e),
+    };
+
+    let mut hasher = Sha256::new();
+    let mut offset: u64 = 0;
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
+    let mut data = data;
+    let mut ended = false;
+    while !ended {
+        match data.next().await {
+            Some(chunk) => {
+                let chunk = chunk?;
+                if offset + buf.len() as u64 + chunk.len() as u64 > size {
+                    return Err(mismatch(format!("more than the {size} bytes its descriptor gives")));
+                }
+                hasher.update(&chunk);
+                buf.extend_from_slice(&chunk);
+                if buf.len() < WRITE_CHUNK {
+                    continue;
+                }
+            }
+            None => ended = true,
+        }
+        let n = buf.len() as u64;
+        if ended {
+            if offset + n != size {
+                return Err(mismatch(format!("{} bytes, its descriptor gives {size}", offset + n)));
+            }
+            let got = format!("sha256:{}", hex::encode(hasher.finalize_reset()));
+            if got != digest {
+                return Err(mismatch(format!("content digest is {got}")));
+            }
+            progress.verifying();
+        }
+        let msg = WriteContentRequest {
+            action: if ended { WriteAction::Commit } else { WriteAction::Write } as i32,
+            offset: offset as i64,
+            data: std::mem::take(&mut buf),
+            labels: if ended { labels.clone() } else { HashMap::new() },
+            ..base.clone()
+        };
+        tx.send(msg).await.map_err(|_| Error::new(Code::Unavailable, format!("write content {digest}: stream closed")))?;
+        match next_response(&mut responses, digest).await {
+            Ok(_) => {}
+            // Someone else committed the same blob meanwhile: it is there.
+            Err(e) if ended && e.code() == Code::AlreadyExists => return set_labels(lease, digest, labels).await,
+            Err(e) => return Err(e),
+        }
+        offset += n;
+        progress.update(offset);
+    }
+    Ok(())
+}
+
+/// Adds `labels` to the content store's record of `digest` (others stay), and puts it
+/// under `lease` until an image refers to it.
+async fn set_labels(lease: &Lease, digest: &str, labels: HashMap<String, String>) -> Result<()> {
+    lease.add_content(digest).await?;
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
+    let info = Info { digest: digest.to_string(), labels, ..Default::default() };
+    let req = UpdateRequest { info: Some(info), update_mask: Some(prost_types::FieldMask { paths }) };
+    content(&lease.conn).update(lease.request(req, Some(CALL_TIMEOUT))).await.map_err(|s| Error::from_status(format!("label content {digest}"), &s))?;
+    Ok(())
+}
+
+async fn next_response(
+    responses: &mut tonic::Streaming<containerd_client::services::v1::WriteContentResponse>,
+    digest: &str,
+) -> Result<containerd_client::services::v1::WriteContentResponse> {
+    match tokio::time::timeout(CALL_TIMEOUT, responses.next()).await {
+        Ok(Some(Ok(r))) => Ok(r),
+        Ok(Some(Err(s))) => Err(Error::from_status(format!("write content {digest}"), &s)),
+        Ok(None) => Err(Error::new(Code::Unavailable, format!("write content {digest}: containerd closed the stream"))),
+        Err(_) => Err(Error::new(Code::DeadlineExceeded, format!("write content {digest}: containerd did not answer"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique() {
+        assert_ne!(super::unique(), super::unique());
+    }
+}

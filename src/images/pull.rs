@@ -1,0 +1,325 @@
+//! Pulling from an OCI distribution registry (through the `oci-client` crate): resolve
+//! the reference, choose the platform from an index, stream blobs into containerd's
+//! content store under a lease (several at once), then register the image.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use tokio_stream::StreamExt;
+
+use super::content::{self, BlobTarget, Lease};
+use super::manifest::{self, Descriptor, Manifest, Platform};
+use super::progress::{Reporter, Status};
+use super::reference::Reference;
+use super::store;
+use crate::error::{Code, Error, Result};
+use crate::remote::connection::Connection;
+
+/// Default number of blobs downloaded at once.
+pub const DEFAULT_CONCURRENT_DOWNLOADS: u32 = 3;
+/// Most blobs downloaded at once.
+const MAX_CONCURRENT_DOWNLOADS: u32 = 32;
+
+/// Options of a pull (all optional; JSON keys as named here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullOptions {
+    /// `os/arch[/variant]`; default the host's.
+    pub platform: Option<String>,
+    /// Snapshotter to unpack into; default `overlayfs`.
+    pub snapshotter: Option<String>,
+    /// Unpack the layers after the pull; default true.
+    pub unpack: Option<bool>,
+    /// Registry hosts (`host[:port]`) reached over plain HTTP.
+    pub plain_http: Option<Vec<String>>,
+    /// A PEM bundle trusted for the registry's TLS besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Credentials.
+    pub auth: Option<Auth>,
+    /// Blobs downloaded at once; default 3.
+    pub max_concurrent_downloads: Option<u32>,
+}
+
+/// Registry credentials: a user name and password, or a bearer token.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// User name (with `password`).
+    pub username: Option<String>,
+    /// Password (with `username`).
+    pub password: Option<String>,
+    /// A registry token.
+    pub token: Option<String>,
+}
+
+impl PullOptions {
+    /// Checks the options (before anything is fetched).
+    pub fn validate(&self) -> Result<()> {
+        if let Some(p) = &self.platform {
+            Platform::parse(p)?;
+        }
+        if let Some(s) = &self.snapshotter {
+            if s.is_empty() || !s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+                return Err(Error::invalid(format!("invalid snapshotter {s:?}")));
+            }
+        }
+        if let Some(n) = self.max_concurrent_downloads {
+            if n == 0 || n > MAX_CONCURRENT_DOWNLOADS {
+                return Err(Error::invalid(format!("max_concurrent_downloads must be 1..={MAX_CONCURRENT_DOWNLOADS}, not {n}")));
+            }
+        }
+        self.registry_auth().map(|_| ())
+    }
+
+    /// The platform to pull.
+    pub fn platform(&self) -> Result<Platform> {
+        self.platform.as_deref().map_or_else(|| Ok(Platform::host()), Platform::parse)
+    }
+
+    /// The snapshotter to unpack into.
+    pub fn snapshotter(&self) -> &str {
+        self.snapshotter.as_deref().unwrap_or("overlayfs")
+    }
+
+    fn registry_auth(&self) -> Result<RegistryAuth> {
+        match &self.auth {
+            None => Ok(RegistryAuth::Anonymous),
+            Some(Auth { username: Some(u), password: Some(p), token: None }) => Ok(RegistryAuth::Basic(u.clone(), p.clone())),
+            Some(Auth { username: None, password: None, token: Some(t) }) => Ok(RegistryAuth::Bearer(t.clone())),
+            Some(_) => Err(Error::invalid("auth takes either username and password, or token")),
+        }
+    }
+
+    fn client(&self) -> Result<oci_client::Client> {
+        let mut extra = Vec::new();
+        if let Some(path) = &self.ca_file {
+            let data = std::fs::read(path).map_err(|e| Error::invalid(format!("ca_file {}: {e}", path.display())))?;
+            extra.push(Certificate { encoding: CertificateEncoding::Pem, data });
+        }
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(self.plain_http.clone().unwrap_or_default()),
+            extra_root_certificates: extra,
+            platform_resolver: None,
+            max_concurrent_download: self.max_concurrent_downloads.unwrap_or(DEFAULT_CONCURRENT_DOWNLOADS) as usize,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        Ok(oci_client::Client::new(config))
+    }
+}
+
+/// Maps a registry client error; `what` says what was being fetched.
+fn registry_error(what: &str, e: OciDistributionError) -> Error {
+    use OciDistributionError as E;
+    let code = match &e {
+        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => Code::PermissionDenied,
+        E::ImageManifestNotFoundError(_) => Code::NotFound,
+        E::RegistryError { envelope, .. } => match envelope.errors.first().map(|x| &x.code) {
+            Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => Code::PermissionDenied,
+            Some(
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::BlobUnknown | OciErrorCode::NotFound,
+            ) => Code::NotFound,
+            Some(OciErrorCode::Toomanyrequests) => Code::Unavailable,
+            Some(OciErrorCode::NameInvalid | OciErrorCode::TagInvalid) => Code::InvalidArgument,
+            _ => Code::Io,
+        },
+        E::ServerError { code: 401 | 403, .. } => Code::PermissionDenied,
+        E::ServerError { code: 404, .. } => Code::NotFound,
+        E::ServerError { code: 429 | 500..=599, .. } => Code::Unavailable,
+        E::RequestError(r) if r.is_connect() => Code::Unavailable,
+        E::RequestError(r) if r.is_timeout() => Code::DeadlineExceeded,
+        E::UnsupportedMediaTypeError(_) | E::UnsupportedSchemaVersionError(_) => Code::Unsupported,
+        _ => Code::Io,
+    };
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    Error::new(code, format!("{what}: {msg}"))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Fetches the manifest or index `object` (a tag or digest) of `reference` and checks
+/// it: by digest, the bytes must have that digest (and `size`, when known).
+async fn fetch_manifest(
+    client: &oci_client::Client,
+    auth: &RegistryAuth,
+    reference: &Reference,
+    want: Option<(&str, Option<i64>)>,
+) -> Result<(Vec<u8>, String)> {
+    let oref = match want {
+        Some((d, _)) => oci_client::Reference::with_digest(reference.registry.clone(), reference.repository.clone(), d.to_string()),
+        None => match &reference.digest {
+            Some(d) => oci_client::Reference::with_digest(reference.registry.clone(), reference.repository.clone(), d.clone()),
+            None => oci_client::Reference::with_tag(reference.registry.clone(), reference.repository.clone(), reference.object().to_string()),
+        },
+    };
+    let (bytes, _) = client
+        .pull_manifest_raw(&oref, auth, manifest::ACCEPTED)
+        .await
+        .map_err(|e| registry_error(&format!("manifest of {reference}"), e))?;
+    if bytes.len() as u64 > manifest::MAX_DOCUMENT {
+        return Err(Error::invalid(format!("manifest of {reference} is larger than {} bytes", manifest::MAX_DOCUMENT)));
+    }
+    let digest = sha256(&bytes);
+    let expected = want.map(|w| w.0).or(reference.digest.as_deref());
+    if let Some(d) = expected {
+        if d != digest {
+            return Err(Error::new(Code::Io, format!("manifest {d} of {reference}: content digest is {digest}")));
+        }
+    }
+    if let Some((d, Some(size))) = want {
+        if size != bytes.len() as i64 {
+            return Err(Error::new(Code::Io, format!("manifest {d} of {reference}: {} bytes, its descriptor gives {size}", bytes.len())));
+        }
+    }
+    Ok((bytes.to_vec(), digest))
+}
+
+/// Writes a document fetched whole (a manifest or index) into the content store.
+async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, bytes: Vec<u8>, labels: HashMap<String, String>, source: &str) -> Result<()> {
+    let mut progress = reporter.download(&desc.digest, desc.size as u64);
+    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source };
+    let data = tokio_stream::iter([Ok(bytes::Bytes::from(bytes))]);
+    content::write_blob(lease, target, data, &mut progress).await
+}
+
+/// Pulls `reference` into containerd's content store and images service (not
+/// unpacking it), reporting progress through `reporter`; the record is named by the
+/// normalised reference. Returns the descriptor of the platform manifest.
+pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, reporter: &Reporter) -> Result<Descriptor> {
+    options.validate()?;
+    let platform = options.platform()?;
+    let auth = options.registry_auth()?;
+    let client = Arc::new(options.client()?);
+    let source = format!("registry {}", reference.registry);
+    let name = reference.to_string();
+
+    reporter.send("", Status::Resolving, 0, 0);
+    let (root_bytes, root_digest) = fetch_manifest(&client, &auth, reference, None).await?;
+    let root = manifest::parse(&root_bytes, None)?;
+    let root_desc = Descriptor {
+        media_type: root.media_type().to_string(),
+        digest: root_digest,
+        size: root_bytes.len() as i64,
+        platform: None,
+        annotations: Default::default(),
+    };
+    // The platform's manifest (the root itself unless it is an index).
+    let (man_desc, man_bytes, config, layers) = match &root {
+        Manifest::Index { manifests, .. } => {
+            let entry = manifest::select_platform(manifests, &platform)?.clone();
+            let (bytes, _) = fetch_manifest(&client, &auth, reference, Some((&entry.digest, Some(entry.size)))).await?;
+            match manifest::parse(&bytes, Some(&entry.media_type))? {
+                Manifest::Image { config, layers, media_type } => (Descriptor { media_type, ..entry }, bytes, config, layers),
+                Manifest::Index { .. } => return Err(Error::new(Code::Unsupported, format!("nested index {} in {name}", entry.digest))),
+            }
+        }
+        Manifest::Image { config, layers, .. } => (root_desc.clone(), root_bytes.clone(), config.clone(), layers.clone()),
+    };
+    reporter.send(&root_desc.digest, Status::Resolving, root_desc.size as u64, root_desc.size as u64);
+
+    let lease = Lease::new(conn).await?;
+    let result = async {
+        let mut blobs = vec![config.clone()];
+        blobs.extend(layers.iter().cloned());
+        fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source).await?;
+
+        // The manifest refers to its config and layers; GC keeps them while it lives.
+        let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
+        for (i, l) in layers.iter().enumerate() {
+            labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
+        }
+        write_document(&lease, reporter, &man_desc, man_bytes, labels, &source).await?;
+        if root_desc.digest != man_desc.digest {
+            let labels = HashMap::from([("containerd.io/gc.ref.content.m.0".to_string(), man_desc.digest.clone())]);
+            write_document(&lease, reporter, &root_desc, root_bytes, labels, &source).await?;
+        }
+        reporter.send(&man_desc.digest, Status::Done, man_desc.size as u64, man_desc.size as u64);
+        store::put(&lease, conn, &name, &root_desc, HashMap::new()).await?;
+        Ok::<_, Error>(())
+    }
+    .await;
+    lease.release().await;
+    result?;
+    Ok(man_desc)
+}
+
+/// Downloads `blobs` not yet in the content store, at most
+/// `max_concurrent_downloads` at once; the first failure cancels the others.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_blobs(
+    conn: &Connection,
+    lease: &Lease,
+    client: &Arc<oci_client::Client>,
+    reference: &Reference,
+    blobs: &[Descriptor],
+    options: &PullOptions,
+    reporter: &Reporter,
+    source: &str,
+) -> Result<()> {
+    let mut todo = Vec::new();
+    for b in blobs {
+        if todo.iter().any(|t: &Descriptor| t.digest == b.digest) {
+            continue;
+        }
+        if content::info(conn, &b.digest).await?.is_some() {
+            lease.add_content(&b.digest).await?;
+            reporter.send(&b.digest, Status::Exists, b.size as u64, b.size as u64);
+        } else {
+            reporter.send(&b.digest, Status::Waiting, 0, b.size as u64);
+            todo.push(b.clone());
+        }
+    }
+    let limit = options.max_concurrent_downloads.unwrap_or(DEFAULT_CONCURRENT_DOWNLOADS) as usize;
+    let oref = oci_client::Reference::with_tag(reference.registry.clone(), reference.repository.clone(), reference.object().to_string());
+    let one = |b: Descriptor| {
+        let client = client.clone();
+        let oref = oref.clone();
+        async move {
+            let desc = OciDescriptor { media_type: b.media_type.clone(), digest: b.digest.clone(), size: b.size, ..Default::default() };
+            let what = format!("blob {} from {source}", b.digest);
+            let stream = client.pull_blob_stream(&oref, &desc).await.map_err(|e| registry_error(&what, e))?;
+            let data = stream.map(|r| r.map_err(|e| Error::new(Code::Io, format!("{what}: {e}"))));
+            let mut progress = reporter.download(&b.digest, b.size as u64);
+            progress.update(0);
+            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source };
+            content::write_blob(lease, target, data, &mut progress).await?;
+            reporter.send(&b.digest, Status::Done, b.size as u64, b.size as u64);
+            Ok::<_, Error>(())
+        }
+    };
+    // Run up to `limit` downloads at once, in the order given.
+    let mut pending = todo.into_iter();
+    let mut running = futures_unordered();
+    loop {
+        while running.len() < limit {
+            match pending.next() {
+                Some(b) => running.push(Box::pin(one(b))),
+                None => break,
+            }
+        }
+        match running.next().await {
+            Some(r) => r?,
+            None => return Ok(()),
+        }
+    }
+}
+
+fn futures_unordered<F>() -> futures_util::stream::FuturesUnordered<F> {
+    futures_util::stream::FuturesUnordered::new()
+}
