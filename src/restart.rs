@@ -143,6 +143,12 @@ impl RestartManager {
         Some(self.timeout)
     }
 
+    /// Replaces the policy (moby's `SetPolicy`); the restart count and the backoff
+    /// carry on, and a cancelled manager stays cancelled.
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
     /// No more restarts, ever, from this manager (an explicit stop).
     pub fn cancel(&mut self) {
         self.cancelled = true;

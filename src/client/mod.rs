@@ -8,8 +8,10 @@ mod list;
 mod restore;
 pub(crate) mod runc;
 mod stats;
+mod stop;
 
 pub(crate) use lifecycle::remove_unwatched;
+pub use stop::{parse_restart_policy, parse_signal, STOP_SIGNAL_ANNOTATION, STOP_SIGNAL_LABEL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

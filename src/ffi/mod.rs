@@ -7,7 +7,8 @@
 //! - [`error`] has `lcd_error`, `lcd_code`, `lcd_string_free` and the version calls;
 //! - [`backend`] has the `lcd_backend` callback table and its adapter to [`crate::Backend`];
 //! - [`remote`] has `lcd_remote_*`;
-//! - [`client`] has `lcd_client_*`.
+//! - [`client`] has `lcd_client_*`;
+//! - [`spec`] has `lcd_spec_default`.
 //!
 //! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
@@ -31,6 +32,8 @@ pub mod backend;
 pub mod remote;
 
 pub mod client;
+
+pub mod spec;
 
 pub use backend::{lcd_backend, lcd_io_pipe, lcd_state_info};
 pub use client::lcd_client;
