@@ -34,8 +34,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability by number (`CAP_LAST_CAP` of Linux 6.x is 40): a privileged
-/// container gets those the running kernel knows.
+/// Every capability by number (`CAP_LAST_CAP` of Linux 6.x is 40).
 const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -202,12 +201,14 @@ impl SpecOptions {
     }
 }
 
-/// The capabilities the running kernel knows (all of [`ALL_CAPABILITIES`] when it
-/// cannot be asked).
-fn known_capabilities() -> Vec<&'static str> {
+/// The capabilities a privileged container gets: those this process has (containerd's
+/// `cap.Current()`; the runtime cannot grant more), else every one the kernel knows.
+fn privileged_capabilities() -> Vec<&'static str> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse::<usize>().ok());
     let n = last.map(|l| (l + 1).min(ALL_CAPABILITIES.len())).unwrap_or(ALL_CAPABILITIES.len());
-    ALL_CAPABILITIES[..n].to_vec()
+    ALL_CAPABILITIES[..n].iter().enumerate().filter(|(i, _)| eff.is_none_or(|e| e & (1u64 << i) != 0)).map(|(_, c)| *c).collect()
 }
 
 /// `KEY=value` entries with later keys replacing earlier ones, in first-seen order.
@@ -238,7 +239,7 @@ pub fn default_spec(options: &SpecOptions) -> Result<Spec> {
         None => None,
     };
     let privileged = options.privileged;
-    let caps: Vec<&str> = if privileged { known_capabilities() } else { DEFAULT_CAPABILITIES.to_vec() };
+    let caps: Vec<&str> = if privileged { privileged_capabilities() } else { DEFAULT_CAPABILITIES.to_vec() };
 
     let mut env = vec![DEFAULT_PATH.to_string()];
     if options.terminal {
