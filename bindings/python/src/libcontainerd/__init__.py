@@ -47,6 +47,7 @@ from .errors import (
     error_class,
 )
 from .remote import DEFAULT_NAMESPACE, DEFAULT_STATE_DIR, Remote
+from .spec import default_spec
 
 __version__ = "0.1.0"
 
@@ -84,6 +85,7 @@ __all__ = [
     "StateInfo",
     "Unavailable",
     "Unsupported",
+    "default_spec",
     "error_class",
     "library_path",
     "library_version",
