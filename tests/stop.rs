@@ -21,8 +21,16 @@ fn no() -> RestartPolicy {
     RestartPolicy { name: PolicyName::No, maximum_retry_count: 0 }
 }
 
-/// A shell that exits 3 on SIGUSR1 and ignores SIGTERM.
-const USR1_EXITS: &str = "trap 'exit 3' USR1; trap '' TERM; while true; do sleep 0.1; done";
+/// A shell that exits 3 on SIGUSR1 and ignores SIGTERM; it prints `ready` once its
+/// traps are set (a signal before that would be lost: pid 1 ignores signals it has no
+/// handler for).
+const USR1_EXITS: &str = "trap 'exit 3' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done";
+
+/// Waits until the current run of container `id` has printed `ready`.
+fn ready(rec: &Recorder, id: &str, n: usize) {
+    let needle = "ready\n".repeat(n);
+    rec.wait_stdout_contains(id, "init", &needle, TIMEOUT);
+}
 
 fn proc_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false)
@@ -52,8 +60,8 @@ fn stop_kills_after_the_timeout_and_reports_once() {
 fn stop_returns_early_when_the_signal_ends_it() {
     let (client, rec) = test_client();
     let id = unique_id("stopterm");
-    client.create(&id, &spec(&["sh", "-c", "trap 'exit 5' TERM; while true; do sleep 0.1; done"]), &CreateOptions::default()).unwrap();
-    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    client.create(&id, &spec(&["sh", "-c", "trap 'exit 5' TERM; echo ready; while true; do sleep 0.1; done"]), &CreateOptions::default()).unwrap();
+    ready(&rec, &id, 1);
     let t0 = Instant::now();
     client.stop(&id, 0, Duration::from_secs(20)).unwrap();
     assert!(t0.elapsed() < Duration::from_secs(10), "stop waited for the timeout: {:?}", t0.elapsed());
@@ -67,7 +75,7 @@ fn stop_uses_the_spec_stop_signal() {
     let mut s = busybox_spec(&["sh", "-c", USR1_EXITS]);
     s["annotations"] = serde_json::json!({"org.opencontainers.image.stopSignal": "SIGUSR1"});
     client.create(&id, &to_spec(&s), &CreateOptions::default()).unwrap();
-    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    ready(&rec, &id, 1);
     client.stop(&id, 0, Duration::from_secs(20)).unwrap();
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 3, "SIGTERM sent instead of the spec's stop signal");
 }
@@ -77,7 +85,7 @@ fn stop_cancels_an_always_restart() {
     let (client, rec) = test_client();
     let id = unique_id("stopalways");
     client.create(&id, &spec(&["sh", "-c", USR1_EXITS]), &policy(PolicyName::Always)).unwrap();
-    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    ready(&rec, &id, 1);
     // SIGUSR1 is not a stop: the policy restarts it.
     client.stop(&id, libc::SIGUSR1, Duration::from_secs(20)).unwrap();
     let exit = rec.wait_for(&id, State::Exit, TIMEOUT);
@@ -128,11 +136,12 @@ fn update_to_always_makes_a_container_restart() {
     let (client, rec) = test_client();
     let id = unique_id("updalways");
     client.create(&id, &spec(&["sh", "-c", USR1_EXITS]), &CreateOptions::default()).unwrap();
-    rec.wait_for(&id, State::StartContainer, TIMEOUT);
+    ready(&rec, &id, 1);
     client.update_restart_policy(&id, &always()).unwrap();
     client.signal(&id, libc::SIGUSR1).unwrap();
     rec.wait_for(&id, State::Restart, TIMEOUT);
     rec.wait_for_nth(&id, State::StartContainer, 2, TIMEOUT);
+    ready(&rec, &id, 2);
     // Back to "no" on a running container: its next exit is final.
     client.update_restart_policy(&id, &no()).unwrap();
     client.signal(&id, libc::SIGUSR1).unwrap();
@@ -154,7 +163,7 @@ fn an_updated_policy_survives_restore() {
     let (first, rec1) = daemon.client();
     let id = unique_id("updrestore");
     first.create(&id, &spec(&["sh", "-c", USR1_EXITS]), &CreateOptions::default()).unwrap();
-    rec1.wait_for(&id, State::StartContainer, TIMEOUT);
+    ready(&rec1, &id, 1);
     first.update_restart_policy(&id, &always()).unwrap();
     first.close();
     // A later host program restores it without options: the recorded policy applies.

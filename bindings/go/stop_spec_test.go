@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,7 +15,28 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
-const usr1Exits = "trap 'exit 3' USR1; trap '' TERM; while true; do sleep 0.1; done"
+// usr1Exits exits 3 on SIGUSR1 and ignores SIGTERM; it prints "ready" once its traps
+// are set (pid 1 ignores a signal it has no handler for, so an earlier one is lost).
+const usr1Exits = "trap 'exit 3' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done"
+
+// waitReady waits until the latest run of container id has printed "ready".
+func (r *recorder) waitReady(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r.mu.Lock()
+		s := r.streams[id+"/"+InitProcessID]
+		ok := s != nil && strings.Contains(s.stdout.String(), "ready")
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never printed ready", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // defaultSpec is DefaultSpec of the busybox rootfs running sh -c script.
 func defaultSpec(t *testing.T, opts SpecOptions, script string) Spec {
@@ -75,7 +97,7 @@ func TestStopCancelsAlwaysRestart(t *testing.T) {
 	if err := c.Create(id, defaultSpec(t, SpecOptions{}, usr1Exits), WithRestartPolicy(RestartPolicy{Name: RestartPolicyAlways})); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, id, StateStart)
+	rec.waitReady(t, id)
 	if err := c.Stop(id, int(syscall.SIGUSR1), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +133,7 @@ func TestUpdateRestartPolicy(t *testing.T) {
 	if err := c.Create(id2, defaultSpec(t, SpecOptions{}, usr1Exits)); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, id2, StateStart)
+	rec.waitReady(t, id2)
 	if err := c.UpdateRestartPolicy(id2, RestartPolicy{Name: RestartPolicyAlways}); err != nil {
 		t.Fatal(err)
 	}

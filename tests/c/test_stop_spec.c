@@ -56,7 +56,25 @@ static void run_expect(const char *env_rootfs, const char *id, const char *user,
 }
 
 static const char *const USR1_EXITS =
-    "trap 'exit 3' USR1; trap '' TERM; while true; do sleep 0.1; done";
+    "trap 'exit 3' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done";
+
+/* Waits until the latest run of `id` printed `ready`: its traps are set (pid 1
+ * ignores a signal it has no handler for, so an earlier one would be lost). */
+static bool wait_ready(const char *id, int64_t timeout_ms) {
+    int64_t deadline = h_now_ms() + h_scaled_ms(timeout_ms);
+    while (h_now_ms() < deadline) {
+        h_capture *cap = h_capture_of(&rec, id, "init");
+        bool ready = false;
+        pthread_mutex_lock(&rec.mu);
+        ready = cap != NULL && cap->out.data != NULL && strstr(cap->out.data, "ready") != NULL;
+        pthread_mutex_unlock(&rec.mu);
+        if (ready) {
+            return true;
+        }
+        h_sleep_ms(20);
+    }
+    return false;
+}
 
 int main(int argc, char **argv) {
     h_args(argc, argv, &env, true);
@@ -141,7 +159,7 @@ int main(int argc, char **argv) {
     /* update_restart_policy "always" makes a container restart. */
     spec = default_spec(env.rootfs, NULL, USR1_EXITS);
     if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-upd-always", spec, NULL), "create ss-upd-always")) {
-        h_wait_for(&rec, "ss-upd-always", LCD_STATE_START_CONTAINER, h_scaled_ms(10000), NULL);
+        h_ok(wait_ready("ss-upd-always", 10000), "ss-upd-always ready", "no ready line");
         h_ok_call(lcd_client_update_restart_policy(env.client, "ss-upd-always", "{\"name\":\"always\"}"),
                   "update_restart_policy always");
         h_ok_call(lcd_client_signal(env.client, "ss-upd-always", SIGUSR1), "signal SIGUSR1");

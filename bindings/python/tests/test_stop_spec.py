@@ -11,9 +11,15 @@ import pytest
 
 import libcontainerd as lcd
 
-from conftest import TIMEOUT, rootfs, unique_id
+from conftest import TIMEOUT, rootfs, unique_id, wait_until
 
-USR1_EXITS = "trap 'exit 3' USR1; trap '' TERM; while true; do sleep 0.1; done"
+# Exits 3 on SIGUSR1, ignores SIGTERM; prints "ready" once its traps are set (pid 1
+# ignores a signal it has no handler for, so an earlier one would be lost).
+USR1_EXITS = "trap 'exit 3' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done"
+
+
+def wait_ready(backend: lcd.CollectingBackend, cid: str) -> None:
+    wait_until(lambda: b"ready" in backend.output(cid).stdout, what=f"{cid} ready")
 
 
 def states(backend: lcd.CollectingBackend, cid: str) -> List[str]:
@@ -47,7 +53,7 @@ def test_stop_kills_after_the_timeout_and_reports_once(
 def test_stop_cancels_an_always_restart(client: lcd.Client, backend: lcd.CollectingBackend) -> None:
     cid = unique_id("stopalways")
     client.create(cid, sh(USR1_EXITS), restart_policy="always")
-    backend.wait_for(cid, lcd.State.START_CONTAINER, TIMEOUT)
+    wait_ready(backend, cid)
     client.stop(cid, sig=signal.SIGUSR1, timeout=10)
     assert backend.wait_for(cid, lcd.State.EXIT, TIMEOUT).exit_code == 3
     time.sleep(0.5)
@@ -66,7 +72,7 @@ def test_update_restart_policy(client: lcd.Client, backend: lcd.CollectingBacken
     # "always" makes a container restart.
     cid = unique_id("updalways")
     client.create(cid, sh(USR1_EXITS))
-    backend.wait_for(cid, lcd.State.START_CONTAINER, TIMEOUT)
+    wait_ready(backend, cid)
     client.update_restart_policy(cid, {"name": "always"})
     client.signal(cid, signal.SIGUSR1)
     backend.wait_for(cid, lcd.State.START_CONTAINER, TIMEOUT, nth=2)
