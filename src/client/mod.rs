@@ -11,7 +11,7 @@ mod stats;
 mod stop;
 
 pub(crate) use lifecycle::remove_unwatched;
-pub use stop::{parse_restart_policy, parse_signal, STOP_SIGNAL_ANNOTATION, STOP_SIGNAL_LABEL};
+pub use stop::{check_stop_signal, parse_restart_policy, parse_signal, STOP_SIGNAL_ANNOTATION, STOP_SIGNAL_LABEL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -128,11 +128,17 @@ async fn wait_taken(client: &ClientInner, c: &Arc<Container>) {
     }
 }
 
-/// `stop`: see [`Client::stop`].
-fn stop(client: &Arc<ClientInner>, id: &str, signal: i32, timeout: Duration) -> Result<()> {
+/// Checks the signal of `stop`: 0 (the container's stop signal) or 1..64.
+pub fn check_stop_signal(signal: i32) -> Result<()> {
     if !(0..=MAX_SIGNAL).contains(&signal) {
         return Err(Error::invalid(format!("signal {signal} is out of range 0..{MAX_SIGNAL} (0: the container's stop signal)")));
     }
+    Ok(())
+}
+
+/// `stop`: see [`Client::stop`].
+fn stop(client: &Arc<ClientInner>, id: &str, signal: i32, timeout: Duration) -> Result<()> {
+    check_stop_signal(signal)?;
     let conn = client.conn();
     let tracked = client.container(id);
     // An explicit stop: no restart from now on, also for a restart now pending.
@@ -241,6 +247,7 @@ impl Client {
     /// pending one, and a later `restore` knows it (`unless-stopped`).
     pub fn stop(&self, id: &str, signal: i32, timeout: Duration) -> Result<()> {
         validate_id("container id", id)?;
+        check_stop_signal(signal)?;
         self.inner.check_open()?;
         stop(&self.inner, id, signal, timeout)
     }

@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 
 use super::error::lcd_error;
 use super::util::{c_str, guard, guard_value, non_null, opt_c_str, out_json, out_param, write_out};
-use crate::client::{parse_restart_policy, Client};
+use crate::client::{check_stop_signal, parse_restart_policy, Client};
 use crate::error::Result;
 use crate::spec::{parse_resources, validate_exec_id, validate_id, ContainerSpec, CreateOptions, ProcessSpec};
 
@@ -322,6 +322,7 @@ pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, 
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
+        check_stop_signal(sig)?;
         unsafe { client(c) }.stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))
     })
 }
