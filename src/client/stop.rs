@@ -153,10 +153,11 @@ fn stop(client: &Arc<ClientInner>, id: &str, signal: i32, timeout: Duration) -> 
         let sig = if signal == 0 { stop_signal(conn, id).await } else { signal };
         let kill = |signal: i32| KillRequest { container_id: id.into(), exec_id: String::new(), signal: signal as u32, all: false };
         if let Err(s) = conn.call(kill(sig), |c, r| async move { c.tasks().kill(c.request(r)).await }).await {
-            // No task: between two runs (the cancelled restart ends the container) or
-            // already gone; for a container this client does not track, an error.
-            let gone = s.code() == tonic::Code::NotFound || matches!(process_state(conn, id, "").await, Ok((Status::Stopped, ..)));
-            if !(gone && tracked.is_some()) {
+            // Already exited: done. No task at all: between two runs of a tracked
+            // container (the cancelled restart ends it), else NOT_FOUND.
+            let exited = matches!(process_state(conn, id, "").await, Ok((Status::Stopped, ..)));
+            let between_runs = s.code() == tonic::Code::NotFound && tracked.is_some();
+            if !(exited || between_runs) {
                 return Err(Error::from_status(format!("stop container {id}"), &s));
             }
         } else {
