@@ -356,6 +356,24 @@ mod tests {
     }
 
     #[test]
+    fn set_policy_keeps_the_count_and_backoff() {
+        let mut rm = RestartManager::new(policy(PolicyName::No, 0), 0);
+        assert_eq!(rm.should_restart(1, false, SHORT), None);
+        rm.set_policy(policy(PolicyName::Always, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(100));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(200));
+        rm.set_policy(policy(PolicyName::OnFailure, 3));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(400));
+        assert_eq!(rm.restart_count(), 3);
+        assert_eq!(rm.should_restart(1, false, SHORT), None, "on-failure's maximum counts earlier restarts");
+        rm.set_policy(policy(PolicyName::No, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), None);
+        rm.cancel();
+        rm.set_policy(policy(PolicyName::Always, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), None, "a cancelled manager stays cancelled");
+    }
+
+    #[test]
     fn cancel_is_final() {
         let mut rm = RestartManager::new(policy(PolicyName::Always, 0), 0);
         assert_eq!(rm.should_restart(1, false, SHORT), ms(100));
