@@ -5,7 +5,8 @@
  *
  * Starts a containerd of its own under <state_dir>, runs a busybox container "demo"
  * from <rootfs_dir> that prints a few lines, execs `ps` in it, prints its stats and
- * the container list, kills it and waits for its exit event, then stops containerd.
+ * the container list, stops it (SIGTERM, SIGKILL 2 s later) and waits for its exit
+ * event, then stops containerd. The container's spec comes from lcd_spec_default.
  * Every event is printed as it arrives, and every line a process writes is printed
  * prefixed with container/process/stream. Needs root.
  *
@@ -307,31 +308,27 @@ int main(int argc, char **argv) {
         goto out;
     }
 
-    /* A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace. */
+    /* A complete, safe spec from the library's defaults: busybox sh in a read-only
+     * rootfs, in its own namespaces, with containerd's default capabilities. */
     len = 0;
-    append(buf, sizeof buf, &len,
-           "{\"ociVersion\":\"1.0.2\","
-           "\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\",\"-c\",");
+    append(buf, sizeof buf, &len, "{\"rootfs\":");
+    json_str(buf, sizeof buf, &len, rootfs);
+    append(buf, sizeof buf, &len, ",\"readonly\":true,\"hostname\":\"demo\",\"args\":[\"sh\",\"-c\",");
     json_str(buf, sizeof buf, &len,
              "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
              "i=$((i+1)); sleep 1; done; sleep 30");
-    append(buf, sizeof buf, &len, "],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\"},\"root\":{\"path\":");
-    json_str(buf, sizeof buf, &len, rootfs);
-    append(buf, sizeof buf, &len,
-           ",\"readonly\":true},\"hostname\":\"demo\","
-           "\"mounts\":["
-           "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-           "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
-           "\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
-           "{\"destination\":\"/tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
-           "\"options\":[\"nosuid\",\"nodev\",\"mode=1777\"]}],"
-           "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},"
-           "{\"type\":\"uts\"},{\"type\":\"mount\"}]}}");
+    append(buf, sizeof buf, &len, "]}");
     if (len + 1 >= sizeof buf) {
-        fprintf(stderr, "demo: spec too long\n");
+        fprintf(stderr, "demo: spec options too long\n");
         goto out;
     }
-    if (!check(lcd_client_create(client, CONTAINER, buf, NULL), "create " CONTAINER)) {
+    char *spec = NULL;
+    if (!check(lcd_spec_default(buf, &spec), "default spec")) {
+        goto out;
+    }
+    bool created = check(lcd_client_create(client, CONTAINER, spec, NULL), "create " CONTAINER);
+    lcd_string_free(spec);
+    if (!created) {
         goto out;
     }
     say("created and started container " CONTAINER);
@@ -365,7 +362,8 @@ int main(int argc, char **argv) {
     rc = 0;
 
 kill:
-    if (!check(lcd_client_signal(client, CONTAINER, SIGKILL), "kill " CONTAINER)) {
+    /* Its shell (pid 1 of the container) ignores SIGTERM: SIGKILL follows after 2 s. */
+    if (!check(lcd_client_stop(client, CONTAINER, 0, 2000), "stop " CONTAINER)) {
         rc = 1;
     } else if (!wait_flag(&container_exited, 10000)) {
         fprintf(stderr, "demo: no exit event for " CONTAINER " within 10 s\n");

@@ -432,8 +432,12 @@ struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id
  * before it starts, then `start-process` and later `exit-process` are reported.
  * `process_id` follows the id rules and is not `"init"`. `process_json`:
  * `{"args" (required), "terminal", "user": {"uid", "gid", "additionalGids"}, "env",
- * "cwd", "capabilities", "rlimits", "apparmorProfile", "selinuxLabel"}`; unset
- * fields come from the container's own process. Strings are borrowed. Blocking,
+ * "cwd", "capabilities", "ambientCapabilities", "rlimits", "apparmorProfile",
+ * "selinuxLabel", "consoleSize": {"height", "width"}}`; unset fields come from the
+ * container's own process. `capabilities` fill the bounding, effective and permitted
+ * sets only: a non-root user keeps a capability across `execve` only when it is also
+ * listed in `ambientCapabilities`. `consoleSize` (with `terminal`) is the terminal's
+ * size from the start. Strings are borrowed. Blocking,
  * thread-safe.
  */
 struct lcd_error *lcd_client_add_process(struct lcd_client *c, const char *id, const char *process_id, const char *process_json);
@@ -503,6 +507,31 @@ struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *
 struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json);
 
 /**
+ * Stops container `id`: sends `sig` (0: the container's stop signal — the spec's
+ * `org.opencontainers.image.stopSignal` annotation, else its image's
+ * `io.containerd.image.config.stop-signal` label, else SIGTERM), thaws it if it is
+ * paused, sends SIGKILL if init is still alive `timeout_ms` later, and returns once
+ * init has exited (its `exit` is queued, not necessarily delivered yet). It is an
+ * explicit stop: restart policies are cancelled, also a restart already pending, and
+ * `restore` remembers it. A container between two runs of its restart policy is
+ * ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
+ * does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
+ */
+struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig, uint32_t timeout_ms);
+
+/**
+ * Replaces the restart policy of container `id` (moby's restart manager
+ * `SetPolicy`): `policy_json` (borrowed) is `{"name":
+ * "no|always|on-failure|unless-stopped", "maximum_retry_count"}` as in the create
+ * options. The new policy decides the container's next exits (the restart count and
+ * backoff carry on) and is recorded with the container, so that `lcd_client_restore`
+ * without options uses it. `{"name": "no"}` also cancels a restart already pending:
+ * the container then ends with its `exit`. An explicitly stopped container stays
+ * stopped. Blocking, thread-safe.
+ */
+struct lcd_error *lcd_client_update_restart_policy(struct lcd_client *c, const char *id, const char *policy_json);
+
+/**
  * Closes and frees the client: stops event delivery, waits for callbacks in flight
  * (`state_changed`, and `attach_streams` including a restart's), then calls the
  * backend's `user_data_free` exactly once, before it returns; no callback starts
@@ -570,6 +599,31 @@ struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json
  * image: `LCD_NOT_FOUND`. Blocking, thread-safe.
  */
 struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref);
+
+/**
+ * Builds a complete, safe OCI runtime spec, as containerd's `oci.GenerateSpec` does:
+ * new pid, ipc, uts, mount and network namespaces; containerd's default capability
+ * set (bounding, effective, permitted; none ambient); `noNewPrivileges`;
+ * `RLIMIT_NOFILE` 1024; `/proc`, `/dev`, `/dev/pts`, `/dev/shm`, `/dev/mqueue`,
+ * `/sys` (read-only), `/sys/fs/cgroup` (read-only) and `/run`; masked and read-only
+ * `/proc` paths; a device cgroup denying all but runc's default devices.
+ *
+ * `options_json` (may be NULL: all defaults), every key optional, unknown keys
+ * refused: `"rootfs"` (absolute host directory, `root.path`), `"readonly"` (bool),
+ * `"args"` (array; `lcd_client_create` needs them), `"env"` (`KEY=value` entries
+ * added to the default `PATH`, later keys win), `"cwd"` (absolute, default `/`),
+ * `"user"` (`"uid"`, `"uid:gid"`, `"name"` or `"name:group"`, names looked up in the
+ * rootfs's `/etc/passwd` and `/etc/group` without leaving it; the user's
+ * supplementary groups and `HOME` come from there too), `"hostname"`, `"terminal"`
+ * (bool; adds `TERM=xterm`), `"cgroups_path"`, `"memory_limit"` (bytes),
+ * `"cpu_shares"`, `"pids_limit"`, `"privileged"` (bool: every capability, nothing
+ * masked, `/sys` writable, all devices allowed).
+ *
+ * On success `*spec_json` receives the spec, which the caller frees with
+ * `lcd_string_free`. Invalid options are `LCD_INVALID_ARGUMENT` naming the key. Does
+ * not touch containerd; thread-safe.
+ */
+struct lcd_error *lcd_spec_default(const char *options_json, char **spec_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -103,6 +103,12 @@ if ! bash scripts/setup.sh; then
     summary
 fi
 
+# The Debian userland fixture (debootstrap minbase, built once, then cached) for the
+# default-spec tests; a failure here fails those tests too.
+lcd_log "Debian rootfs fixture (scripts/debian-rootfs.sh)"
+bash scripts/debian-rootfs.sh || fail "setup (scripts/debian-rootfs.sh)"
+export LCD_TEST_DEBIAN_ROOTFS="$LCD_ROOT/build/debian-rootfs"
+
 lcd_log "cargo build --release"
 if ! cargo build --release; then
     fail "build (cargo build --release)"

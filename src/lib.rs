@@ -22,6 +22,7 @@ pub mod remote;
 pub mod restart;
 mod runtime;
 pub mod spec;
+pub mod spec_default;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
 pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};
@@ -30,6 +31,7 @@ pub use remote::connection::OUTAGE_WAIT;
 pub use remote::{Remote, RemoteOptions};
 pub use restart::{PolicyName, RestartPolicy};
 pub use spec::{ContainerSpec, CreateOptions, ProcessSpec, RuntimeOption};
+pub use spec_default::{default_spec, SpecOptions};
 
 /// The library version (the crate's).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

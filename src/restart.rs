@@ -143,6 +143,12 @@ impl RestartManager {
         Some(self.timeout)
     }
 
+    /// Replaces the policy (moby's `SetPolicy`); the restart count and the backoff
+    /// carry on, and a cancelled manager stays cancelled.
+    pub fn set_policy(&mut self, policy: RestartPolicy) {
+        self.policy = policy;
+    }
+
     /// No more restarts, ever, from this manager (an explicit stop).
     pub fn cancel(&mut self) {
         self.cancelled = true;
@@ -347,6 +353,24 @@ mod tests {
         let mut rm = RestartManager::new(policy(PolicyName::Always, 3), 7);
         assert_eq!(rm.should_restart(0, false, SHORT), ms(100));
         assert_eq!(rm.restart_count(), 8);
+    }
+
+    #[test]
+    fn set_policy_keeps_the_count_and_backoff() {
+        let mut rm = RestartManager::new(policy(PolicyName::No, 0), 0);
+        assert_eq!(rm.should_restart(1, false, SHORT), None);
+        rm.set_policy(policy(PolicyName::Always, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(100));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(200));
+        rm.set_policy(policy(PolicyName::OnFailure, 3));
+        assert_eq!(rm.should_restart(1, false, SHORT), ms(400));
+        assert_eq!(rm.restart_count(), 3);
+        assert_eq!(rm.should_restart(1, false, SHORT), None, "on-failure's maximum counts earlier restarts");
+        rm.set_policy(policy(PolicyName::No, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), None);
+        rm.cancel();
+        rm.set_policy(policy(PolicyName::Always, 0));
+        assert_eq!(rm.should_restart(1, false, SHORT), None, "a cancelled manager stays cancelled");
     }
 
     #[test]

@@ -198,6 +198,16 @@ pub struct ProcessRlimit {
     pub soft: u64,
 }
 
+/// `consoleSize` of an exec: the terminal's rows and columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSize {
+    /// Rows.
+    pub height: u32,
+    /// Columns.
+    pub width: u32,
+}
+
 /// The seed's `Process`: what `add_process` runs inside a container. Unset fields are
 /// taken from the container's own process.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -218,9 +228,18 @@ pub struct ProcessSpec {
     /// Working directory (absolute).
     #[serde(default)]
     pub cwd: Option<String>,
-    /// Capabilities (`CAP_*`), applied to every capability set.
+    /// Capabilities (`CAP_*`): the bounding, effective and permitted sets. A non-root
+    /// user loses them at `execve` unless they are also in `ambient_capabilities`.
     #[serde(default)]
     pub capabilities: Option<Vec<String>>,
+    /// Capabilities (`CAP_*`) to put in the ambient (and inheritable) set, so that a
+    /// non-root user keeps them across `execve`; each must be permitted (in
+    /// `capabilities`, or in the container's permitted set). None by default.
+    #[serde(default, rename = "ambientCapabilities")]
+    pub ambient_capabilities: Option<Vec<String>>,
+    /// The terminal's initial size (`terminal` must be true).
+    #[serde(default, rename = "consoleSize")]
+    pub console_size: Option<ConsoleSize>,
     /// Resource limits.
     #[serde(default)]
     pub rlimits: Option<Vec<ProcessRlimit>>,
@@ -244,6 +263,14 @@ impl ProcessSpec {
                 return Err(Error::invalid(format!("process: cwd {} must be an absolute path", quoted(cwd))));
             }
         }
+        if let Some(cs) = &p.console_size {
+            if p.terminal != Some(true) {
+                return Err(Error::invalid("process: consoleSize needs terminal: true"));
+            }
+            if cs.height == 0 || cs.width == 0 || cs.height > u16::MAX as u32 || cs.width > u16::MAX as u32 {
+                return Err(Error::invalid(format!("process: consoleSize {}x{} is out of range 1..65535", cs.width, cs.height)));
+            }
+        }
         Ok(p)
     }
 
@@ -261,6 +288,9 @@ impl ProcessSpec {
             o.insert("terminal".into(), false.into());
         }
         o.remove("consoleSize");
+        if let Some(cs) = &self.console_size {
+            o.insert("consoleSize".into(), serde_json::json!({"height": cs.height, "width": cs.width}));
+        }
         if let Some(u) = &self.user {
             o.insert("user".into(), serde_json::json!({"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}));
         }
@@ -271,10 +301,22 @@ impl ProcessSpec {
             o.insert("cwd".into(), cwd.clone().into());
         }
         if let Some(caps) = &self.capabilities {
-            o.insert(
-                "capabilities".into(),
-                serde_json::json!({"bounding": caps, "effective": caps, "inheritable": caps, "permitted": caps, "ambient": caps}),
-            );
+            // Never ambient unless asked: a non-root user must not keep them across execve.
+            o.insert("capabilities".into(), serde_json::json!({"bounding": caps, "effective": caps, "permitted": caps}));
+        }
+        if let Some(ambient) = &self.ambient_capabilities {
+            let sets = o.entry("capabilities").or_insert_with(|| serde_json::json!({}));
+            let set = |name: &str| -> Vec<String> {
+                sets.get(name).and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok()).unwrap_or_default()
+            };
+            let permitted = set("permitted");
+            if let Some(missing) = ambient.iter().find(|c| !permitted.contains(c)) {
+                return Err(Error::invalid(format!("process: ambientCapabilities: {missing} is not a permitted capability of the process")));
+            }
+            let mut inheritable = set("inheritable");
+            inheritable.extend(ambient.iter().filter(|c| !inheritable.contains(c)).cloned().collect::<Vec<_>>());
+            sets["inheritable"] = serde_json::json!(inheritable);
+            sets["ambient"] = serde_json::json!(ambient);
         }
         if let Some(rl) = &self.rlimits {
             o.insert("rlimits".into(), serde_json::json!(rl));

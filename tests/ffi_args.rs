@@ -208,6 +208,8 @@ fn client_calls_refuse_a_null_client() {
         invalid(lcd_client_get_pids(c, id, &mut s), what);
         invalid(lcd_client_summary(c, id, &mut s), what);
         invalid(lcd_client_update_resources(c, id, c"{}".as_ptr()), what);
+        invalid(lcd_client_stop(c, id, 0, 1000), what);
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr()), what);
         invalid(lcd_client_list(c, &mut s), what);
         assert_eq!(s, sentinel());
     }
@@ -238,6 +240,13 @@ fn client_calls_refuse_null_arguments() {
         invalid(lcd_client_restore(c, null, null), "id is NULL");
         invalid(lcd_client_update_resources(c, null, c"{}".as_ptr()), "id is NULL");
         invalid(lcd_client_update_resources(c, id, null), "resources_json is NULL");
+        invalid(lcd_client_stop(c, null, 0, 1000), "id is NULL");
+        invalid(lcd_client_stop(c, id, 65, 1000), "signal 65");
+        invalid(lcd_client_stop(c, id, -1, 1000), "signal -1");
+        invalid(lcd_client_update_restart_policy(c, null, c"{\"name\": \"no\"}".as_ptr()), "id is NULL");
+        invalid(lcd_client_update_restart_policy(c, id, null), "policy_json is NULL");
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\", \"count\": 1}".as_ptr()), "count");
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"always\", \"maximum_retry_count\": 1}".as_ptr()), "maximum_retry_count");
 
         let mut s = sentinel::<c_char>();
         invalid(lcd_client_stats(c, null, &mut s), "id is NULL");
@@ -277,6 +286,8 @@ fn client_calls_refuse_bad_container_ids() {
             invalid(lcd_client_get_pids(c, id, &mut s), needle);
             invalid(lcd_client_summary(c, id, &mut s), needle);
             invalid(lcd_client_update_resources(c, id, c"{}".as_ptr()), needle);
+            invalid(lcd_client_stop(c, id, 0, 0), needle);
+            invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr()), needle);
             assert_eq!(s, sentinel());
         }
     }
@@ -351,5 +362,24 @@ fn client_calls_refuse_bad_json() {
         invalid(lcd_client_update_resources(c, id, c"{".as_ptr()), "resources");
         invalid(lcd_client_update_resources(c, id, c"{\"memory\": {\"limit\": -5}}".as_ptr()), "memory.limit");
         invalid(lcd_client_update_resources(c, id, bad_utf8()), "resources_json is not valid UTF-8");
+    }
+}
+
+#[test]
+fn spec_default_checks_its_arguments() {
+    use containerd::ffi::spec::lcd_spec_default;
+    unsafe {
+        let mut s = sentinel::<c_char>();
+        invalid(lcd_spec_default(ptr::null(), ptr::null_mut()), "spec_json is NULL");
+        invalid(lcd_spec_default(c"{\"rootfz\": \"/\"}".as_ptr(), &mut s), "rootfz");
+        invalid(lcd_spec_default(c"{\"memory_limit\": -1}".as_ptr(), &mut s), "memory_limit");
+        invalid(lcd_spec_default(c"[]".as_ptr(), &mut s), "spec options");
+        invalid(lcd_spec_default(bad_utf8(), &mut s), "UTF-8");
+        assert_eq!(s, sentinel());
+        assert!(lcd_spec_default(ptr::null(), &mut s).is_null());
+        let json = CStr::from_ptr(s).to_str().unwrap().to_string();
+        lcd_string_free(s);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["process"]["noNewPrivileges"], true, "{json}");
     }
 }

@@ -127,8 +127,14 @@ type Process struct {
 	Env []string `json:"env,omitempty"`
 	// Cwd is the working directory (absolute).
 	Cwd *string `json:"cwd,omitempty"`
-	// Capabilities (CAP_…) are applied to every capability set.
+	// Capabilities (CAP_…) fill the bounding, effective and permitted sets. A non-root
+	// user loses them at execve unless they are also in AmbientCapabilities.
 	Capabilities []string `json:"capabilities,omitempty"`
+	// AmbientCapabilities (CAP_…, each permitted) are also kept across execve by a
+	// non-root user. None by default.
+	AmbientCapabilities []string `json:"ambientCapabilities,omitempty"`
+	// ConsoleSize is the terminal's initial size (with Terminal).
+	ConsoleSize *specs.Box `json:"consoleSize,omitempty"`
 	// Rlimits are resource limits.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
 	// ApparmorProfile is the AppArmor profile.

@@ -11,6 +11,7 @@ use oci_spec::runtime::Process;
 
 const WHAT: &str = "process";
 const USER: Schema = Schema { keys: &[("uid", None), ("gid", None), ("additionalGids", None)] };
+const CONSOLE: Schema = Schema { keys: &[("height", None), ("width", None)] };
 const SCHEMA: Schema = Schema {
     keys: &[
         ("terminal", None),
@@ -19,6 +20,8 @@ const SCHEMA: Schema = Schema {
         ("env", None),
         ("cwd", None),
         ("capabilities", None),
+        ("ambientCapabilities", None),
+        ("consoleSize", Some(&CONSOLE)),
         ("rlimits", None),
         ("apparmorProfile", None),
         ("selinuxLabel", None),

@@ -9,8 +9,10 @@ mod restart_run;
 mod restore;
 pub(crate) mod runc;
 mod stats;
+mod stop;
 
 pub(crate) use lifecycle::remove_unwatched;
+pub use stop::{check_stop_signal, parse_restart_policy, parse_signal, STOP_SIGNAL_ANNOTATION, STOP_SIGNAL_LABEL};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 
 use super::error::lcd_error;
 use super::util::{c_str, guard, guard_value, non_null, opt_c_str, out_json, out_param, write_out};
-use crate::client::Client;
+use crate::client::{check_stop_signal, parse_restart_policy, Client};
 use crate::error::Result;
 use crate::spec::{parse_resources, validate_exec_id, validate_id, ContainerSpec, CreateOptions, ProcessSpec};
 
@@ -144,8 +144,12 @@ pub unsafe extern "C" fn lcd_client_signal_process(
 /// before it starts, then `start-process` and later `exit-process` are reported.
 /// `process_id` follows the id rules and is not `"init"`. `process_json`:
 /// `{"args" (required), "terminal", "user": {"uid", "gid", "additionalGids"}, "env",
-/// "cwd", "capabilities", "rlimits", "apparmorProfile", "selinuxLabel"}`; unset
-/// fields come from the container's own process. Strings are borrowed. Blocking,
+/// "cwd", "capabilities", "ambientCapabilities", "rlimits", "apparmorProfile",
+/// "selinuxLabel", "consoleSize": {"height", "width"}}`; unset fields come from the
+/// container's own process. `capabilities` fill the bounding, effective and permitted
+/// sets only: a non-root user keeps a capability across `execve` only when it is also
+/// listed in `ambientCapabilities`. `consoleSize` (with `terminal`) is the terminal's
+/// size from the start. Strings are borrowed. Blocking,
 /// thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_add_process(
@@ -315,6 +319,47 @@ pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *m
         let s = out_json(&list)?;
         unsafe { write_out(out, s) };
         Ok(())
+    })
+}
+
+/// Stops container `id`: sends `sig` (0: the container's stop signal — the spec's
+/// `org.opencontainers.image.stopSignal` annotation, else its image's
+/// `io.containerd.image.config.stop-signal` label, else SIGTERM), thaws it if it is
+/// paused, sends SIGKILL if init is still alive `timeout_ms` later, and returns once
+/// init has exited (its `exit` is queued, not necessarily delivered yet). It is an
+/// explicit stop: restart policies are cancelled, also a restart already pending, and
+/// `restore` remembers it. A container between two runs of its restart policy is
+/// ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
+/// does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        check_stop_signal(sig)?;
+        unsafe { client(c) }.stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))
+    })
+}
+
+/// Replaces the restart policy of container `id` (moby's restart manager
+/// `SetPolicy`): `policy_json` (borrowed) is `{"name":
+/// "no|always|on-failure|unless-stopped", "maximum_retry_count"}` as in the create
+/// options. The new policy decides the container's next exits (the restart count and
+/// backoff carry on) and is recorded with the container, so that `lcd_client_restore`
+/// without options uses it. `{"name": "no"}` also cancels a restart already pending:
+/// the container then ends with its `exit`. An explicitly stopped container stays
+/// stopped. Blocking, thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lcd_client_update_restart_policy(
+    c: *mut lcd_client,
+    id: *const c_char,
+    policy_json: *const c_char,
+) -> *mut lcd_error {
+    guard(|| {
+        let c = handle(c)?;
+        let id = unsafe { container_id(id) }?;
+        let policy = parse_restart_policy(unsafe { c_str(policy_json, "policy_json") }?)?;
+        unsafe { client(c) }.update_restart_policy(id, &policy)
     })
 }
 

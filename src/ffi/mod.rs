@@ -8,7 +8,8 @@
 //! - [`backend`] has the `lcd_backend` callback table and its adapter to [`crate::Backend`];
 //! - [`remote`] has `lcd_remote_*`;
 //! - [`client`] has `lcd_client_*`;
-//! - [`image`] has `lcd_remote_image_*`.
+//! - [`image`] has `lcd_remote_image_*`;
+//! - [`spec`] has `lcd_spec_default`.
 //!
 //! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
@@ -34,6 +35,8 @@ pub mod remote;
 pub mod client;
 
 pub mod image;
+
+pub mod spec;
 
 pub use backend::{lcd_backend, lcd_io_pipe, lcd_state_info};
 pub use client::lcd_client;

@@ -49,6 +49,7 @@ from .errors import (
 )
 from .images import Image, ImageConfig, PullProgress
 from .remote import DEFAULT_NAMESPACE, DEFAULT_STATE_DIR, Remote
+from .spec import default_spec
 from .types import ContainerEntry, ExecProcess, Resources, Spec, Stats, SummaryEntry
 
 __version__ = "0.1.0"
@@ -97,6 +98,7 @@ __all__ = [
     "SummaryEntry",
     "Unavailable",
     "Unsupported",
+    "default_spec",
     "error_class",
     "library_path",
     "library_version",

@@ -112,6 +112,9 @@ _PROTOTYPES: dict[str, Tuple[Any, List[Any]]] = {
     "lcd_client_update_resources": (_P, [_P, _S, _S]),
     "lcd_client_list": (_P, [_P, _OUT]),
     "lcd_client_free": (None, [_P]),
+    "lcd_client_stop": (_P, [_P, _S, ctypes.c_int, ctypes.c_uint32]),
+    "lcd_client_update_restart_policy": (_P, [_P, _S, _S]),
+    "lcd_spec_default": (_P, [_S, _OUT]),
 }
 
 

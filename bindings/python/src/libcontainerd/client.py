@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 from . import _lib
 from ._handle import Handle, HandleOwner
 from .backend import Backend, IOPipe, StateInfo, _state
-from .errors import LibcontainerdError
+from .errors import InvalidArgument, LibcontainerdError
 from .types import ContainerEntry, ExecProcess, Resources, RestartPolicyDict, RuntimeDict, Spec, Stats, SummaryEntry
 
 if TYPE_CHECKING:
@@ -134,13 +134,18 @@ def _create_options(
         opts["runtime"] = {"path": runtime}
     elif runtime is not None:
         opts["runtime"] = dict(runtime)
-    if isinstance(restart_policy, RestartPolicy):
-        opts["restart_policy"] = restart_policy.to_json()
-    elif isinstance(restart_policy, str):
-        opts["restart_policy"] = {"name": restart_policy}
-    elif restart_policy is not None:
-        opts["restart_policy"] = dict(restart_policy)
+    if restart_policy is not None:
+        opts["restart_policy"] = _policy_json(restart_policy)
     return _lib.to_json(opts) if opts else None
+
+
+def _policy_json(restart_policy: Union[RestartPolicy, str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """A restart policy argument as its JSON object."""
+    if isinstance(restart_policy, RestartPolicy):
+        return restart_policy.to_json()
+    if isinstance(restart_policy, str):
+        return {"name": restart_policy}
+    return dict(restart_policy)
 
 
 # ---- callbacks -------------------------------------------------------------------
@@ -331,6 +336,38 @@ class Client(HandleOwner):
         """
         with self._handle.use() as c:
             _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), _lib.c_int(sig, "sig")))
+
+    def stop(self, id: str, sig: int = 0, timeout: float = 10.0) -> None:
+        """Stops container ``id`` and returns once its init process has exited.
+
+        Sends ``sig`` (0: the container's stop signal, the spec's
+        ``org.opencontainers.image.stopSignal`` annotation, else its image's, else
+        SIGTERM), thaws it if paused, and sends SIGKILL if it is still alive after
+        ``timeout`` seconds. An explicit stop: restart policies are cancelled, also a
+        restart already pending. Its ``exit`` is queued when this returns.
+        """
+        if not 0 <= sig <= 64:
+            raise InvalidArgument(f"signal {sig} is out of range 0..64")
+        if not timeout >= 0:
+            raise InvalidArgument(f"stop timeout {timeout} is negative")
+        ms = min(int(timeout * 1000), 2**32 - 1)
+        with self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_stop(c, _lib.c_str(id), int(sig), ms))
+
+    def update_restart_policy(self, id: str, restart_policy: RestartPolicyArg) -> None:
+        """Replaces the restart policy of container ``id`` (a :class:`RestartPolicy`,
+        its name, or its JSON object).
+
+        The new policy decides the container's next exits (the restart count and
+        backoff carry on) and is recorded with the container, so that a
+        :meth:`restore` without options uses it. ``"no"`` also cancels a restart
+        already pending: the container then ends with its ``exit``.
+        """
+        if restart_policy is None:
+            raise InvalidArgument("restart_policy is required")
+        policy = _lib.to_json(_policy_json(restart_policy))
+        with self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_update_restart_policy(c, _lib.c_str(id), policy))
 
     def signal_process(self, id: str, process_id: str, sig: int) -> None:
         """Sends ``sig`` to process ``process_id`` (``"init"`` or an exec) of ``id``."""

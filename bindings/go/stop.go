@@ -1,0 +1,52 @@
+// Stop and UpdateRestartPolicy: lcd_client_stop and lcd_client_update_restart_policy.
+
+package libcontainerd
+
+/*
+#include "libcontainerd.h"
+*/
+import "C"
+
+import (
+	"math"
+	"time"
+)
+
+// Stop stops container id: it sends sig (0: the container's stop signal — the spec's
+// "org.opencontainers.image.stopSignal" annotation, else its image's, else SIGTERM),
+// thaws it if paused, sends SIGKILL if init is still alive after timeout, and returns
+// once init has exited (its StateExit is queued, not necessarily delivered). It is an
+// explicit stop: restart policies are cancelled, also a restart already pending.
+// A timeout beyond about 49 days is capped there.
+func (c *Client) Stop(id string, sig int, timeout time.Duration) error {
+	s, err := cSignal(sig)
+	if err != nil {
+		return err
+	}
+	if timeout < 0 {
+		return invalidArgument("stop timeout %v is negative", timeout)
+	}
+	ms := timeout.Milliseconds()
+	if ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error {
+		return C.lcd_client_stop(p, cid, s, C.uint32_t(ms))
+	})
+}
+
+// UpdateRestartPolicy replaces the restart policy of container id (the restart
+// manager's SetPolicy): the new policy decides the container's next exits (the
+// restart count and backoff carry on) and is recorded with the container, so that a
+// Restore without options uses it. RestartPolicyNo also cancels a restart already
+// pending; the container then ends with its StateExit.
+func (c *Client) UpdateRestartPolicy(id string, policy RestartPolicy) error {
+	var cs cstrings
+	defer cs.free()
+	cid := cs.str("container id", id)
+	js := cs.json("restart policy", &policy)
+	if cs.err != nil {
+		return cs.err
+	}
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_restart_policy(p, cid, js) })
+}
