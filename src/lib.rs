@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod ffi;
 pub mod io;
+pub mod logging;
 pub mod metrics;
 pub mod remote;
 pub mod restart;

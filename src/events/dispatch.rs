@@ -75,6 +75,7 @@ impl Dispatcher {
 
     /// Queues `info` for `container_id`; dropped once the dispatcher is closed.
     pub fn send(&self, container_id: &str, info: StateInfo) {
+        log::debug!("{container_id}: {} (process {}, pid {}, exit code {})", info.state.as_str(), info.process_id, info.pid, info.exit_code);
         let mut q = self.shared.queues.lock().unwrap();
         if q.closed {
             return;

@@ -7,7 +7,8 @@
 //! - [`error`] has `lcd_error`, `lcd_code`, `lcd_string_free` and the version calls;
 //! - [`backend`] has the `lcd_backend` callback table and its adapter to [`crate::Backend`];
 //! - [`remote`] has `lcd_remote_*`;
-//! - [`client`] has `lcd_client_*`.
+//! - [`client`] has `lcd_client_*`;
+//! - [`log`] has `lcd_log_set_callback`.
 //!
 //! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
@@ -32,9 +33,12 @@ pub mod remote;
 
 pub mod client;
 
+pub mod log;
+
 pub use backend::{lcd_backend, lcd_io_pipe, lcd_state_info};
 pub use client::lcd_client;
 pub use error::{lcd_code, lcd_error};
+pub use log::lcd_log_fn;
 pub use remote::lcd_remote;
 
 /// Version of the C ABI this header describes. Compare it with `lcd_abi_version()` at
