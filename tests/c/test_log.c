@@ -112,7 +112,7 @@ static pid_t daemon_pid(const h_env *env) {
 /* Kills containerd and waits until the supervisor has a new one running. */
 static bool kill_daemon(h_env *env, const char *name) {
     pid_t pid = daemon_pid(env);
-    if (!h_ok(pid > 1, name, "no pid file in %s", env->state_dir)) {
+    if (!h_ok(pid > 1, "containerd's pid", "no pid file in %s", env->state_dir)) {
         return false;
     }
     kill(pid, SIGKILL);
