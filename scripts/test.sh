@@ -333,8 +333,10 @@ if [ -d bindings/go ]; then
 fi
 
 # ---- Python bindings (bindings/python): installed with pip into a virtual
-#      environment under build/ (as a user would: `pip install ./bindings/python`),
-#      then pytest and `mypy --strict`, each counted as one suite.
+#      environment under build/ (as a user would: `pip install ./bindings/python`,
+#      bundling the library built above instead of running cargo again; the install
+#      checks build the wheel with cargo), then pytest and `mypy --strict`, each
+#      counted as one suite.
 if [ -d bindings/python ]; then
     lcd_log "pytest (bindings/python)"
     venv="$LCD_ROOT/build/venv"
@@ -346,7 +348,8 @@ if [ -d bindings/python ]; then
     fi
     if { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
         "$venv/bin/python" -m pip install -q pytest mypy &&
-        "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
+        LIBCONTAINERD_BUILD_LIB="$LCD_ROOT/target/release/libcontainerd.so" \
+            "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
         (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest -p no:cacheprovider)
         rc=$?
         lcd_stop_tree "$TEST_TMP"
