@@ -60,6 +60,36 @@
 #define LCD_ABI_VERSION 1
 
 /**
+ * `max_level` of `lcd_log_set_callback`: forward nothing.
+ */
+#define LCD_LOG_OFF 0
+
+/**
+ * Log level: an error the library could not handle (e.g. relaunching containerd failed).
+ */
+#define LCD_LOG_ERROR 1
+
+/**
+ * Log level: something went wrong and was handled (e.g. containerd died and was relaunched).
+ */
+#define LCD_LOG_WARN 2
+
+/**
+ * Log level: a notable event (e.g. containerd is ready).
+ */
+#define LCD_LOG_INFO 3
+
+/**
+ * Log level: lifecycle details (e.g. a stale exit dropped, a resume after a signal).
+ */
+#define LCD_LOG_DEBUG 4
+
+/**
+ * Log level: the finest detail.
+ */
+#define LCD_LOG_TRACE 5
+
+/**
  * Stable error classes. The numeric values are part of the ABI and never reused.
  *
  * Functions that take a code from the caller (`lcd_error_new`, `lcd_code_name`)
@@ -259,6 +289,14 @@ typedef struct lcd_backend {
  * `waiting`, `downloading`, `verifying`, `extracting`, `done`, `exists`.
  */
 typedef void (*lcd_progress_fn)(void *user_data, const char *progress_json);
+
+/**
+ * Receives one log record: `level` is one of `LCD_LOG_ERROR` (1) … `LCD_LOG_TRACE`
+ * (5); `target` names the part of the library that logged (e.g.
+ * `"containerd::remote::supervisor"`); `message` is the text. Both strings are
+ * borrowed for the duration of the call.
+ */
+typedef void (*lcd_log_fn)(void *user_data, int32_t level, const char *target, const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -624,6 +662,34 @@ struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref)
  * not touch containerd; thread-safe.
  */
 struct lcd_error *lcd_spec_default(const char *options_json, char **spec_json);
+
+/**
+ * Forwards the library's log records, up to `max_level`, to `cb`; a NULL `cb` or
+ * `max_level` `LCD_LOG_OFF` (0) turns forwarding off, which is the default.
+ * Process-wide: the library's logger is global, and the last call wins.
+ *
+ * `max_level` is `LCD_LOG_OFF` (0), `LCD_LOG_ERROR` (1), `LCD_LOG_WARN` (2),
+ * `LCD_LOG_INFO` (3), `LCD_LOG_DEBUG` (4) or `LCD_LOG_TRACE` (5); anything else is
+ * `LCD_INVALID_ARGUMENT` and changes nothing.
+ *
+ * Threads: `cb` runs on one thread the library owns (`lcd-log`), one record at a
+ * time, in the order the records were logged, never while the library holds a lock
+ * that an API call needs: it may call any `lcd_` function, including this one. The
+ * library never waits for it: records wait in a queue of 4096; when the queue is full
+ * new records are dropped, and the next record delivered is preceded by an
+ * `LCD_LOG_WARN` record saying how many were lost. A slow callback therefore delays
+ * only later log records, never a call or an event.
+ *
+ * Ownership: `user_data` is passed to `cb` unchanged and never freed by the library.
+ * When this function returns, the previous callback is not running and will not be
+ * called again, so its `user_data` may be freed; called from inside the callback, it
+ * returns at once and the previous callback is not called again once the current
+ * call returns.
+ *
+ * `LCD_FAILED_PRECONDITION` if the process already has another logger for the Rust
+ * `log` crate (a Rust host that installed its own). Thread-safe.
+ */
+struct lcd_error *lcd_log_set_callback(int32_t max_level, lcd_log_fn cb, void *user_data);
 
 #ifdef __cplusplus
 }  // extern "C"

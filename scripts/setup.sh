@@ -16,7 +16,12 @@ FIXTURE_VERSION=1
 
 # valgrind: the C tests also run under memcheck (gcc's ASan/UBSan runtimes come with
 # build-essential).
-PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind docker-registry skopeo umoci apache2-utils)
+# python3-venv: the install checks build and install the Python wheel in fresh virtual
+# environments; libssl-dev: the registry client's TLS (native-tls) and building cargo-c
+# (below); docker-registry, skopeo, umoci, apache2-utils (htpasswd): the image tests'
+# local registry and test images.
+PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind
+    python3-venv libssl-dev docker-registry skopeo umoci apache2-utils)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
@@ -54,6 +59,15 @@ for tool in containerd containerd-shim-runc-v2 ctr runc protoc cc make pkg-confi
     command -v "$tool" >/dev/null 2>&1 || lcd_die "$tool not found on PATH after installing packages"
 done
 command -v cargo >/dev/null 2>&1 || lcd_die "cargo not found: install a Rust toolchain (rustup) first"
+
+# cargo-c (cargo cbuild / cinstall) builds and installs the C library for `make` and
+# `make install`. Pinned: newer releases need a newer rustc than the one here.
+LCD_CARGO_C_VERSION=0.10.24
+if ! cargo cinstall --version 2>/dev/null | grep -qF "$LCD_CARGO_C_VERSION"; then
+    lcd_log "installing cargo-c $LCD_CARGO_C_VERSION (a few minutes)"
+    cargo install cargo-c --version "$LCD_CARGO_C_VERSION" --locked ||
+        lcd_die "cargo install cargo-c --version $LCD_CARGO_C_VERSION failed"
+fi
 
 if [ ! -d /sys/fs/cgroup ]; then
     lcd_warn "/sys/fs/cgroup is missing: containers need cgroups"

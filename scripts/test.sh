@@ -14,6 +14,7 @@
 #   LCD_GO_TEST_TIMEOUT  seconds for the Go tests (default 900)
 #   LCD_PY_TEST_TIMEOUT  seconds for the Python tests (default 900)
 #   LCD_BENCH_SMOKE_TIMEOUT  seconds for the benchmark smoke run (default 900)
+#   LCD_INSTALL_CHECK_TIMEOUT  seconds for each install check (default 1800)
 #   LCD_SANITIZE=0       skip the C tests under ASan/UBSan and valgrind (default: run;
 #                        a skipped suite is listed as SKIP, counted neither way)
 #   LCD_VALGRIND_TIMEOUT seconds for each C test program under valgrind (default 900)
@@ -346,6 +347,22 @@ elif [ -d fuzz ]; then
     fi
 fi
 
+# ---- Install and packages (scripts/install-check.sh): `make install` into a
+#      temporary prefix, then a C program (dynamic and static), a Go module and a
+#      Python wheel outside the repository use it, and the sdist builds; each check is
+#      one suite. `make dev-pkgconfig` first writes build/pkgconfig*/ for the Go section.
+install_work="$TEST_TMP/inst"
+lcd_log "make dev-pkgconfig"
+make dev-pkgconfig || fail "install make dev-pkgconfig (cargo-c: scripts/setup.sh installs it)"
+for check in install soname stripped c c-static go wheel sdist; do
+    lcd_log "install check: $check"
+    timeout --kill-after=30 "${LCD_INSTALL_CHECK_TIMEOUT:-1800}" \
+        scripts/install-check.sh "$check" "$install_work" "$ROOTFS"
+    rc=$?
+    lcd_stop_tree "$install_work"
+    if [ "$rc" -eq 0 ]; then pass "install $check"; else fail "install $check (exit code $rc)"; fi
+done
+
 # ---- Go bindings (bindings/go): go vet, the tests under the race detector with
 #      cgo pointer checks, a run with the GC at every allocation step (GOGC=1), and
 #      a build and short run linked against the static library. Installs Debian's
@@ -375,17 +392,21 @@ if [ -d bindings/go ]; then
                 fail "go $name (exit code $rc)"
             fi
         }
+        # The binding links through pkg-config (build/pkgconfig*: make dev-pkgconfig).
+        export PKG_CONFIG_PATH="$LCD_ROOT/build/pkgconfig"
         go_step "vet" go vet ./...
         go_step "test -race (GODEBUG=cgocheck=1)" env GODEBUG=cgocheck=1 go test -race -count=1 ./...
         go_step "test (GOGC=1)" env GOGC=1 go test -count=1 ./...
         go_step "test (static, -tags libcontainerd_static)" \
-            go test -tags libcontainerd_static -count=1 -run 'TestCreateReportsStartAndExitCode|TestABIVersionCheck|Example' ./...
+            env PKG_CONFIG_PATH="$LCD_ROOT/build/pkgconfig-static" go test -tags libcontainerd_static -count=1 -run 'TestCreateReportsStartAndExitCode|TestABIVersionCheck|Example' ./...
     fi
 fi
 
 # ---- Python bindings (bindings/python): installed with pip into a virtual
-#      environment under build/ (as a user would: `pip install ./bindings/python`),
-#      then pytest and `mypy --strict`, each counted as one suite.
+#      environment under build/ (as a user would: `pip install ./bindings/python`,
+#      bundling the library built above instead of running cargo again; the install
+#      checks build the wheel with cargo), then pytest and `mypy --strict`, each
+#      counted as one suite.
 if [ -d bindings/python ]; then
     lcd_log "pytest (bindings/python)"
     venv="$LCD_ROOT/build/venv"
@@ -397,7 +418,8 @@ if [ -d bindings/python ]; then
     fi
     if { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
         "$venv/bin/python" -m pip install -q pytest mypy &&
-        "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
+        LIBCONTAINERD_BUILD_LIB="$LCD_ROOT/target/release/libcontainerd.so" \
+            "$venv/bin/python" -m pip install -q --force-reinstall --no-deps ./bindings/python; then
         (cd bindings/python && timeout --kill-after=30 "${LCD_PY_TEST_TIMEOUT:-900}" "$venv/bin/python" -m pytest -p no:cacheprovider)
         rc=$?
         leftovers "python bindings/python (pytest)" "$TEST_TMP"

@@ -17,6 +17,7 @@ pub mod events;
 pub mod images;
 pub mod ffi;
 pub mod io;
+pub mod logging;
 pub mod metrics;
 pub mod remote;
 pub mod restart;

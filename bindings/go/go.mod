@@ -1,5 +1,5 @@
 module github.com/libcontainerd/libcontainerd/bindings/go
 
-go 1.19
+go 1.21
 
 require github.com/opencontainers/runtime-spec v1.3.0

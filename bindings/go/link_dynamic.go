@@ -2,13 +2,14 @@
 
 package libcontainerd
 
-// Dynamic linking (the default): against target/release/libcontainerd.so of the
-// repository this module lives in, found at run time through an rpath, so programs
-// run without LD_LIBRARY_PATH. Build with the tag libcontainerd_static to link the
-// static archive instead.
+// Dynamic linking (the default): flags from `pkg-config libcontainerd`, as installed
+// by `make install` (found under /usr/local, or wherever PKG_CONFIG_PATH points). The
+// program then loads libcontainerd.so.1 through the dynamic linker's usual search; no
+// rpath is added. To build inside a source checkout without installing, run
+// `make dev-pkgconfig` there and set PKG_CONFIG_PATH=<checkout>/build/pkgconfig and
+// LD_LIBRARY_PATH=<checkout>/target/release.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -lcontainerd -Wl,-rpath,${SRCDIR}/../../target/release
+#cgo pkg-config: libcontainerd
 */
 import "C"

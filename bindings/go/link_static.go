@@ -2,12 +2,14 @@
 
 package libcontainerd
 
-// Static linking (build tag libcontainerd_static): target/release/libcontainerd.a
-// goes into the program, together with the system libraries that
-// `cargo rustc --release --lib -- --print native-static-libs` lists.
+// Static linking (build tag libcontainerd_static): flags from
+// `pkg-config --static libcontainerd`, whose Libs.private lists the system libraries
+// the archive needs. The linker takes libcontainerd.a when the pkg-config directory's
+// libdir holds no libcontainerd.so: install with `make install LIBRARY_TYPES=staticlib`
+// (or, in a source checkout, use PKG_CONFIG_PATH=<checkout>/build/pkgconfig-static
+// after `make dev-pkgconfig`). The program then does not need the shared library.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -l:libcontainerd.a -lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+#cgo pkg-config: --static libcontainerd
 */
 import "C"

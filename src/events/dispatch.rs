@@ -113,6 +113,7 @@ impl Dispatcher {
     /// Queues `info` for `container_id` (see the module's documentation for the
     /// bound); dropped once the dispatcher is closed. Never blocks on a callback.
     pub fn send(&self, container_id: &str, info: StateInfo) {
+        log::debug!("{container_id}: {} (process {}, pid {}, exit code {})", info.state.as_str(), info.process_id, info.pid, info.exit_code);
         let mut q = self.shared.queues.lock().unwrap();
         if q.closed {
             return;

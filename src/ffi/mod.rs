@@ -9,7 +9,8 @@
 //! - [`remote`] has `lcd_remote_*`;
 //! - [`client`] has `lcd_client_*`;
 //! - [`image`] has `lcd_remote_image_*`;
-//! - [`spec`] has `lcd_spec_default`.
+//! - [`spec`] has `lcd_spec_default`;
+//! - [`log`] has `lcd_log_set_callback`.
 //!
 //! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
@@ -38,9 +39,12 @@ pub mod image;
 
 pub mod spec;
 
+pub mod log;
+
 pub use backend::{lcd_backend, lcd_io_pipe, lcd_state_info};
 pub use client::lcd_client;
 pub use error::{lcd_code, lcd_error};
+pub use log::lcd_log_fn;
 pub use remote::lcd_remote;
 
 /// Version of the C ABI this header describes. Compare it with `lcd_abi_version()` at

@@ -2,6 +2,7 @@
 //! and the one event subscription that feeds every client.
 
 pub(crate) mod connection;
+pub mod daemon_log;
 mod options;
 pub(crate) mod registry;
 pub(crate) mod supervisor;

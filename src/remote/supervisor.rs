@@ -372,6 +372,13 @@ impl Daemon {
         Ok(())
     }
 
+    /// Rotates containerd's log once it is over its size cap (see [`super::daemon_log`]).
+    fn cap_log(&self) {
+        if let Err(e) = super::daemon_log::rotate_if_larger(&self.paths.log(), super::daemon_log::LOG_MAX_BYTES) {
+            log::warn!("rotate {}: {e}", self.paths.log().display());
+        }
+    }
+
     /// Whether the current daemon process has died.
     async fn is_dead(&self) -> bool {
         let mut child = self.child.lock().await;
@@ -393,6 +400,7 @@ impl Daemon {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
             }
+            self.cap_log();
             let dead = self.is_dead().await;
             if !dead {
                 match conn.probe(PROBE_TIMEOUT).await {

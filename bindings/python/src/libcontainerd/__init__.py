@@ -13,9 +13,10 @@ ordered state changes and every process's stdio::
         print(backend.wait_for("hello", lcd.State.EXIT).exit_code)
         print(backend.wait_output("hello").stdout)
 
-The shared library is found at ``$LIBCONTAINERD_LIB``, next to this package, in the
-``target/release`` directory of a source checkout above it, or by the dynamic
-linker; a library with another C ABI version is refused with :class:`AbiMismatch`.
+The shared library is found at ``$LIBCONTAINERD_LIB``, else the copy bundled in
+this package, else the system's (``ctypes.util.find_library``); a library with
+another C ABI version is refused with :class:`AbiMismatch`. Its log records go to
+``logging.getLogger("libcontainerd")`` at that logger's effective level.
 """
 
 from __future__ import annotations

@@ -1,20 +1,24 @@
 """Finding, loading and declaring the C library (``libcontainerd.so``).
 
-The library is looked up, in order, at ``$LIBCONTAINERD_LIB``, next to this package,
-in the ``target/release`` directory of a source checkout above this package, and
-finally by the dynamic linker's own search (``LD_LIBRARY_PATH``, the system paths).
-It is loaded with :class:`ctypes.CDLL`, so every blocking call releases the GIL.
+The library is looked up, in order, at ``$LIBCONTAINERD_LIB`` (then the only
+candidate), the copy bundled inside this package (a wheel carries one), and the
+system's (``ctypes.util.find_library("containerd")``, e.g. ``libcontainerd.so.1``
+installed by ``make install``, then the dynamic linker's search of
+``libcontainerd.so``). It is loaded with :class:`ctypes.CDLL`, so every blocking call
+releases the GIL; loading it starts forwarding its log records (see ``_log``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
+from . import _log
 from .errors import AbiMismatch, InvalidArgument, LibraryNotFound, error_class
 
 #: The C ABI version this package is written against (``LCD_ABI_VERSION``).
@@ -115,6 +119,7 @@ _PROTOTYPES: dict[str, Tuple[Any, List[Any]]] = {
     "lcd_client_stop": (_P, [_P, _S, ctypes.c_int, ctypes.c_uint32]),
     "lcd_client_update_restart_policy": (_P, [_P, _S, _S]),
     "lcd_spec_default": (_P, [_S, _OUT]),
+    "lcd_log_set_callback": (_P, [ctypes.c_int32, _P, _P]),
 }
 
 
@@ -126,12 +131,10 @@ def _candidates() -> List[Tuple[str, str]]:
         # An explicit choice is the only candidate: falling back would hide a typo.
         return [(env, f"${LIBRARY_ENV}")]
     here = Path(__file__).resolve().parent
-    found.append((str(here / LIBRARY_NAME), "the package directory"))
-    for parent in here.parents:
-        lib = parent / "target" / "release" / LIBRARY_NAME
-        if lib.is_file():
-            found.append((str(lib), "the repository's target/release"))
-            break
+    found.append((str(here / LIBRARY_NAME), "the copy bundled in the package"))
+    system = ctypes.util.find_library("containerd")
+    if system:
+        found.append((system, "the system's (ctypes.util.find_library)"))
     found.append((LIBRARY_NAME, "the dynamic linker's search path"))
     return found
 
@@ -193,16 +196,21 @@ def load() -> Tuple[ctypes.CDLL, str]:
                 tried.append(f"{path} ({origin}): {e}")
                 continue
             _loaded = (cdll, path)
+            _log.attach(cdll)
             return _loaded
         raise LibraryNotFound(
-            "cannot load libcontainerd; build it with `cargo build --release` or set "
-            f"${LIBRARY_ENV} to the path of {LIBRARY_NAME}. Tried:\n  " + "\n  ".join(tried)
+            "cannot load libcontainerd: install a wheel that bundles it, install the C "
+            f"library (`make install`), or set ${LIBRARY_ENV} to the path of "
+            f"{LIBRARY_NAME}. Tried:\n  " + "\n  ".join(tried)
         )
 
 
 def lib() -> ctypes.CDLL:
-    """The loaded library (see :func:`load`)."""
-    return load()[0]
+    """The loaded library (see :func:`load`); follows a change of the
+    ``libcontainerd`` logger's level (see ``_log``)."""
+    cdll = load()[0]
+    _log.sync_level()
+    return cdll
 
 
 def take_error(err: Optional[int]) -> Optional[Exception]:
