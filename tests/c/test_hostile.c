@@ -284,7 +284,8 @@ static const row no_daemon_rows[] = {
      * naming it; invalid UTF-8 in a message is replaced, not refused. */
     {.name = "error_new: NULL message", .op = OP_ERROR_NEW, .sig = LCD_NOT_FOUND, .json = NULL, .code = LCD_NOT_FOUND, .needle = ""},
     {.name = "error_new: code -1", .op = OP_ERROR_NEW, .sig = -1, .json = "m", .code = LCD_INTERNAL, .needle = "invalid error code -1"},
-    {.name = "error_new: code 11", .op = OP_ERROR_NEW, .sig = 11, .json = "m", .code = LCD_INTERNAL, .needle = "invalid error code 11"},
+    {.name = "error_new: code 12", .op = OP_ERROR_NEW, .sig = 12, .json = "m", .code = LCD_INTERNAL, .needle = "invalid error code 12"},
+    {.name = "error_new: code 11", .op = OP_ERROR_NEW, .sig = 11, .json = "m", .code = LCD_PERMISSION_DENIED, .needle = "m"},
     {.name = "error_new: invalid UTF-8 message", .op = OP_ERROR_NEW, .sig = LCD_IO, .json = "bad \xff byte", .code = LCD_IO, .needle = "bad \xef\xbf\xbd byte"},
     {.name = "error_new: 10 MB message", .op = OP_ERROR_NEW, .sig = LCD_IO, .json = "@huge", .code = LCD_IO, .needle = "aaaaaaaa"},
 };
