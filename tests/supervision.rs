@@ -154,11 +154,12 @@ fn exit_during_an_outage_is_reported_once() {
     // outage, whatever the timing of the relaunch.
     let daemon = d.remote.daemon_pid();
     unsafe { libc::kill(daemon as i32, libc::SIGSTOP) };
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    // A shell as pid 1 ignores SIGTERM until its trap is set: send it until it exits.
     let t0 = Instant::now();
     while alive(pid) {
         assert!(t0.elapsed() < TIMEOUT, "container init {pid} did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rec.count(&id, State::Exit), 0, "exit reported while the daemon was frozen: {:?}", rec.events(&id));
     unsafe { libc::kill(daemon as i32, libc::SIGKILL) };
