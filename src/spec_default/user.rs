@@ -1,9 +1,13 @@
 //! Resolving a `user` option (`uid[:gid]`, `name[:group]`) against a rootfs's
 //! `/etc/passwd` and `/etc/group`, read without leaving the rootfs.
 
+use std::collections::VecDeque;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 use crate::error::{Code, Error, Result};
 
@@ -36,39 +40,73 @@ struct GroupEntry {
 }
 
 /// Reads `rel` (e.g. `etc/passwd`) inside `rootfs`, resolving every symlink as if
-/// `rootfs` were `/` (`openat2` with `RESOLVE_IN_ROOT`), so a hostile rootfs cannot make
-/// the library read a host file. A missing file is `Ok(None)`.
+/// `rootfs` were `/`, so a hostile rootfs cannot make the library read a host file. A
+/// missing file is `Ok(None)`.
 fn read_in_root(rootfs: &Path, rel: &str) -> Result<Option<String>> {
+    let failed = |e: std::io::Error| Error::new(Code::Io, format!("spec options: read /{rel} in rootfs {}: {e}", rootfs.display()));
     let root = std::fs::File::open(rootfs).map_err(|e| Error::invalid(format!("spec options: rootfs {}: {e}", rootfs.display())))?;
-    let path = std::ffi::CString::new(rel).map_err(|_| Error::internal("path with NUL"))?;
-    // SAFETY: open_how is plain old data; zeroed is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: valid directory fd, NUL-terminated path and a properly sized open_how.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            std::os::fd::AsRawFd::as_raw_fd(&root),
-            path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
+    let opened = match open_in_root(&root, rel) {
+        Err(e) if e == Errno::NOSYS => open_in_root_by_hand(&root, rel),
+        r => r,
     };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => Ok(None),
-            Some(libc::ENOSYS) => Err(Error::new(Code::Unsupported, "spec options: resolving a user name needs openat2 (Linux 5.6 or newer)")),
-            _ => Err(Error::new(Code::Io, format!("spec options: read /{rel} in rootfs {}: {err}", rootfs.display()))),
-        };
-    }
-    // SAFETY: a fresh descriptor this function owns.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    let fd = match opened {
+        Ok(fd) => fd,
+        Err(e) if e == Errno::NOENT || e == Errno::NOTDIR => return Ok(None),
+        Err(e) => return Err(failed(e.into())),
+    };
     let mut text = String::new();
     // A user database is small; a huge one is not one.
-    (&mut file).take(16 << 20).read_to_string(&mut text).map_err(|e| Error::new(Code::Io, format!("spec options: read /{rel} in rootfs {}: {e}", rootfs.display())))?;
+    std::fs::File::from(fd).take(16 << 20).read_to_string(&mut text).map_err(failed)?;
     Ok(Some(text))
+}
+
+/// `openat2` with `RESOLVE_IN_ROOT` (Linux 5.6 and later).
+fn open_in_root(root: &std::fs::File, rel: &str) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(root, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
+}
+
+/// The same resolution done component by component where `openat2` is missing (older
+/// kernels, valgrind): symlinks are read and followed inside the root, `..` never
+/// climbs above it, and every open refuses to follow a link itself, so a link swapped
+/// in meanwhile fails the open instead of leaving the root.
+fn open_in_root_by_hand(root: &std::fs::File, rel: &str) -> rustix::io::Result<OwnedFd> {
+    let split = |p: &str| p.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect::<VecDeque<_>>();
+    let mut pending = split(rel);
+    let mut dirs: Vec<OwnedFd> = Vec::new(); // below the root; the current one last
+    let mut links = 0;
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            dirs.pop();
+            continue;
+        }
+        let here = dirs.last().map(|d| d.as_fd()).unwrap_or(root.as_fd());
+        match rustix::fs::readlinkat(here, name.as_str(), Vec::new()) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return Err(Errno::LOOP);
+                }
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    dirs.clear();
+                }
+                let mut next = split(&target);
+                next.extend(pending.drain(..));
+                pending = next;
+                continue;
+            }
+            Err(e) if e == Errno::INVAL => {} // not a symlink
+            Err(e) => return Err(e),
+        }
+        let last = pending.is_empty();
+        let flags = if last { OFlags::RDONLY } else { OFlags::PATH | OFlags::DIRECTORY };
+        let fd = rustix::fs::openat(here, name.as_str(), flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        if last {
+            return Ok(fd);
+        }
+        dirs.push(fd);
+    }
+    Err(Errno::ISDIR)
 }
 
 fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
@@ -185,5 +223,14 @@ mod tests {
         let r = resolve_user("root", Some(d.path())).unwrap();
         assert_eq!(r.home.as_deref(), Some("/inside"));
         assert_eq!(r.additional_gids, vec![10]);
+        // The resolution without openat2 reads the same files.
+        let root = std::fs::File::open(d.path()).unwrap();
+        let mut text = String::new();
+        std::fs::File::from(open_in_root_by_hand(&root, "etc/passwd").unwrap()).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "root:x:0:0:root:/inside:/bin/sh\n");
+        text.clear();
+        std::fs::File::from(open_in_root_by_hand(&root, "etc/../etc/./group").unwrap()).read_to_string(&mut text).unwrap();
+        assert_eq!(text, "wheel:x:10:root\n");
+        assert_eq!(open_in_root_by_hand(&root, "etc/missing").unwrap_err(), Errno::NOENT);
     }
 }
