@@ -34,11 +34,14 @@ pub async fn info(conn: &Connection, digest: &str) -> Result<Option<Info>> {
     }
 }
 
-/// Reads blob `digest` whole; more than `max` bytes is INVALID_ARGUMENT.
+/// Reads blob `digest` whole: NOT_FOUND when the store lacks it, INVALID_ARGUMENT
+/// when it is larger than `max` bytes.
 pub async fn read_blob(conn: &Connection, digest: &str, max: u64) -> Result<Vec<u8>> {
     let req = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
-    let mut stream =
-        content(conn).read(conn.request(req)).await.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?.into_inner();
+    let mut stream = conn
+        .call(req, |c, r| async move { c.content().read(c.request(r)).await })
+        .await
+        .map_err(|s| Error::from_status(format!("read content {digest}"), &s))?;
     let mut out = Vec::new();
     while let Some(msg) = stream.next().await {
         let msg = msg.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?;
