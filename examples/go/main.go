@@ -23,7 +23,6 @@ import (
 	"time"
 
 	libcontainerd "github.com/libcontainerd/libcontainerd/bindings/go"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 const (
@@ -135,27 +134,19 @@ func run(stateDir, rootfsDir string) (err error) {
 	}
 	defer client.Close()
 
-	// A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace.
-	spec := libcontainerd.Spec{
-		Version: "1.0.2",
-		Process: &specs.Process{
-			Args: []string{"sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; " +
-				"i=$((i+1)); sleep 1; done; sleep 30"},
-			Env: []string{"PATH=/bin"},
-			Cwd: "/",
-		},
-		Root:     &specs.Root{Path: rootfs, Readonly: true},
+	// A complete, safe spec from the library's defaults: busybox sh in a read-only
+	// rootfs, in its own namespaces, with containerd's default capabilities.
+	spec, err := libcontainerd.DefaultSpec(libcontainerd.SpecOptions{
+		Rootfs:   rootfs,
+		Readonly: true,
 		Hostname: "demo",
-		Mounts: []specs.Mount{
-			{Destination: "/proc", Type: "proc", Source: "proc"},
-			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
-			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777"}},
-		},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
-			{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-		}},
+		Args: []string{"sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; " +
+			"i=$((i+1)); sleep 1; done; sleep 30"},
+	})
+	if err != nil {
+		return fmt.Errorf("default spec: %w", err)
 	}
-	if err := client.Create(container, spec); err != nil {
+	if err := client.Create(container, *spec); err != nil {
 		return fmt.Errorf("create %s: %w", container, err)
 	}
 	say("created and started container %s", container)

@@ -19,7 +19,7 @@ import queue
 import signal
 import sys
 import threading
-from typing import BinaryIO, List
+from typing import Any, BinaryIO, Dict, List
 
 import libcontainerd as lcd
 
@@ -71,28 +71,12 @@ class DemoBackend(lcd.Backend):
                 return info
 
 
-def spec(rootfs: str) -> lcd.Spec:
-    """A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace."""
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
-                     "i=$((i+1)); sleep 1; done; sleep 30"],
-            "env": ["PATH=/bin"],
-            "cwd": "/",
-        },
-        "root": {"path": rootfs, "readonly": True},
-        "hostname": "demo",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
-        ],
-        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
-    }
+def spec(rootfs: str) -> Dict[str, Any]:
+    """The library's default spec: busybox sh in a read-only rootfs, in its own namespaces."""
+    return lcd.default_spec(
+        rootfs=rootfs, readonly=True, hostname="demo",
+        args=["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
+              "i=$((i+1)); sleep 1; done; sleep 30"])
 
 
 def main(argv: List[str]) -> int:

@@ -17,7 +17,7 @@ import json
 import os
 import signal
 import sys
-from typing import BinaryIO, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional
 
 import libcontainerd as lcd
 from libcontainerd import aio
@@ -57,27 +57,12 @@ class LoopStreams(lcd.Backend):
             transport.close()
 
 
-def spec(rootfs: str) -> lcd.Spec:
-    """A minimal OCI spec: busybox sh in a read-only rootfs, no network namespace."""
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
-                     "i=$((i+1)); sleep 1; done; sleep 30"],
-            "env": ["PATH=/bin"],
-            "cwd": "/",
-        },
-        "root": {"path": rootfs, "readonly": True},
-        "hostname": "demo",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]},
-        ],
-        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]},
-    }
+def spec(rootfs: str) -> Dict[str, Any]:
+    """The library's default spec: busybox sh in a read-only rootfs, in its own namespaces."""
+    return lcd.default_spec(
+        rootfs=rootfs, readonly=True, hostname="demo",
+        args=["sh", "-c", "echo hello from the container; i=0; while [ $i -lt 3 ]; do echo tick $i; "
+              "i=$((i+1)); sleep 1; done; sleep 30"])
 
 
 async def print_events(events: aio.EventStream, exits: "asyncio.Queue[lcd.StateInfo]") -> None:

@@ -8,8 +8,9 @@ use oci_spec::runtime::LinuxResources;
 
 use super::lifecycle::{process_state, set_label, STOPPED_LABEL};
 use super::runc::{json_any, RESOURCES_TYPE_URL};
-use super::ClientInner;
+use super::{ClientInner, Container};
 use crate::error::{Error, Result};
+use crate::remote::connection::Connection;
 use crate::spec::INIT_PROCESS_ID;
 
 /// Highest signal number Linux knows.
@@ -62,25 +63,32 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
             }
             return Err(Error::from_status(format!("signal {}", what(id, process_id)), &s));
         }
-        // A frozen cgroup holds signals until it is thawed.
-        let paused = match &tracked {
-            Some(c) => c.run.lock().unwrap().paused,
-            None => matches!(process_state(conn, id, "").await, Ok((Status::Paused | Status::Pausing, ..))),
-        };
-        if paused {
-            // runc thaws a container itself on SIGKILL; then it is already stopped.
-            if let Err(s) = conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await {
-                log::debug!("resume container {id} after signalling it: {}", s.message());
-            }
-            if let Some(c) = &tracked {
-                c.run.lock().unwrap().paused = false;
-            }
-        }
+        // A frozen cgroup holds signals until it is thawed (runc thaws a container
+        // itself on SIGKILL; then it is already stopped).
+        thaw_if_paused(conn, id, tracked.as_ref(), "after signalling it").await;
         Ok(())
     })
 }
 
 /// `resize`.
+/// Resumes container `id` if it is paused (`tracked`: the client's record of it, else
+/// containerd's task status says), so that a signal sent to it is delivered. A failure
+/// is logged at debug level with `why`.
+pub(super) async fn thaw_if_paused(conn: &Connection, id: &str, tracked: Option<&Arc<Container>>, why: &str) {
+    let paused = match tracked {
+        Some(c) => c.run.lock().unwrap().paused,
+        None => matches!(process_state(conn, id, "").await, Ok((Status::Paused | Status::Pausing, ..))),
+    };
+    if paused {
+        if let Err(s) = conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await {
+            log::debug!("resume container {id} {why}: {}", s.message());
+        }
+        if let Some(c) = tracked {
+            c.run.lock().unwrap().paused = false;
+        }
+    }
+}
+
 pub(crate) fn resize(client: &Arc<ClientInner>, id: &str, process_id: &str, width: u32, height: u32) -> Result<()> {
     if width == 0 || height == 0 || width > u16::MAX as u32 || height > u16::MAX as u32 {
         return Err(Error::invalid(format!("terminal size {width}x{height} is out of range 1..65535")));

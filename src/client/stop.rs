@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use containerd_client::services::v1::{GetContainerRequest, KillRequest, ResumeTaskRequest, WaitRequest};
+use containerd_client::services::v1::{GetContainerRequest, KillRequest, WaitRequest};
 use containerd_client::types::v1::Status;
 
 use super::lifecycle::{missed_exit, process_state, set_label, OPTIONS_LABEL, STOPPED_LABEL};
@@ -161,19 +161,8 @@ fn stop(client: &Arc<ClientInner>, id: &str, signal: i32, timeout: Duration) -> 
                 return Err(Error::from_status(format!("stop container {id}"), &s));
             }
         } else {
-            let paused = match &tracked {
-                Some(c) => c.run.lock().unwrap().paused,
-                None => matches!(process_state(conn, id, "").await, Ok((Status::Paused | Status::Pausing, ..))),
-            };
-            if paused {
-                // A frozen cgroup holds the signal until it is thawed.
-                if let Err(s) = conn.tasks().resume(conn.request(ResumeTaskRequest { container_id: id.into() })).await {
-                    log::debug!("resume container {id} to stop it: {}", s.message());
-                }
-                if let Some(c) = &tracked {
-                    c.run.lock().unwrap().paused = false;
-                }
-            }
+            // A frozen cgroup holds the signal until it is thawed.
+            super::control::thaw_if_paused(conn, id, tracked.as_ref(), "to stop it").await;
             if !wait_exited(conn, id, tokio::time::Instant::now() + timeout).await {
                 log::debug!("container {id} outlived {timeout:?} after signal {sig}; killing it");
                 if let Err(s) = conn.call(kill(libc::SIGKILL), |c, r| async move { c.tasks().kill(c.request(r)).await }).await {

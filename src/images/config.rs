@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use containerd_client::services::v1::{GetImageRequest, ReadContentRequest};
+use containerd_client::services::v1::GetImageRequest;
 use containerd_client::types::Descriptor as CtrDescriptor;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use serde_json::{Map, Value};
-use tokio_stream::StreamExt;
 
+use super::content;
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::Connection;
 
@@ -64,25 +64,6 @@ pub fn host_platform() -> (&'static str, &'static str, Option<&'static str>) {
     ("linux", arch, variant)
 }
 
-/// Reads a blob of at most `max` bytes from the content store (NOT_FOUND when the
-/// store lacks it, INVALID_ARGUMENT when it is bigger).
-pub async fn read_blob(conn: &Connection, digest: &str, max: u64) -> Result<Vec<u8>> {
-    let req = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
-    let mut stream = conn
-        .call(req, |c, r| async move { c.content().read(c.request(r)).await })
-        .await
-        .map_err(|s| Error::from_status(format!("read blob {digest}"), &s))?;
-    let mut data = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|s| Error::from_status(format!("read blob {digest}"), &s))?;
-        data.extend_from_slice(&chunk.data);
-        if data.len() as u64 > max {
-            return Err(Error::invalid(format!("blob {digest} is larger than {max} bytes")));
-        }
-    }
-    Ok(data)
-}
-
 /// Looks up image `name` and resolves it for the host platform: NOT_FOUND when
 /// there is no such image (or its content is missing), INVALID_ARGUMENT when what
 /// containerd holds is not a usable image (no manifest for the host, a malformed
@@ -105,7 +86,7 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
     let ctx = |e: Error| e.context(format!("image {name}"));
     let mut depth = 0;
     let manifest = loop {
-        let blob = read_blob(conn, &target.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
+        let blob = content::read_blob(conn, &target.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
         match media_type_of(&target.media_type, &blob).as_str() {
             OCI_INDEX | DOCKER_LIST => {
                 depth += 1;
@@ -123,7 +104,7 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
         }
     };
     let config_desc = to_ctr(manifest.config());
-    let blob = read_blob(conn, &config_desc.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
+    let blob = content::read_blob(conn, &config_desc.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
     let config: ImageConfiguration = parse(&blob, "config").map_err(ctx)?;
     let layers: Vec<CtrDescriptor> = manifest.layers().iter().map(to_ctr).collect();
     let diff_ids = config.rootfs().diff_ids().clone();

@@ -1,28 +1,21 @@
-//! containerd's content store and leases: blobs streamed in with Content.Write (an
-//! expected digest and size, verified as they arrive), read back, and protected from
-//! the garbage collector by a lease with an expiry while an image is written.
+//! containerd's content store: blobs streamed in with Content.Write (an expected
+//! digest and size, verified as they arrive) under a lease, and read back.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
 
 use containerd_client::services::v1::content_client::ContentClient;
-use containerd_client::services::v1::leases_client::LeasesClient;
 use containerd_client::services::v1::{
-    AddResourceRequest, CreateRequest, DeleteRequest, Info, InfoRequest, ReadContentRequest, Resource, UpdateRequest,
+    Info, InfoRequest, ReadContentRequest, UpdateRequest,
     WriteAction, WriteContentRequest,
 };
 use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
-use tonic::Request;
 
+use super::lease::Lease;
 use super::progress::Download;
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::{Connection, CALL_TIMEOUT};
-
-/// How long a lease outlives a client that died holding it (containerd's GC drops
-/// it, and what only it protected, after this).
-pub const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// Largest data message sent to Content.Write (containerd accepts 16 MiB).
 const WRITE_CHUNK: usize = 1 << 20;
@@ -30,68 +23,6 @@ const WRITE_CHUNK: usize = 1 << 20;
 /// The content service.
 pub fn content(conn: &Connection) -> ContentClient<Channel> {
     conn.content()
-}
-
-fn leases(conn: &Connection) -> LeasesClient<Channel> {
-    conn.leases()
-}
-
-/// A containerd lease: what is written under it survives the garbage collector
-/// until it is released (or expires, if this process dies first).
-pub struct Lease {
-    conn: Connection,
-    id: String,
-}
-
-impl Lease {
-    /// Creates a lease that expires after [`LEASE_EXPIRY`].
-    pub async fn new(conn: &Connection) -> Result<Lease> {
-        let id = format!("libcontainerd-{}-{}", std::process::id(), unique());
-        let expire = crate::metrics::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
-        let labels = HashMap::from([("containerd.io/gc.expire".to_string(), expire)]);
-        let req = CreateRequest { id: id.clone(), labels };
-        leases(conn).create(conn.request(req)).await.map_err(|s| Error::from_status("create a lease", &s))?;
-        Ok(Lease { conn: conn.clone(), id })
-    }
-
-    /// The lease's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// A request carrying the namespace, this lease and `timeout` (`None`: none).
-    pub fn request<T>(&self, msg: T, timeout: Option<Duration>) -> Request<T> {
-        let mut req = self.conn.request_with_timeout(msg, timeout);
-        if let Ok(v) = self.id.parse() {
-            req.metadata_mut().insert("containerd-lease", v);
-        }
-        req
-    }
-
-    /// Protects content already in the store (until the image refers to it).
-    pub async fn add_content(&self, digest: &str) -> Result<()> {
-        let req = AddResourceRequest {
-            id: self.id.clone(),
-            resource: Some(Resource { id: digest.to_string(), r#type: "content".into() }),
-        };
-        leases(&self.conn).add_resource(self.conn.request(req)).await.map_err(|s| Error::from_status(format!("lease {digest}"), &s))?;
-        Ok(())
-    }
-
-    /// Releases the lease: what no image refers to becomes garbage.
-    pub async fn release(self) {
-        let req = DeleteRequest { id: self.id.clone(), sync: false };
-        if let Err(s) = leases(&self.conn).delete(self.conn.request(req)).await {
-            log::warn!("release lease {}: {s}", self.id);
-        }
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    t ^ (N.fetch_add(1, Ordering::Relaxed) << 48)
 }
 
 /// The content store's record of `digest`, `None` when it is not there.
@@ -103,11 +34,14 @@ pub async fn info(conn: &Connection, digest: &str) -> Result<Option<Info>> {
     }
 }
 
-/// Reads blob `digest` whole; more than `max` bytes is INVALID_ARGUMENT.
+/// Reads blob `digest` whole: NOT_FOUND when the store lacks it, INVALID_ARGUMENT
+/// when it is larger than `max` bytes.
 pub async fn read_blob(conn: &Connection, digest: &str, max: u64) -> Result<Vec<u8>> {
     let req = ReadContentRequest { digest: digest.to_string(), offset: 0, size: 0 };
-    let mut stream =
-        content(conn).read(conn.request(req)).await.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?.into_inner();
+    let mut stream = conn
+        .call(req, |c, r| async move { c.content().read(c.request(r)).await })
+        .await
+        .map_err(|s| Error::from_status(format!("read content {digest}"), &s))?;
     let mut out = Vec::new();
     while let Some(msg) = stream.next().await {
         let msg = msg.map_err(|s| Error::from_status(format!("read content {digest}"), &s))?;
@@ -152,8 +86,8 @@ where
     };
     let status = |s: tonic::Status| Error::from_status(format!("write content {digest}"), &s);
     tx.send(base.clone()).await.map_err(|_| Error::internal("content writer closed"))?;
-    let req = lease.request(tokio_stream::wrappers::ReceiverStream::new(rx), None);
-    let opened = match content(&lease.conn).write(req).await {
+    let req = lease.request_with_timeout(tokio_stream::wrappers::ReceiverStream::new(rx), None);
+    let opened = match content(lease.conn()).write(req).await {
         Ok(r) => {
             let mut responses = r.into_inner();
             next_response(&mut responses, digest).await.map(|_| responses)
@@ -228,7 +162,7 @@ async fn set_labels(lease: &Lease, digest: &str, labels: HashMap<String, String>
     let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
     let info = Info { digest: digest.to_string(), labels, ..Default::default() };
     let req = UpdateRequest { info: Some(info), update_mask: Some(prost_types::FieldMask { paths }) };
-    content(&lease.conn).update(lease.request(req, Some(CALL_TIMEOUT))).await.map_err(|s| Error::from_status(format!("label content {digest}"), &s))?;
+    content(lease.conn()).update(lease.request(req)).await.map_err(|s| Error::from_status(format!("label content {digest}"), &s))?;
     Ok(())
 }
 
@@ -241,13 +175,5 @@ async fn next_response(
         Ok(Some(Err(s))) => Err(Error::from_status(format!("write content {digest}"), &s)),
         Ok(None) => Err(Error::new(Code::Unavailable, format!("write content {digest}: containerd closed the stream"))),
         Err(_) => Err(Error::new(Code::DeadlineExceeded, format!("write content {digest}: containerd did not answer"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ids_are_unique() {
-        assert_ne!(super::unique(), super::unique());
     }
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::archive::{self, ArchiveIndex};
-use super::content::{self, BlobTarget, Lease};
+use super::content::{self, BlobTarget};
+use super::lease::Lease;
 use super::manifest::{self, Descriptor, ImageConfig, Manifest};
 use super::progress::Reporter;
 use super::reference::Reference;
@@ -129,7 +130,7 @@ pub async fn import(conn: &Connection, path: &Path, options: &ImportOptions) -> 
     };
     let images = name_images(&src, images, rename)?;
     let reporter = Reporter::new(&display, None);
-    let lease = Lease::new(conn).await?;
+    let lease = Lease::acquire(conn, "import").await?;
     let result = async {
         let mut names = Vec::new();
         for img in &images {

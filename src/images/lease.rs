@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use containerd_client::services::v1::{CreateRequest, DeleteRequest};
+use containerd_client::services::v1::{AddResourceRequest, CreateRequest, DeleteRequest, Resource};
 use tonic::Request;
 
 use crate::error::{Error, Result};
@@ -37,9 +37,7 @@ impl std::fmt::Debug for Lease {
 impl Lease {
     /// Takes a new lease named after `purpose`, expiring after [`LEASE_EXPIRY`].
     pub async fn acquire(conn: &Connection, purpose: &str) -> Result<Lease> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let id = format!("libcontainerd-{purpose}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let id = new_id(purpose);
         let expire = crate::metrics::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
         let req = CreateRequest { id: id.clone(), labels: HashMap::from([(EXPIRE_LABEL.to_string(), expire)]) };
         conn.call(req, |c, r| async move { c.leases().create(c.request(r)).await })
@@ -53,17 +51,40 @@ impl Lease {
         &self.id
     }
 
+    /// The connection the lease was taken on.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// `msg` as a request of the lease's connection under this lease.
     pub fn request<T>(&self, msg: T) -> Request<T> {
         self.attach(self.conn.request(msg))
     }
 
+    /// Like [`Lease::request`], with deadline `timeout` (`None`: none, for streams).
+    pub fn request_with_timeout<T>(&self, msg: T, timeout: Option<Duration>) -> Request<T> {
+        self.attach(self.conn.request_with_timeout(msg, timeout))
+    }
+
     /// Puts `req` under this lease.
-    pub fn attach<T>(&self, mut req: Request<T>) -> Request<T> {
+    fn attach<T>(&self, mut req: Request<T>) -> Request<T> {
         if let Ok(v) = self.id.parse() {
             req.metadata_mut().insert(LEASE_HEADER, v);
         }
         req
+    }
+
+    /// Protects content already in the store (until an image refers to it).
+    pub async fn add_content(&self, digest: &str) -> Result<()> {
+        let req = AddResourceRequest {
+            id: self.id.clone(),
+            resource: Some(Resource { id: digest.to_string(), r#type: "content".into() }),
+        };
+        self.conn
+            .call(req, |c, r| async move { c.leases().add_resource(c.request(r)).await })
+            .await
+            .map_err(|s| Error::from_status(format!("lease {digest}"), &s))?;
+        Ok(())
     }
 
     /// Ends the lease (what it protected is now kept only by its references). A
@@ -75,5 +96,20 @@ impl Lease {
                 log::warn!("release lease {}: {}", self.id, s.message());
             }
         }
+    }
+}
+
+/// A lease id of this process, unique among its leases.
+fn new_id(purpose: &str) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("libcontainerd-{purpose}-{}-{nanos}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique() {
+        assert_ne!(super::new_id("pull"), super::new_id("pull"));
     }
 }

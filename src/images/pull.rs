@@ -15,7 +15,8 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
 
-use super::content::{self, BlobTarget, Lease};
+use super::content::{self, BlobTarget};
+use super::lease::Lease;
 use super::manifest::{self, Descriptor, Manifest, Platform};
 use super::progress::{Reporter, Status};
 use super::reference::Reference;
@@ -233,7 +234,7 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
     };
     reporter.send(&root_desc.digest, Status::Resolving, root_desc.size as u64, root_desc.size as u64);
 
-    let lease = Lease::new(conn).await?;
+    let lease = Lease::acquire(conn, "pull").await?;
     let result = async {
         let mut blobs = vec![config.clone()];
         blobs.extend(layers.iter().cloned());

@@ -12,7 +12,8 @@ use containerd_client::types::Descriptor as ProtoDescriptor;
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use super::content::{self, Lease};
+use super::content;
+use super::lease::Lease;
 use super::manifest::{self, ContainerConfig, Descriptor, ImageConfig, Manifest, Platform};
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::Connection;
@@ -102,7 +103,7 @@ pub async fn put(lease: &Lease, conn: &Connection, name: &str, target: &Descript
         updated_at: None,
     };
     let req = CreateImageRequest { image: Some(image.clone()), source_date_epoch: None };
-    match images(conn).create(lease.request(req, Some(crate::remote::connection::CALL_TIMEOUT))).await {
+    match images(conn).create(lease.request(req)).await {
         Ok(r) => return r.into_inner().image.ok_or_else(|| Error::internal("containerd returned no image")),
         Err(s) if s.code() == tonic::Code::AlreadyExists => {}
         Err(s) => return Err(Error::from_status(format!("create image {name:?}"), &s)),
@@ -110,7 +111,7 @@ pub async fn put(lease: &Lease, conn: &Connection, name: &str, target: &Descript
     let mask = prost_types::FieldMask { paths: vec!["target".into(), "labels".into()] };
     let req = UpdateImageRequest { image: Some(image), update_mask: Some(mask), source_date_epoch: None };
     let r = images(conn)
-        .update(lease.request(req, Some(crate::remote::connection::CALL_TIMEOUT)))
+        .update(lease.request(req))
         .await
         .map_err(|s| Error::from_status(format!("update image {name:?}"), &s))?;
     r.into_inner().image.ok_or_else(|| Error::internal("containerd returned no image"))

@@ -280,7 +280,7 @@ async fn apply_layer(
         let req = ApplyRequest { diff: Some(layer.clone()), mounts, payloads: HashMap::new(), sync_fs: false };
         let applied = conn
             .diff()
-            .apply(lease.attach(conn.request_with_timeout(req, Some(APPLY_TIMEOUT))))
+            .apply(lease.request_with_timeout(req, Some(APPLY_TIMEOUT)))
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::NotFound => Error::not_found(format!("apply layer: its blob is not in the content store: {}", s.message())),
