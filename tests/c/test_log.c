@@ -148,7 +148,7 @@ static bool run_container(h_env *env, h_recorder *rec, const char *id) {
 }
 
 /* The blocking callback: blocks 1 s at a time until `released` (the test saw its
- * exit event) or 10 s passed, and notes whether it was blocking when released. */
+ * exit event) or 30 s passed, and notes whether it was blocking when released. */
 static struct {
     pthread_mutex_t mu;
     bool released;
@@ -163,7 +163,7 @@ static void on_log_slow(void *user_data, int32_t level, const char *target, cons
     slow.calls++;
     slow.inside = true;
     pthread_mutex_unlock(&slow.mu);
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 30; i++) {
         pthread_mutex_lock(&slow.mu);
         bool done = slow.released;
         pthread_mutex_unlock(&slow.mu);
@@ -240,6 +240,16 @@ int main(int argc, char **argv) {
 
     /* 4. A blocking callback holds up no event. */
     h_ok_call(lcd_log_set_callback(LCD_LOG_DEBUG, on_log_slow, NULL), "set a blocking callback");
+    /* A first lifecycle's records get the callback blocking before the measured one
+     * starts (records are delivered on their own thread, maybe after its exit). */
+    run_container(&env, &rec, "log-slow-first");
+    bool entered = false;
+    for (int64_t w0 = h_now_ms(); !entered && h_now_ms() - w0 < h_scaled_ms(10000); h_sleep_ms(10)) {
+        pthread_mutex_lock(&slow.mu);
+        entered = slow.inside;
+        pthread_mutex_unlock(&slow.mu);
+    }
+    h_ok(entered, "the blocking callback is blocking before the measured lifecycle", "");
     int64_t t0 = h_now_ms();
     if (run_container(&env, &rec, "log-slow")) {
         pthread_mutex_lock(&slow.mu);
