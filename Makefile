@@ -40,7 +40,7 @@ STRIP ?= strip
 INSTALL ?= install
 
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
-CAPI_DIR := target/$(HOST)/release
+CAPI_DIR := target/$(HOST)/dist
 # The file version <ABI>.<minor>.<patch> (Cargo.toml) and the SONAME's number.
 SO_VERSION := $(shell sed -n '/^\[package.metadata.capi.library\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 SO_MAJOR := $(firstword $(subst ., ,$(SO_VERSION)))
@@ -57,7 +57,7 @@ check-cargo-c:
 	  echo "cargo-c is missing: cargo install cargo-c --locked (scripts/setup.sh installs it)" >&2; exit 1; }
 
 cbuild: check-cargo-c
-	$(CARGO) cbuild --release --library-type=cdylib --library-type=staticlib
+	$(CARGO) cbuild --profile dist --library-type=cdylib --library-type=staticlib
 
 # What the tests, the benchmarks and the bindings' in-tree builds use.
 release:

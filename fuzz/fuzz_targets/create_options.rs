@@ -11,7 +11,9 @@ use libfuzzer_sys::fuzz_target;
 const WHAT: &str = "create options";
 const RUNTIME: Schema = Schema { keys: &[("path", None), ("args", None)] };
 const POLICY: Schema = Schema { keys: &[("name", None), ("maximum_retry_count", None)] };
-const SCHEMA: Schema = Schema { keys: &[("runtime", Some(&RUNTIME)), ("restart_policy", Some(&POLICY))] };
+const SCHEMA: Schema = Schema {
+    keys: &[("runtime", Some(&RUNTIME)), ("restart_policy", Some(&POLICY)), ("image", None), ("snapshotter", None)],
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some(json) = text(data) else { return };

@@ -45,7 +45,12 @@ pub fn check_unknown_keys_named<T>(value: &Value, schema: &Schema, parse: &dyn F
                         Ok(_) => panic!("{what}: unknown key {k:?} accepted in {text}"),
                         Err(e) => {
                             check_rejection(&e, what);
-                            assert!(e.message().contains(k.as_str()), "{what}: unknown key {k:?} not named: {e}");
+                            // A message about a huge key is cut (spec::MAX_MESSAGE_LEN): then
+                            // the key's beginning must be there.
+                            let start: String = k.chars().take(32).collect();
+                            let named = e.message().contains(k.as_str())
+                                || (e.message().contains("(message cut") && e.message().contains(start.as_str()));
+                            assert!(named, "{what}: unknown key {k:?} not named: {e}");
                         }
                     }
                 }

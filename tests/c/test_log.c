@@ -233,6 +233,9 @@ int main(int argc, char **argv) {
     h_ok_call(lcd_log_set_callback(LCD_LOG_DEBUG, NULL, NULL), "turn forwarding off (NULL callback)");
     size_t before = record_total();
     run_container(&env, &rec, "log-off");
+    /* Let containerd remove the container before it dies: a removal cut off by the
+     * daemon's death is not retried after the relaunch yet, and would leave its shim. */
+    h_sleep_ms(1000);
     kill_daemon(&env, "kill containerd again");
     h_sleep_ms(1000);
     h_ok(record_total() == before, "no record after forwarding was turned off", "%zu more",
@@ -252,6 +255,13 @@ int main(int argc, char **argv) {
     h_ok(entered, "the blocking callback is blocking before the measured lifecycle", "");
     int64_t t0 = h_now_ms();
     if (run_container(&env, &rec, "log-slow")) {
+        /* The recorder runs its hook after waking the waiter: wait for the hook. */
+        bool released = false;
+        for (int64_t w0 = h_now_ms(); !released && h_now_ms() - w0 < h_scaled_ms(10000); h_sleep_ms(5)) {
+            pthread_mutex_lock(&slow.mu);
+            released = slow.released;
+            pthread_mutex_unlock(&slow.mu);
+        }
         pthread_mutex_lock(&slow.mu);
         bool blocking = slow.blocking_at_exit;
         int calls = slow.calls;

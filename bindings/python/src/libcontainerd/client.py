@@ -167,7 +167,7 @@ def _backend_of(user_data: Optional[int]) -> Optional[Backend]:
 def _error_from(exc: BaseException, where: str) -> Optional[int]:
     """Logs a callback's exception and makes the ``lcd_error *`` that reports it."""
     log.error("libcontainerd: %s raised %s: %s", where, type(exc).__name__, exc, exc_info=exc)
-    if isinstance(exc, LibcontainerdError) and 1 <= exc.code <= 10:
+    if isinstance(exc, LibcontainerdError) and 1 <= exc.code <= 11:
         code, message = exc.code, exc.message
     else:
         code, message = 9, f"{where} raised {type(exc).__name__}: {exc}"
