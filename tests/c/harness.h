@@ -597,6 +597,22 @@ typedef struct h_env {
     lcd_client *client;
 } h_env;
 
+/* The pid in <state_dir>/containerd/containerd.pid, or -1. */
+static inline pid_t h_daemon_pid(const h_env *env) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/containerd/containerd.pid", env->state_dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+    long pid = -1;
+    if (fscanf(f, "%ld", &pid) != 1) {
+        pid = -1;
+    }
+    fclose(f);
+    return (pid_t)pid;
+}
+
 /* Parses `<state_dir> <rootfs>` (both made absolute; rootfs defaults to
  * build/rootfs). Returns false, after printing usage, when they are missing. */
 static inline bool h_args(int argc, char **argv, h_env *env, bool required) {

@@ -93,32 +93,16 @@ static size_t record_count(void) {
     return n;
 }
 
-/* The pid in <state_dir>/containerd/containerd.pid, or -1. */
-static pid_t daemon_pid(const h_env *env) {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/containerd/containerd.pid", env->state_dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    long pid = -1;
-    if (fscanf(f, "%ld", &pid) != 1) {
-        pid = -1;
-    }
-    fclose(f);
-    return (pid_t)pid;
-}
-
 /* Kills containerd and waits until the supervisor has a new one running. */
 static bool kill_daemon(h_env *env, const char *name) {
-    pid_t pid = daemon_pid(env);
+    pid_t pid = h_daemon_pid(env);
     if (!h_ok(pid > 1, "containerd's pid", "no pid file in %s", env->state_dir)) {
         return false;
     }
     kill(pid, SIGKILL);
     int64_t until = h_now_ms() + h_scaled_ms(30000);
     while (h_now_ms() < until) {
-        pid_t now = daemon_pid(env);
+        pid_t now = h_daemon_pid(env);
         if (now > 1 && now != pid && kill(now, 0) == 0) {
             char *json = NULL;
             lcd_error *e = lcd_client_list(env->client, &json);

@@ -56,22 +56,6 @@ static void *write_stdin(void *arg) {
     return NULL;
 }
 
-/* The pid in <state_dir>/containerd/containerd.pid, or -1. */
-static pid_t daemon_pid(const h_env *env) {
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/containerd/containerd.pid", env->state_dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return -1;
-    }
-    long pid = -1;
-    if (fscanf(f, "%ld", &pid) != 1) {
-        pid = -1;
-    }
-    fclose(f);
-    return (pid_t)pid;
-}
-
 #define HAMMERS 6
 #define KILL_ROUNDS 8
 
@@ -188,7 +172,7 @@ int main(int argc, char **argv) {
     bool running = h_ok_call(lcd_client_create(env.client, "sp-run", spec, NULL), "create sp-run");
     free(spec);
     for (int round = 0; round < KILL_ROUNDS && running; round++) {
-        pid_t pid = daemon_pid(&env);
+        pid_t pid = h_daemon_pid(&env);
         if (!h_ok(pid > 1, "containerd's pid", "no pid file in %s", env.state_dir)) {
             break;
         }

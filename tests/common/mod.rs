@@ -52,23 +52,8 @@ pub fn rootfs() -> PathBuf {
     path.canonicalize().unwrap_or(path)
 }
 
-/// The capabilities Docker gives a container by default.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+/// The capabilities Docker gives a container by default (the library's default spec's).
+pub use containerd::spec_default::DEFAULT_CAPABILITIES as DEFAULT_CAPS;
 
 /// A minimal OCI runtime spec that runs `args` as root in the busybox rootfs
 /// (read-only root, its own pid/ipc/uts/mount/network namespaces, a tmpfs `/tmp`).
