@@ -46,11 +46,11 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Dict,
     Generator,
     List,
     Optional,
     Sequence,
-    Set,
     Type,
     TypeVar,
     Union,
@@ -221,20 +221,22 @@ class _Feed(Backend):
     def __init__(self, user: Optional[Backend]) -> None:
         self.user = user
         self._lock = threading.Lock()
-        self._streams: Set[EventStream] = set()
+        # Insertion-ordered: streams are fed in the order they were opened, so an
+        # event has reached every older stream once a newer one sees it.
+        self._streams: Dict[EventStream, None] = {}
         self._closed = False
 
     def _subscribe(self, stream: EventStream) -> None:
         with self._lock:
             closed = self._closed
             if not closed:
-                self._streams.add(stream)
+                self._streams[stream] = None
         if closed:
             stream._post(_END)
 
     def _unsubscribe(self, stream: EventStream) -> None:
         with self._lock:
-            self._streams.discard(stream)
+            self._streams.pop(stream, None)
 
     def state_changed(self, container_id: str, info: StateInfo) -> None:
         """Hands the event to the user's backend, then to every stream."""
