@@ -24,6 +24,8 @@ pub mod restart;
 mod runtime;
 pub mod spec;
 pub mod spec_default;
+#[doc(hidden)]
+pub mod test_hooks;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
 pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};

@@ -2,7 +2,8 @@
 //! create next to a live container, exits and state changes during an outage of the
 //! event subscription, host callbacks that call back in (cleanup from a restart's
 //! `attach_streams`), the end of the last handle, and a create replacing a container
-//! that waits out a restart backoff.
+//! that waits out a restart backoff. The narrowest races are forced with the library's
+//! test hooks, which hold one of its threads where the race would open.
 
 mod common;
 
@@ -15,7 +16,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use containerd::{Backend, Code, CreateOptions, IoPipe, PolicyName, Remote, RestartPolicy, State, StateInfo};
+use containerd::test_hooks::{self, Point};
+use containerd::{Backend, Code, CreateOptions, IoPipe, PolicyName, ProcessSpec, Remote, RestartPolicy, State, StateInfo};
 
 fn policy(name: PolicyName, max: u32) -> CreateOptions {
     CreateOptions { restart_policy: Some(RestartPolicy { name, maximum_retry_count: max }), ..Default::default() }
@@ -415,4 +417,156 @@ fn no_callback_and_no_release_after_close_returns_during_restarts() {
         assert!(!late.load(SeqCst), "round {round}: a callback ran, or the backend was released, after close returned");
         drop(client);
     }
+}
+
+/// A gate for one (point, container, process) of the library's test hooks: the
+/// library's thread that reaches it says so and waits until the test opens it (or
+/// `TIMEOUT` passes, so that a library that waits on that thread is not hung).
+struct Gate {
+    reached: Mutex<mpsc::Receiver<()>>,
+    open: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl Gate {
+    /// Installs a hook holding threads at `point` for `container`/`process` (and
+    /// noting `Reconciled` of `container` in `reconciled`).
+    fn install(point: Point, container: &str, process: &str, reconciled: Arc<AtomicUsize>) -> Arc<Gate> {
+        let (reached_tx, reached_rx) = mpsc::channel();
+        let (open_tx, open_rx) = mpsc::channel::<()>();
+        let gate = Arc::new(Gate { reached: Mutex::new(reached_rx), open: Mutex::new(Some(open_tx)) });
+        let (container, process) = (container.to_string(), process.to_string());
+        let (reached_tx, open_rx) = (Mutex::new(reached_tx), Mutex::new(open_rx));
+        test_hooks::set(Some(Arc::new(move |p: Point, c: &str, pr: &str| {
+            if c != container {
+                return;
+            }
+            if p == Point::Reconciled {
+                reconciled.fetch_add(1, SeqCst);
+            } else if p == point && pr == process {
+                let _ = reached_tx.lock().unwrap().send(());
+                let _ = open_rx.lock().unwrap().recv_timeout(TIMEOUT);
+            }
+        })));
+        gate
+    }
+
+    /// Waits until a library thread is held at the gate.
+    fn wait_reached(&self) {
+        self.reached.lock().unwrap().recv_timeout(TIMEOUT).expect("no library thread reached the hook");
+    }
+
+    /// Lets the held thread (and any later one) go.
+    fn open(&self) {
+        self.open.lock().unwrap().take();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        test_hooks::set(None);
+    }
+}
+
+/// The hooks are global to the process: the tests that install one run one at a time.
+static HOOKED: Mutex<()> = Mutex::new(());
+
+/// Holds a process of `id` between "containerd started it" and "the library marked
+/// it started" while containerd dies, the process exits where the library cannot
+/// hear, and containerd comes back and the library reconciles; then lets it go.
+/// Returns once the reconciliation has passed over the not-yet-started process.
+fn outage_while_held(ext: &mut ExternalContainerd, gate: &Gate, reconciled: &AtomicUsize, exit_after: Duration) {
+    gate.wait_reached();
+    ext.kill(libc::SIGKILL);
+    let (mut hidden, _) = hidden_containerd(ext);
+    std::thread::sleep(exit_after + Duration::from_millis(500));
+    hidden.kill().unwrap();
+    hidden.wait().unwrap();
+    let before = reconciled.load(SeqCst);
+    ext.relaunch();
+    let t0 = Instant::now();
+    while reconciled.load(SeqCst) == before {
+        assert!(t0.elapsed() < TIMEOUT, "no reconciliation after containerd came back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gate.open();
+}
+
+#[test]
+fn an_init_that_exits_while_it_is_being_marked_started_is_reported() {
+    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ext = ExternalContainerd::start();
+    let dir = temp_state_dir();
+    let remote = Remote::new(ext.options(dir.path())).unwrap();
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("held-init");
+    let reconciled = Arc::new(AtomicUsize::new(0));
+    // A container is tracked (so reconciled) from before its start.
+    let gate = Gate::install(Point::Started, &id, "init", reconciled.clone());
+    let creating = {
+        let (client, id) = (client.clone(), id.clone());
+        std::thread::spawn(move || client.create(&id, &spec(&["sh", "-c", "sleep 1; exit 7"]), &CreateOptions::default()))
+    };
+    outage_while_held(&mut ext, &gate, &reconciled, Duration::from_secs(1));
+    creating.join().unwrap().unwrap();
+    let exit = rec.wait_for(&id, State::Exit, TIMEOUT);
+    assert_eq!(exit.exit_code, 7, "{:?}", rec.events(&id));
+    assert_eq!(rec.states(&id), vec![State::StartContainer, State::Exit]);
+    drop(gate);
+    remote.cleanup().unwrap();
+}
+
+#[test]
+fn an_exec_that_exits_while_it_is_being_marked_started_is_reported() {
+    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ext = ExternalContainerd::start();
+    let dir = temp_state_dir();
+    let remote = Remote::new(ext.options(dir.path())).unwrap();
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("held-exec");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let reconciled = Arc::new(AtomicUsize::new(0));
+    let gate = Gate::install(Point::Started, &id, "quick", reconciled.clone());
+    let exec = {
+        let (client, id) = (client.clone(), id.clone());
+        let process = ProcessSpec::from_json(r#"{"args": ["sh", "-c", "sleep 1; exit 5"]}"#).unwrap();
+        std::thread::spawn(move || client.add_process(&id, "quick", &process))
+    };
+    outage_while_held(&mut ext, &gate, &reconciled, Duration::from_secs(1));
+    exec.join().unwrap().unwrap();
+    let exit = rec.wait_for_process(&id, "quick", State::ExitProcess, TIMEOUT);
+    assert_eq!(exit.exit_code, 5, "{:?}", rec.events(&id));
+    drop(gate);
+    client.signal(&id, 9).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+    remote.cleanup().unwrap();
+}
+
+#[test]
+fn close_waits_for_an_attach_that_holds_the_backend() {
+    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
+    let remote = test_remote();
+    let (closed, late, released) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let backend = Arc::new(Watched { closed: closed.clone(), late_attach: late.clone(), released: released.clone() });
+    let client = remote.client(backend).unwrap();
+    let id = unique_id("held-attach");
+    client.create(&id, &spec(&["sh", "-c", "exit 1"]), &policy(PolicyName::Always, 0)).unwrap();
+    // The next attach is a restart's, on the library's own thread.
+    let gate = Gate::install(Point::Attaching, &id, "init", Arc::new(AtomicUsize::new(0)));
+    gate.wait_reached();
+    let closing = {
+        let (client, closed) = (client.clone(), closed.clone());
+        std::thread::spawn(move || {
+            client.close();
+            closed.store(true, SeqCst);
+        })
+    };
+    // close cannot return while the restart holds the backend to call it.
+    std::thread::sleep(Duration::from_millis(300));
+    gate.open();
+    closing.join().unwrap();
+    assert!(released.load(SeqCst), "the backend was not released when close returned");
+    assert!(!late.load(SeqCst), "attach_streams ran, or the backend was released, after close returned");
+    drop(gate);
 }

@@ -94,6 +94,7 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
     });
     match started {
         Ok(pid) => {
+            crate::test_hooks::at(crate::test_hooks::Point::Started, id, process_id);
             io.mark_started();
             {
                 let mut run = c.run.lock().unwrap();

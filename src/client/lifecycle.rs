@@ -205,6 +205,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     }));
     match started {
         Ok(pid) => {
+            crate::test_hooks::at(crate::test_hooks::Point::Started, id, INIT_PROCESS_ID);
             {
                 let mut run = c.run.lock().unwrap();
                 run.begin(pid, io);

@@ -282,6 +282,7 @@ impl ClientInner {
             st.in_flight += 1;
             b
         };
+        crate::test_hooks::at(crate::test_hooks::Point::Attaching, container_id, process_id);
         let outer = IN_ATTACH_OF.with(|c| c.replace(self.id()));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.attach_streams(container_id, process_id, pipe)))
             .unwrap_or_else(|_| Err(Error::internal("attach_streams panicked")))
@@ -409,6 +410,7 @@ impl ClientInner {
     pub(crate) async fn reconcile(&self) {
         for c in self.snapshot() {
             reconcile_container(self.conn(), &c).await;
+            crate::test_hooks::at(crate::test_hooks::Point::Reconciled, &c.id, "");
         }
     }
 
