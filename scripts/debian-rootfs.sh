@@ -32,13 +32,21 @@ fi
 lcd_log "building Debian rootfs fixture ($SUITE, minbase): $ROOTFS"
 mkdir -p "$LCD_ROOT/build"
 tmp=$(mktemp -d "$LCD_ROOT/build/debian-rootfs.new.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# debootstrap can leave /proc (and more) mounted in the tree: unmounted before the
+# tree is moved or removed, so that nothing walks into the host's /proc.
+unmount_below() {
+    findmnt -rn -o TARGET | awk -v d="$1/" 'index($0, d) == 1' | sort -r | while read -r m; do
+        umount -l "$m" || lcd_warn "cannot unmount $m"
+    done
+}
+trap 'unmount_below "$tmp"; rm -rf --one-file-system "$tmp"' EXIT
 chmod 0755 "$tmp"
 debootstrap --variant=minbase --include=python3-minimal "$SUITE" "$tmp" "$MIRROR" >"$LCD_ROOT/build/debian-rootfs.log" 2>&1 ||
     lcd_die "debootstrap failed; see build/debian-rootfs.log"
 chroot "$tmp" /usr/sbin/groupadd -g 1000 app
 chroot "$tmp" /usr/sbin/useradd -m -u 1000 -g 1000 -s /bin/bash app
 rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
+unmount_below "$tmp"
 
 rm -rf "$ROOTFS" "$STAMP"
 mv "$tmp" "$ROOTFS"

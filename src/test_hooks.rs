@@ -19,6 +19,9 @@ pub enum Point {
     /// A callback is about to call `attach_streams` for (`container`, `process`): it
     /// holds the backend and has done all it does before calling.
     Attaching,
+    /// A container's final `exit` has been queued for the host and the library is
+    /// about to remove its task and record (the process id is empty).
+    Removing,
     /// A client has checked `container` against containerd after a reconnection
     /// (the process id is empty).
     Reconciled,
@@ -34,6 +37,14 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new(None);
 pub fn set(hook: Option<Hook>) {
     SET.store(hook.is_some(), Ordering::SeqCst);
     *HOOK.write().unwrap_or_else(|e| e.into_inner()) = hook;
+}
+
+/// [`at`], from a task on one of the runtime's workers (which hands its other tasks
+/// on while the hook holds it).
+pub(crate) fn at_on_worker(point: Point, container: &str, process: &str) {
+    if SET.load(Ordering::Relaxed) {
+        tokio::task::block_in_place(|| at(point, container, process));
+    }
 }
 
 /// Calls the installed hook, if any.

@@ -570,3 +570,33 @@ fn close_waits_for_an_attach_that_holds_the_backend() {
     assert!(!late.load(SeqCst), "attach_streams ran, or the backend was released, after close returned");
     drop(gate);
 }
+
+#[test]
+fn a_removal_cut_off_by_an_outage_is_finished_after_it() {
+    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ext = ExternalContainerd::start();
+    let dir = temp_state_dir();
+    let remote = Remote::new(ext.options(dir.path())).unwrap();
+    let rec = Recorder::new();
+    let client = remote.client(rec.backend()).unwrap();
+    let id = unique_id("cut-removal");
+    let gate = Gate::install(Point::Removing, &id, "", Arc::new(AtomicUsize::new(0)));
+    client.create(&id, &spec(&["sh", "-c", "exit 3"]), &CreateOptions::default()).unwrap();
+    gate.wait_reached();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 3);
+    // The removal starts while containerd is away, and it comes back later.
+    ext.kill(libc::SIGKILL);
+    gate.open();
+    std::thread::sleep(Duration::from_millis(500));
+    ext.relaunch();
+    let listed = || ext.ctr(&["-n", "libcontainerd", "containers", "ls", "-q"]).unwrap_or_default();
+    let t0 = Instant::now();
+    while listed().lines().any(|l| l == id) {
+        assert!(t0.elapsed() < TIMEOUT, "the container's record outlived the outage: {}", containerd_log_tail(&ext.dir, 20));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!ext.ctr(&["-n", "libcontainerd", "tasks", "ls"]).unwrap_or_default().contains(&id), "its task is left");
+    assert_eq!(rec.states(&id), vec![State::StartContainer, State::Exit]);
+    drop(gate);
+    remote.cleanup().unwrap();
+}

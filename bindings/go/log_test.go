@@ -160,9 +160,6 @@ func TestSetLogger(t *testing.T) {
 	}
 	before := debug.count() + warn.count()
 	runTrue(t, c, rec, "log-off")
-	// Let containerd remove the container before it dies: a removal cut off by the
-	// daemon's death is not retried after the relaunch yet, and would leave its shim.
-	time.Sleep(time.Second)
 	killDaemon(t, stateDir)
 	time.Sleep(time.Second)
 	if after := debug.count() + warn.count(); after != before {

@@ -446,7 +446,11 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         client.remote.remove_run_dir(&c.id, run_dir.as_deref());
         report_exec_exits(client, &c.id, exec_exits, oom);
         client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
-        if let Err(s) = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await {
+        crate::test_hooks::at_on_worker(crate::test_hooks::Point::Removing, &c.id, "");
+        // Sent again while containerd is away (a repeat finds nothing: NOT_FOUND), so
+        // that an outage right after the exit does not leave the shim and record.
+        let delete = DeleteTaskRequest { container_id: c.id.clone() };
+        if let Err(s) = conn.call(delete, |c, r| async move { c.tasks().delete(c.request(r)).await }).await {
             if s.code() != tonic::Code::NotFound {
                 log::warn!("delete task {}: {}", c.id, s.message());
             }
@@ -532,7 +536,8 @@ fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, 
 /// Removes a container's record, snapshot and fifos once its task is gone.
 async fn remove_record(client: &ClientInner, c: &Container) {
     let (conn, id) = (client.conn(), &c.id);
-    if let Err(s) = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await {
+    let delete = DeleteContainerRequest { id: id.to_string() };
+    if let Err(s) = conn.call(delete, |c, r| async move { c.containers().delete(c.request(r)).await }).await {
         if s.code() != tonic::Code::NotFound {
             log::warn!("delete container {id}: {}", s.message());
         }
