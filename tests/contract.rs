@@ -470,6 +470,29 @@ impl Drop for Gate {
 /// The hooks are global to the process: the tests that install one run one at a time.
 static HOOKED: Mutex<()> = Mutex::new(());
 
+/// A test that installs hooks: the only one running, with a client of a remote
+/// connected to a containerd of its own.
+struct Hooked {
+    _one: std::sync::MutexGuard<'static, ()>,
+    ext: ExternalContainerd,
+    _dir: tempfile::TempDir,
+    remote: Remote,
+    rec: Arc<Recorder>,
+    client: containerd::Client,
+}
+
+impl Hooked {
+    fn new() -> Hooked {
+        let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
+        let ext = ExternalContainerd::start();
+        let _dir = temp_state_dir();
+        let remote = Remote::new(ext.options(_dir.path())).unwrap();
+        let rec = Recorder::new();
+        let client = remote.client(rec.backend()).unwrap();
+        Hooked { _one, ext, _dir, remote, rec, client }
+    }
+}
+
 /// Holds a process of `id` between "containerd started it" and "the library marked
 /// it started" while containerd dies, the process exits where the library cannot
 /// hear, and containerd comes back and the library reconciles; then lets it go.
@@ -493,12 +516,7 @@ fn outage_while_held(ext: &mut ExternalContainerd, gate: &Gate, reconciled: &Ato
 
 #[test]
 fn an_init_that_exits_while_it_is_being_marked_started_is_reported() {
-    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ext = ExternalContainerd::start();
-    let dir = temp_state_dir();
-    let remote = Remote::new(ext.options(dir.path())).unwrap();
-    let rec = Recorder::new();
-    let client = remote.client(rec.backend()).unwrap();
+    let Hooked { _one, mut ext, _dir, remote, rec, client } = Hooked::new();
     let id = unique_id("held-init");
     let reconciled = Arc::new(AtomicUsize::new(0));
     // A container is tracked (so reconciled) from before its start.
@@ -518,12 +536,7 @@ fn an_init_that_exits_while_it_is_being_marked_started_is_reported() {
 
 #[test]
 fn an_exec_that_exits_while_it_is_being_marked_started_is_reported() {
-    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ext = ExternalContainerd::start();
-    let dir = temp_state_dir();
-    let remote = Remote::new(ext.options(dir.path())).unwrap();
-    let rec = Recorder::new();
-    let client = remote.client(rec.backend()).unwrap();
+    let Hooked { _one, mut ext, _dir, remote, rec, client } = Hooked::new();
     let id = unique_id("held-exec");
     client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
     let reconciled = Arc::new(AtomicUsize::new(0));
@@ -573,12 +586,7 @@ fn close_waits_for_an_attach_that_holds_the_backend() {
 
 #[test]
 fn a_removal_cut_off_by_an_outage_is_finished_after_it() {
-    let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ext = ExternalContainerd::start();
-    let dir = temp_state_dir();
-    let remote = Remote::new(ext.options(dir.path())).unwrap();
-    let rec = Recorder::new();
-    let client = remote.client(rec.backend()).unwrap();
+    let Hooked { _one, mut ext, _dir, remote, rec, client } = Hooked::new();
     let id = unique_id("cut-removal");
     let gate = Gate::install(Point::Removing, &id, "", Arc::new(AtomicUsize::new(0)));
     client.create(&id, &spec(&["sh", "-c", "exit 3"]), &CreateOptions::default()).unwrap();
