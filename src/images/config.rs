@@ -7,26 +7,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use containerd_client::services::v1::GetImageRequest;
 use containerd_client::types::Descriptor as CtrDescriptor;
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use oci_spec::image::ImageConfiguration;
 use serde_json::{Map, Value};
 
-use super::content;
-use crate::error::{Code, Error, Result};
+use super::{content, store};
+use crate::error::{Error, Result};
 use crate::remote::connection::Connection;
 
 /// Largest manifest, index or config the library reads (they are small JSON documents;
 /// anything bigger is refused rather than buffered).
 pub const MAX_METADATA_BLOB: u64 = 16 << 20;
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-
-/// How deep indexes may nest before the image is refused.
-const MAX_INDEX_DEPTH: usize = 4;
 
 /// An image resolved to what a container of this host needs.
 #[derive(Debug, Clone)]
@@ -45,68 +36,25 @@ pub struct ResolvedImage {
     pub diff_ids: Vec<String>,
 }
 
-/// The host's platform as OCI names it: (`os`, `architecture`, `variant`).
-pub fn host_platform() -> (&'static str, &'static str, Option<&'static str>) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "arm" => "arm",
-        "powerpc64" => "ppc64le",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    };
-    let variant = match arch {
-        "arm" => Some("v7"),
-        _ => None,
-    };
-    ("linux", arch, variant)
-}
-
-/// Looks up image `name` and resolves it for the host platform: NOT_FOUND when
-/// there is no such image (or its content is missing), INVALID_ARGUMENT when what
-/// containerd holds is not a usable image (no manifest for the host, a malformed
+/// Looks up image `name` and resolves it for the host platform (through the same
+/// manifest walk as [`store::resolve_manifest`]): NOT_FOUND when there is no such
+/// image, its content is missing or it has no manifest for this host;
+/// INVALID_ARGUMENT when what containerd holds is not a usable image (a malformed
 /// document, layers and diff ids that do not match).
 pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
-    let req = GetImageRequest { name: name.to_string() };
-    let image = match conn.call(req, |c, r| async move { c.images().get(c.request(r)).await }).await {
-        Ok(r) => r.image,
-        Err(s) if s.code() == tonic::Code::NotFound => None,
-        Err(s) => return Err(Error::from_status(format!("image {name}"), &s)),
-    };
-    let image = image.ok_or_else(|| Error::not_found(format!("image {name:?} not found")))?;
-    let mut target = image.target.ok_or_else(|| Error::invalid(format!("image {name} has no target")))?;
+    let image = store::get(conn, name).await?;
+    let root = store::target(&image)?;
     // What a target digest resolves to never changes (content is addressed by digest).
-    let key = (conn.socket().to_path_buf(), conn.namespace().to_string(), target.digest.clone());
+    let key = (conn.socket().to_path_buf(), conn.namespace().to_string(), root.digest.clone());
     if let Some(mut hit) = RESOLVED.lock().unwrap().as_ref().and_then(|m| m.get(&key).cloned()) {
         hit.name = image.name;
         return Ok(hit);
     }
     let ctx = |e: Error| e.context(format!("image {name}"));
-    let mut depth = 0;
-    let manifest = loop {
-        let blob = content::read_blob(conn, &target.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
-        match media_type_of(&target.media_type, &blob).as_str() {
-            OCI_INDEX | DOCKER_LIST => {
-                depth += 1;
-                if depth > MAX_INDEX_DEPTH {
-                    return Err(Error::invalid(format!("image {name}: indexes nested deeper than {MAX_INDEX_DEPTH}")));
-                }
-                let index: ImageIndex = parse(&blob, "index").map_err(ctx)?;
-                target = pick_platform(&index).ok_or_else(|| {
-                    let (os, arch, _) = host_platform();
-                    Error::new(Code::NotFound, format!("image {name} has no manifest for {os}/{arch}"))
-                })?;
-            }
-            OCI_MANIFEST | DOCKER_MANIFEST => break parse::<ImageManifest>(&blob, "manifest").map_err(ctx)?,
-            other => return Err(Error::invalid(format!("image {name}: unsupported media type {other:?} of {}", target.digest))),
-        }
-    };
-    let config_desc = to_ctr(manifest.config());
+    let (manifest, config_desc, layers) = store::resolve_manifest(conn, &root, None).await.map_err(ctx)?;
+    let (config_desc, layers) = (store::proto(&config_desc), layers.iter().map(store::proto).collect::<Vec<_>>());
     let blob = content::read_blob(conn, &config_desc.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
     let config: ImageConfiguration = parse(&blob, "config").map_err(ctx)?;
-    let layers: Vec<CtrDescriptor> = manifest.layers().iter().map(to_ctr).collect();
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != layers.len() {
         return Err(Error::invalid(format!("image {name}: {} layers but {} diff ids in its config", layers.len(), diff_ids.len())));
@@ -116,7 +64,7 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
             return Err(Error::invalid(format!("image {name}: diff id {d:?} is not a sha256 digest")));
         }
     }
-    let resolved = ResolvedImage { name: image.name, manifest_digest: target.digest, config_desc, config, layers, diff_ids };
+    let resolved = ResolvedImage { name: image.name, manifest_digest: manifest.digest, config_desc, config, layers, diff_ids };
     let mut cache = RESOLVED.lock().unwrap();
     let cache = cache.get_or_insert_with(HashMap::new);
     if cache.len() >= RESOLVED_CACHE {
@@ -138,45 +86,8 @@ pub fn is_sha256(d: &str) -> bool {
     d.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
-/// The media type a descriptor gives, else the document's own `mediaType`.
-fn media_type_of(given: &str, blob: &[u8]) -> String {
-    if !given.is_empty() {
-        return given.to_string();
-    }
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "mediaType", default)]
-        media_type: String,
-    }
-    serde_json::from_slice::<Probe>(blob).map(|p| p.media_type).unwrap_or_default()
-}
-
 fn parse<T: serde::de::DeserializeOwned>(blob: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(blob).map_err(|e| Error::invalid(format!("malformed {what}: {e}")))
-}
-
-fn to_ctr(d: &oci_spec::image::Descriptor) -> CtrDescriptor {
-    CtrDescriptor {
-        media_type: d.media_type().to_string(),
-        digest: d.digest().to_string(),
-        size: d.size() as i64,
-        annotations: d.annotations().clone().unwrap_or_default(),
-    }
-}
-
-/// The manifest of `index` for the host platform (an entry without a platform counts
-/// when it is the only one).
-fn pick_platform(index: &ImageIndex) -> Option<CtrDescriptor> {
-    let (os, arch, variant) = host_platform();
-    let fits = |d: &&oci_spec::image::Descriptor| {
-        d.platform().as_ref().is_some_and(|p| {
-            p.os().to_string() == os
-                && p.architecture().to_string() == arch
-                && (variant.is_none() || p.variant().as_deref().is_none_or(|v| Some(v) == variant))
-        })
-    };
-    let m = index.manifests();
-    m.iter().find(fits).or_else(|| (m.len() == 1 && m[0].platform().is_none()).then(|| &m[0])).map(to_ctr)
 }
 
 /// What the image config says about the process and the container.

@@ -88,17 +88,22 @@ pub async fn list(conn: &Connection) -> Result<Vec<Image>> {
     Ok(resp.images)
 }
 
+/// `d` as containerd's API carries it.
+pub fn proto(d: &Descriptor) -> ProtoDescriptor {
+    ProtoDescriptor {
+        media_type: d.media_type.clone(),
+        digest: d.digest.clone(),
+        size: d.size,
+        annotations: d.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}
+
 /// Creates record `name` pointing at `target`, or points an existing one there.
 pub async fn put(lease: &Lease, conn: &Connection, name: &str, target: &Descriptor, labels: HashMap<String, String>) -> Result<Image> {
     let image = Image {
         name: name.to_string(),
         labels,
-        target: Some(ProtoDescriptor {
-            media_type: target.media_type.clone(),
-            digest: target.digest.clone(),
-            size: target.size,
-            annotations: HashMap::new(),
-        }),
+        target: Some(ProtoDescriptor { annotations: HashMap::new(), ..proto(target) }),
         created_at: None,
         updated_at: None,
     };
