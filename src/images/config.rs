@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(spec["process"]["cwd"], "/");
         let mut spec = serde_json::json!({"process": {}});
         let e = apply(&mut spec, &ProcessDefaults::default(), |_| Ok((0, 0, vec![]))).unwrap_err();
-        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(e.code(), crate::error::Code::InvalidArgument);
     }
 
     #[test]
