@@ -5,13 +5,14 @@
 //! leave the removal out. [`Deletions`] subscribes to containerd's own events
 //! (`/tasks/delete` of the init process and `/containers/delete`) on a connection of its
 //! own, with the `containerd-client` crate, and calls back once both have been seen
-//! for an id.
+//! for an id. For containers created from an image, [`Deletions::start_with_snapshots`]
+//! also waits for `/snapshot/remove` of the container's snapshot (keyed by its id).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use containerd_client::events::{ContainerDelete, TaskDelete};
+use containerd_client::events::{ContainerDelete, SnapshotRemove, TaskDelete};
 use containerd_client::services::v1::events_client::EventsClient;
 use containerd_client::services::v1::{PublishRequest, SubscribeRequest};
 use containerd_client::types::Envelope;
@@ -26,6 +27,7 @@ const PING_TOPIC: &str = "/lcdbench/ping";
 struct Seen {
     task: bool,
     container: bool,
+    snapshot: bool,
 }
 
 /// A live subscription to one namespace's deletions; dropping it ends it.
@@ -38,7 +40,19 @@ impl Deletions {
     /// event came back): a container created after this returns is seen deleted.
     /// `deleted(id)` runs on the watcher's thread once the task and the container of
     /// `id` are both gone.
+    #[allow(dead_code)] // each driver uses one of the two
     pub fn start(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
+        Self::watch(socket, namespace, false, deleted)
+    }
+
+    /// As [`Deletions::start`], but `deleted(id)` waits for the removal of the snapshot
+    /// keyed `id` as well (a container created from an image).
+    #[allow(dead_code)] // each driver uses one of the two
+    pub fn start_with_snapshots(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
+        Self::watch(socket, namespace, true, deleted)
+    }
+
+    fn watch(socket: &Path, namespace: &str, snapshots: bool, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lcdbench-deletions")
@@ -48,13 +62,13 @@ impl Deletions {
         let channel = rt
             .block_on(containerd_client::connect(socket))
             .map_err(|e| format!("connect {}: {e}", socket.display()))?;
-        let mut stream = rt.block_on(subscribe(channel, namespace))?;
+        let mut stream = rt.block_on(subscribe(channel, namespace, snapshots))?;
         rt.spawn(async move {
             let mut seen: HashMap<String, Seen> = HashMap::new();
             loop {
                 match stream.message().await {
                     Ok(Some(env)) => {
-                        if let Some(id) = record(&mut seen, &env) {
+                        if let Some(id) = record(&mut seen, &env, snapshots) {
                             deleted(&id);
                         }
                     }
@@ -79,8 +93,9 @@ impl Drop for Deletions {
     }
 }
 
-/// Notes one event; the id whose task and container are now both deleted, if any.
-fn record(seen: &mut HashMap<String, Seen>, env: &Envelope) -> Option<String> {
+/// Notes one event; the id whose task and container (and, with `snapshots`, its
+/// snapshot) are now all deleted, if any.
+fn record(seen: &mut HashMap<String, Seen>, env: &Envelope, snapshots: bool) -> Option<String> {
     let body = env.event.as_ref()?.value.as_slice();
     let id = match env.topic.as_str() {
         "/tasks/delete" => {
@@ -97,10 +112,15 @@ fn record(seen: &mut HashMap<String, Seen>, env: &Envelope) -> Option<String> {
             seen.entry(e.id.clone()).or_default().container = true;
             e.id
         }
+        "/snapshot/remove" if snapshots => {
+            let e = SnapshotRemove::decode(body).ok()?;
+            seen.entry(e.key.clone()).or_default().snapshot = true;
+            e.key
+        }
         _ => return None,
     };
     let s = seen.get(&id)?;
-    if s.task && s.container {
+    if s.task && s.container && (s.snapshot || !snapshots) {
         seen.remove(&id);
         return Some(id);
     }
@@ -121,8 +141,9 @@ async fn ping(channel: &Channel, namespace: &str) {
 
 /// Subscribes to the deletions and the marker in `namespace`, publishing the marker
 /// until it comes back (containerd sends the stream's headers with its first event).
-async fn subscribe(channel: Channel, namespace: &str) -> Result<tonic::Streaming<Envelope>, String> {
-    let filters = ["/tasks/delete", "/containers/delete", PING_TOPIC]
+async fn subscribe(channel: Channel, namespace: &str, snapshots: bool) -> Result<tonic::Streaming<Envelope>, String> {
+    let topics: &[&str] = if snapshots { &["/tasks/delete", "/containers/delete", "/snapshot/remove", PING_TOPIC] } else { &["/tasks/delete", "/containers/delete", PING_TOPIC] };
+    let filters = topics
         .iter()
         .map(|t| format!("namespace=={namespace},topic==\"{t}\""))
         .collect();
