@@ -6,14 +6,21 @@
 //! (`/tasks/delete` of the init process and `/containers/delete`) on a connection of its
 //! own, with the `containerd-client` crate, and calls back once both have been seen
 //! for an id. For containers created from an image, [`Deletions::start_with_snapshots`]
-//! also waits for `/snapshot/remove` of the container's snapshot (keyed by its id).
+//! also waits until the container's snapshot (keyed by its id) is gone: its
+//! `/snapshot/remove` event, or, since containerd's garbage collector may take the
+//! snapshot once the record is gone and publishes nothing when it does, a `Stat` of the
+//! snapshot answering NOT_FOUND (asked every few ms from the moment the task and the
+//! record are gone).
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use containerd_client::events::{ContainerDelete, SnapshotRemove, TaskDelete};
 use containerd_client::services::v1::events_client::EventsClient;
+use containerd_client::services::v1::snapshots::snapshots_client::SnapshotsClient;
+use containerd_client::services::v1::snapshots::StatSnapshotRequest;
 use containerd_client::services::v1::{PublishRequest, SubscribeRequest};
 use containerd_client::types::Envelope;
 use prost::Message;
@@ -21,6 +28,8 @@ use tonic::transport::Channel;
 
 /// Topic of the marker event published until it comes back: the subscription is live.
 const PING_TOPIC: &str = "/lcdbench/ping";
+/// How often a snapshot that may have gone without an event is looked up.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(2);
 
 /// What has been seen of one container's removal.
 #[derive(Default)]
@@ -41,18 +50,26 @@ impl Deletions {
     /// `deleted(id)` runs on the watcher's thread once the task and the container of
     /// `id` are both gone.
     #[allow(dead_code)] // each driver uses one of the two
-    pub fn start(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
-        Self::watch(socket, namespace, false, deleted)
+    pub fn start(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + Sync + 'static) -> Result<Deletions, String> {
+        Self::watch(socket, namespace, None, deleted)
     }
 
-    /// As [`Deletions::start`], but `deleted(id)` waits for the removal of the snapshot
-    /// keyed `id` as well (a container created from an image).
+    /// As [`Deletions::start`], but `deleted(id)` waits until the snapshot keyed `id`
+    /// in `snapshotter` is gone as well (a container created from an image). It may
+    /// then run more than once for an id.
     #[allow(dead_code)] // each driver uses one of the two
-    pub fn start_with_snapshots(socket: &Path, namespace: &str, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
-        Self::watch(socket, namespace, true, deleted)
+    pub fn start_with_snapshots(
+        socket: &Path,
+        namespace: &str,
+        snapshotter: &str,
+        deleted: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Result<Deletions, String> {
+        Self::watch(socket, namespace, Some(snapshotter.to_string()), deleted)
     }
 
-    fn watch(socket: &Path, namespace: &str, snapshots: bool, deleted: impl Fn(&str) + Send + 'static) -> Result<Deletions, String> {
+    fn watch(socket: &Path, namespace: &str, snapshotter: Option<String>, deleted: impl Fn(&str) + Send + Sync + 'static) -> Result<Deletions, String> {
+        let snapshots = snapshotter.is_some();
+        let deleted = Arc::new(deleted);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lcdbench-deletions")
@@ -62,16 +79,24 @@ impl Deletions {
         let channel = rt
             .block_on(containerd_client::connect(socket))
             .map_err(|e| format!("connect {}: {e}", socket.display()))?;
-        let mut stream = rt.block_on(subscribe(channel, namespace, snapshots))?;
+        let mut stream = rt.block_on(subscribe(channel.clone(), namespace, snapshots))?;
+        let namespace = namespace.to_string();
         rt.spawn(async move {
             let mut seen: HashMap<String, Seen> = HashMap::new();
             loop {
                 match stream.message().await {
-                    Ok(Some(env)) => {
-                        if let Some(id) = record(&mut seen, &env, snapshots) {
-                            deleted(&id);
+                    Ok(Some(env)) => match record(&mut seen, &env, snapshots) {
+                        Some(Gone::All(id)) => deleted(&id),
+                        Some(Gone::SnapshotLeft(id)) => {
+                            let (channel, namespace, deleted) = (channel.clone(), namespace.clone(), deleted.clone());
+                            let snapshotter = snapshotter.clone().unwrap_or_default();
+                            tokio::spawn(async move {
+                                snapshot_gone(channel, &namespace, &snapshotter, &id).await;
+                                deleted(&id);
+                            });
                         }
-                    }
+                        None => {}
+                    },
                     Ok(None) | Err(_) => {
                         // Nothing more can be timed: the driver would wait forever.
                         eprintln!("lcd_bench: containerd's event stream ended");
@@ -93,9 +118,28 @@ impl Drop for Deletions {
     }
 }
 
-/// Notes one event; the id whose task and container (and, with `snapshots`, its
-/// snapshot) are now all deleted, if any.
-fn record(seen: &mut HashMap<String, Seen>, env: &Envelope, snapshots: bool) -> Option<String> {
+/// What an event completed of a container's removal.
+enum Gone {
+    /// Everything watched for.
+    All(String),
+    /// The task and the record; the snapshot's event has not come (yet).
+    SnapshotLeft(String),
+}
+
+/// Waits until the snapshot `key` is gone (NOT_FOUND, or any error: nothing to wait for).
+async fn snapshot_gone(channel: Channel, namespace: &str, snapshotter: &str, key: &str) {
+    let mut client = SnapshotsClient::new(channel);
+    loop {
+        let req = request(StatSnapshotRequest { snapshotter: snapshotter.to_string(), key: key.to_string() }, namespace);
+        if client.stat(req).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(SNAPSHOT_POLL).await;
+    }
+}
+
+/// Notes one event; what it completed of a container's removal, if anything.
+fn record(seen: &mut HashMap<String, Seen>, env: &Envelope, snapshots: bool) -> Option<Gone> {
     let body = env.event.as_ref()?.value.as_slice();
     let id = match env.topic.as_str() {
         "/tasks/delete" => {
@@ -120,11 +164,15 @@ fn record(seen: &mut HashMap<String, Seen>, env: &Envelope, snapshots: bool) -> 
         _ => return None,
     };
     let s = seen.get(&id)?;
-    if s.task && s.container && (s.snapshot || !snapshots) {
-        seen.remove(&id);
-        return Some(id);
+    if !(s.task && s.container) {
+        return None;
     }
-    None
+    if s.snapshot || !snapshots {
+        seen.remove(&id);
+        return Some(Gone::All(id));
+    }
+    // Reported once: the events after it for this id are the snapshot's.
+    (env.topic != "/snapshot/remove").then_some(Gone::SnapshotLeft(id))
 }
 
 fn request<T>(msg: T, namespace: &str) -> tonic::Request<T> {

@@ -15,6 +15,7 @@ image is removed with a synchronous garbage collection and the harness checks th
 containerd's content store and snapshotter hold nothing (no blob on disk, no snapshot,
 no lease), whichever peer pulled before."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -164,10 +165,20 @@ class Images:
 
     # ------------------------------------------------------------ peers
 
+    def driver(self, cmd):
+        """Runs a driver and returns its JSON; what it said of failed iterations is logged."""
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:3])}... failed ({p.returncode}): {p.stderr[-2000:]}")
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        if r.get("failures"):
+            log(f"{os.path.basename(cmd[0])}: {r['failures']} failed iterations: {p.stderr[-2000:]}")
+        return r
+
     def timed(self, cmd):
         """Runs a driver; its JSON with the whole command's wall time as `cmd_ms`."""
         t0 = time.perf_counter()
-        r = self.h.run_json(cmd, timeout=900)
+        r = self.driver(cmd)
         r["cmd_ms"] = (time.perf_counter() - t0) * 1e3
         return r
 
@@ -222,12 +233,12 @@ class Images:
             self.daemon.ctr(["images", "pull", "--plain-http", self.ref], ns=ns, timeout=900)
         n = cfg["image_lc_iters"]
         peers = {
-            "rust": lambda: self.h.run_json([
+            "rust": lambda: self.driver([
                 os.path.join(ROOT, "target", "release", "examples", "lcd_bench_images"), "lifecycle",
                 "--socket", self.daemon.socket, "--state-dir", os.path.join(self.h.state, "rs"),
                 "--namespace", LIFECYCLE_NS["rust"], "--ref", self.ref, "--prefix", self.h.uid("ri"),
                 "--iters", str(n)]),
-            "go": lambda: self.h.run_json([
+            "go": lambda: self.driver([
                 os.path.join(BUILD, "go-images"), "-mode", "lifecycle", "-socket", self.daemon.socket,
                 "-namespace", LIFECYCLE_NS["go"], "-ref", self.ref, "-state-dir", os.path.join(self.h.state, "go"),
                 "-prefix", self.h.uid("gi"), "-iters", str(n)]),

@@ -26,6 +26,8 @@ use serde_json::json;
 use deletions::Deletions;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
+/// The snapshotter the library (and every peer) uses by default.
+const SNAPSHOTTER: &str = "overlayfs";
 
 /// Exit and deletion waiters of the lifecycle iterations.
 #[derive(Default)]
@@ -156,7 +158,8 @@ fn pull(a: &Args) -> serde_json::Value {
 fn lifecycle(a: &Args) -> serde_json::Value {
     let waiters = Arc::new(Waiters::default());
     let w = waiters.clone();
-    let _deletions = Deletions::start_with_snapshots(&a.socket, &a.namespace, move |id| w.deleted(id)).unwrap_or_else(|e| die(&e));
+    let _deletions =
+        Deletions::start_with_snapshots(&a.socket, &a.namespace, SNAPSHOTTER, move |id| w.deleted(id)).unwrap_or_else(|e| die(&e));
     let remote = remote(a);
     let client = ok(remote.client(waiters.clone()), "client");
     let spec = ok(default_spec(&SpecOptions::default()), "default spec");
@@ -176,8 +179,13 @@ fn lifecycle(a: &Args) -> serde_json::Value {
             failures += 1;
             continue;
         }
-        let (Ok(exit), Ok(del)) = (exited.recv_timeout(TIMEOUT), gone.recv_timeout(TIMEOUT)) else {
-            eprintln!("{id}: no exit or no deletion within {TIMEOUT:?}");
+        let Ok(exit) = exited.recv_timeout(TIMEOUT) else {
+            eprintln!("{id}: no exit within {TIMEOUT:?}");
+            failures += 1;
+            continue;
+        };
+        let Ok(del) = gone.recv_timeout(TIMEOUT) else {
+            eprintln!("{id}: task, record and snapshot not all deleted within {TIMEOUT:?}");
             failures += 1;
             continue;
         };

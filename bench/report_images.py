@@ -16,7 +16,7 @@ PULL_LABELS = {"rust": "library, Rust API (`Remote::pull_image`)",
                "go": "Go client v2 (`Client.Pull`, `WithPullUnpack`)",
                "ctr": "`ctr image pull`"}
 LIFECYCLE_LABELS = {"rust": "library, Rust API", "go": "Go client v2"}
-LIFECYCLE_TIMED_TO = {"rust": "containerd's delete events for task, container and snapshot received",
+LIFECYCLE_TIMED_TO = {"rust": "containerd's delete events for task and container received, the snapshot gone",
                       "go": "`Container.Delete(WithSnapshotCleanup)` returned"}
 
 
