@@ -7,6 +7,7 @@ import math
 import os
 import statistics
 
+import report_images as images
 import targets as tg
 
 LIFECYCLE_LABELS = {
@@ -144,6 +145,8 @@ def summarize(data):
                                 second_cycle_share=extra / growth if growth > 0 else float("nan"))
     s["targets"] = tg.issue15(s)
     s["earlier_targets"] = tg.earlier(s)
+    s["images"] = images.summarize(r.get("images"))
+    s["image_targets"] = images.targets(s["images"]) if s["images"] else []
     return s
 
 
@@ -275,9 +278,15 @@ def tables(s):
         if "removed_s" in dn:
             out.append(f"| … and every deletion (task and container) | {fmt(dn['removed_s'], 2)} s |")
         out.append("")
+    out += images.tables(s.get("images"))
     t = s.get("targets")
     if t:
         out.append("### Targets (issue 15)\n")
+        out += tg.table(t)
+        out.append("")
+    t = s.get("image_targets")
+    if t:
+        out.append("### Targets (issue 13, images)\n")
         out += tg.table(t)
         out.append("")
     t = s.get("earlier_targets")
@@ -389,6 +398,7 @@ def write_markdown(data, s, path, chart_rel):
         "  the process every 25 containers; median of 5 `list` calls and of 3 passes of `stats` over",
         "  every container; then all killed and, before RSS is read again, all deleted; the whole",
         "  cycle twice.",
+    ] + images.method(c) + [
         "",
         "## Results",
         "",
@@ -399,6 +409,7 @@ def write_markdown(data, s, path, chart_rel):
         "",
     ]
     lines += tg.analysis(data, s)
+    lines += images.analysis(s.get("images"), s.get("image_targets", []))
     lines += ["", fixed_notes(notes), ""]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

@@ -42,10 +42,10 @@ GROUP_ANNOTATION = "io.containerd.runc.v2.group"
 # Workload sizes: full run and smoke mode.
 FULL = dict(rounds=5, seq_iters=40, workers=[1, 2, 4, 8], tput_rounds=3, tput_per_worker=15,
             exec_rounds=5, exec_iters=40, stdout_rounds=5, stdout_mib=1024, density=200,
-            boundary_iters=2000, boundary_rounds=3)
+            boundary_iters=2000, boundary_rounds=3, image_rounds=5, image_pulls=2, image_lc_iters=20)
 SMOKE = dict(rounds=1, seq_iters=3, workers=[1, 2], tput_rounds=1, tput_per_worker=2,
              exec_rounds=1, exec_iters=3, stdout_rounds=1, stdout_mib=16, density=5,
-             boundary_iters=50, boundary_rounds=1)
+             boundary_iters=50, boundary_rounds=1, image_rounds=1, image_pulls=1, image_lc_iters=2)
 
 
 def log(msg):
@@ -401,10 +401,14 @@ class Harness:
         log(f"density: {self.cfg['density']} sleeping containers under one client")
         return self.rust("density", ns="lcdbench-density", count=self.cfg["density"])
 
+    def images(self):
+        import images  # bench/images.py: pulls and containers from an image
+        return images.workload(self)
+
     def run(self):
         res = {}
         for name, fn in (("boundary", self.boundary), ("lifecycle", self.lifecycle), ("exec", self.exec_),
-                         ("stdout", self.stdout), ("density", self.density)):
+                         ("stdout", self.stdout), ("density", self.density), ("images", self.images)):
             if self.args.only and name not in self.args.only:
                 continue
             t0 = time.time()
@@ -418,7 +422,8 @@ class Harness:
         return res
 
     def close(self):
-        for ns in ("lcdbench-rs", "lcdbench-c", "lcdbench-go", "lcdbench-ctr", "lcdbench-density"):
+        for ns in ("lcdbench-rs", "lcdbench-c", "lcdbench-go", "lcdbench-ctr", "lcdbench-density", "lcdbench-imgrs",
+                   "lcdbench-imggo"):
             self.daemon.clean_namespace(ns)
         self.daemon.stop()
 

@@ -10,6 +10,12 @@
  * Every event is printed as it arrives, and every line a process writes is printed
  * prefixed with container/process/stream. Needs root.
  *
+ * With LCD_DEMO_REGISTRY=<host:port> (a registry reached over plain HTTP, e.g. one that
+ * scripts/test-registry.sh seeds), it first pulls LCD_DEMO_IMAGE (default
+ * test/busybox:latest) from it, showing the pull's progress as it comes (bytes done and
+ * in all per layer: one updating line on a terminal, a line per report otherwise), and
+ * runs a container "demo-image" from that image until it exits.
+ *
  * Build (from the repository root):
  *   cargo build --release
  *   gcc -std=c11 -Wall -Wextra -Werror -pthread -Iinclude examples/demo.c \
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +42,7 @@
 
 #define CONTAINER "demo"
 #define EXEC_ID "ps"
+#define IMAGE_CONTAINER "demo-image"
 
 /* ---- output: one line at a time, from any thread ---------------------------- */
 
@@ -60,6 +68,8 @@ static bool container_exited;
 static uint32_t container_exit_code;
 static bool exec_exited;
 static uint32_t exec_exit_code;
+static bool image_exited;
+static uint32_t image_exit_code;
 
 /* Waits until *flag is set or timeout_ms passed; returns the flag. */
 static bool wait_flag(const bool *flag, int timeout_ms) {
@@ -179,6 +189,10 @@ static lcd_error *on_state_changed(void *user_data, const char *container_id,
     say("event: container=%s state=%s pid=%u exit_code=%u process=%s%s", container_id, info->state,
         info->pid, info->exit_code, info->process_id, info->oom_killed ? " oom_killed" : "");
     pthread_mutex_lock(&mu);
+    if (strcmp(container_id, IMAGE_CONTAINER) == 0 && strcmp(info->state, LCD_STATE_EXIT) == 0) {
+        image_exited = true;
+        image_exit_code = info->exit_code;
+    }
     if (strcmp(container_id, CONTAINER) == 0) {
         if (strcmp(info->state, LCD_STATE_EXIT) == 0) {
             container_exited = true;
@@ -255,6 +269,186 @@ static bool absolute(const char *path, char *out, size_t n) {
     return getcwd(cwd, sizeof cwd) != NULL && (size_t)snprintf(out, n, "%s/%s", cwd, path) < n;
 }
 
+/* ---- pulling an image, with a live progress line ------------------------------ */
+
+#define MAX_BLOBS 32
+
+/* What the progress reports said last of each blob, in the order first seen. */
+struct blob {
+    char digest[80];
+    char status[16];
+    unsigned long long current, total;
+};
+
+static struct blob blobs[MAX_BLOBS];
+static int n_blobs;
+static bool progress_tty;       /* stdout is a terminal: one line, rewritten */
+static bool progress_line_open; /* that line is on the terminal, without its newline */
+
+/* The string value of `key` in the flat JSON object of a progress report (digests and
+ * statuses hold no escapes); false if absent or too long. */
+static bool json_get_str(const char *js, const char *key, char *out, size_t n) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(js, pat);
+    if (p == NULL) {
+        return false;
+    }
+    p += strlen(pat);
+    const char *end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= n) {
+        return false;
+    }
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return true;
+}
+
+/* The number value of `key` in a progress report (0 if absent). */
+static unsigned long long json_get_u64(const char *js, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(js, pat);
+    return p == NULL ? 0 : strtoull(p + strlen(pat), NULL, 10);
+}
+
+static void human(unsigned long long b, char *out, size_t n) {
+    if (b >= (1ULL << 20)) {
+        snprintf(out, n, "%.1f MiB", (double)b / 1048576.0);
+    } else if (b >= 1024) {
+        snprintf(out, n, "%.1f KiB", (double)b / 1024.0);
+    } else {
+        snprintf(out, n, "%llu B", b);
+    }
+}
+
+static int terminal_width(void) {
+    struct winsize ws;
+    return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 ? ws.ws_col : 80;
+}
+
+/* A blob needs nothing more: downloaded (or already there) and, for a layer, unpacked. */
+static bool finished(const struct blob *b) {
+    return strcmp(b->status, "done") == 0 || strcmp(b->status, "exists") == 0 ||
+           (strcmp(b->status, "extracting") == 0 && b->total > 0 && b->current == b->total);
+}
+
+/* The progress callback: on a terminal, rewrites one line with every blob still in
+ * flight; otherwise prints each report as a line of its own. Runs on one library
+ * thread, in order, before the pull returns. */
+static void on_progress(void *user_data, const char *progress_json) {
+    (void)user_data;
+    char digest[80] = "", status[16] = "", cur[32], total[32];
+    json_get_str(progress_json, "digest", digest, sizeof digest);
+    if (!json_get_str(progress_json, "status", status, sizeof status)) {
+        return;
+    }
+    unsigned long long current = json_get_u64(progress_json, "current");
+    unsigned long long all = json_get_u64(progress_json, "total");
+    const char *hex = strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
+    if (!progress_tty) {
+        human(current, cur, sizeof cur);
+        human(all, total, sizeof total);
+        say("pull: %.12s %s %s / %s", digest[0] != '\0' ? hex : "-", status, cur, total);
+        return;
+    }
+    if (digest[0] == '\0') { /* resolving the reference: no blob yet */
+        pthread_mutex_lock(&out_mu);
+        printf("\r\033[Kpull: %s", status);
+        fflush(stdout);
+        progress_line_open = true;
+        pthread_mutex_unlock(&out_mu);
+        return;
+    }
+    struct blob *b = NULL;
+    for (int i = 0; i < n_blobs && b == NULL; i++) {
+        if (strcmp(blobs[i].digest, digest) == 0) {
+            b = &blobs[i];
+        }
+    }
+    if (b == NULL && n_blobs < MAX_BLOBS) {
+        b = &blobs[n_blobs++];
+        snprintf(b->digest, sizeof b->digest, "%s", digest);
+    }
+    if (b != NULL) {
+        snprintf(b->status, sizeof b->status, "%s", status);
+        b->current = current;
+        b->total = all;
+    }
+    char line[2048];
+    size_t len = 0;
+    int n_finished = 0;
+    for (int i = 0; i < n_blobs; i++) {
+        n_finished += finished(&blobs[i]);
+    }
+    len += (size_t)snprintf(line, sizeof line, "pull: %d/%d done", n_finished, n_blobs);
+    for (int i = 0; i < n_blobs && len < sizeof line; i++) {
+        const struct blob *x = &blobs[i];
+        if (finished(x)) {
+            continue;
+        }
+        human(x->current, cur, sizeof cur);
+        human(x->total, total, sizeof total);
+        const char *h = strncmp(x->digest, "sha256:", 7) == 0 ? x->digest + 7 : x->digest;
+        len += (size_t)snprintf(line + len, sizeof line - len, " | %.8s %s %s/%s", h, x->status, cur, total);
+    }
+    int width = terminal_width() - 1;
+    pthread_mutex_lock(&out_mu);
+    printf("\r\033[K%.*s", width, line);
+    fflush(stdout);
+    progress_line_open = true;
+    pthread_mutex_unlock(&out_mu);
+}
+
+/* Pulls registry/image over plain HTTP with the live progress line, then runs a
+ * container from it until it exits; true if all went well and it exited with 0. */
+static bool pull_and_run(lcd_remote *remote, lcd_client *client, const char *registry, const char *image) {
+    char ref[512], buf[1024];
+    size_t len = 0;
+    if ((size_t)snprintf(ref, sizeof ref, "%s/%s", registry, image) >= sizeof ref) {
+        fprintf(stderr, "demo: image reference too long\n");
+        return false;
+    }
+    append(buf, sizeof buf, &len, "{\"plain_http\":[");
+    json_str(buf, sizeof buf, &len, registry);
+    append(buf, sizeof buf, &len, "]}");
+    progress_tty = isatty(STDOUT_FILENO);
+    say("pulling %s", ref);
+    char *image_json = NULL;
+    lcd_error *e = lcd_remote_image_pull(remote, ref, buf, on_progress, NULL, &image_json);
+    if (progress_line_open) {
+        say("%s", "");
+    }
+    if (!check(e, "pull")) {
+        return false;
+    }
+    say("pulled: %s", image_json);
+    lcd_string_free(image_json);
+
+    /* The image's config fills the process: no args, no rootfs in the spec. */
+    char *spec = NULL;
+    if (!check(lcd_spec_default("{\"hostname\":\"" IMAGE_CONTAINER "\"}", &spec), "default spec")) {
+        return false;
+    }
+    len = 0;
+    append(buf, sizeof buf, &len, "{\"image\":");
+    json_str(buf, sizeof buf, &len, ref);
+    append(buf, sizeof buf, &len, "}");
+    bool created = check(lcd_client_create(client, IMAGE_CONTAINER, spec, buf), "create " IMAGE_CONTAINER);
+    lcd_string_free(spec);
+    if (!created) {
+        return false;
+    }
+    say("created and started container " IMAGE_CONTAINER " from %s", ref);
+    if (!wait_flag(&image_exited, 30000)) {
+        fprintf(stderr, "demo: no exit event for " IMAGE_CONTAINER " within 30 s\n");
+        return false;
+    }
+    wait_copiers(IMAGE_CONTAINER "/", 5000);
+    say("container " IMAGE_CONTAINER " exited with %u", image_exit_code);
+    return image_exit_code == 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s <state_dir> <rootfs_dir>\n", argv[0]);
@@ -306,6 +500,15 @@ int main(int argc, char **argv) {
     backend.user_data_free = on_user_data_free;
     if (!check(lcd_remote_client(remote, &backend, &client), "make a client")) {
         goto out;
+    }
+
+    /* With a registry: pull an image from it and run a container from that image. */
+    const char *registry = getenv("LCD_DEMO_REGISTRY");
+    if (registry != NULL && registry[0] != '\0') {
+        const char *image = getenv("LCD_DEMO_IMAGE");
+        if (!pull_and_run(remote, client, registry, image != NULL && image[0] != '\0' ? image : "test/busybox:latest")) {
+            goto out;
+        }
     }
 
     /* A complete, safe spec from the library's defaults: busybox sh in a read-only

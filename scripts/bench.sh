@@ -23,14 +23,17 @@ bash scripts/setup.sh
 command -v go >/dev/null 2>&1 || lcd_die "go not found: the Go client's driver needs Go >= 1.24"
 
 lcd_log "building the library and the drivers"
-cargo build --release --quiet --lib --example lcd_bench
+cargo build --release --quiet --lib --example lcd_bench --example lcd_bench_images
 mkdir -p build/bench
 lib_dir="$LCD_ROOT/target/release"
 cc -O2 -Wall -Wextra -o build/bench/drain bench/c/drain.c
 cc -O2 -Wall -Wextra -Iinclude -o build/bench/lcd_bench_c bench/c/lcd_bench.c \
     -L"$lib_dir" -lcontainerd -Wl,-rpath,"$lib_dir" -lpthread
 (cd bench/go && CGO_ENABLED=1 go build -o ../../build/bench/go-client ./client &&
-    CGO_ENABLED=1 go build -o ../../build/bench/go-cgo ./cgo)
+    CGO_ENABLED=1 go build -o ../../build/bench/go-cgo ./cgo &&
+    CGO_ENABLED=1 go build -o ../../build/bench/go-images ./images)
+# The image workload's full run pushes an image built from the Debian fixture.
+case " $* " in *" --smoke "*) ;; *) bash scripts/debian-rootfs.sh ;; esac
 
 venv="$LCD_ROOT/build/bench-venv"
 if ! "$venv/bin/python" -c 'import matplotlib' >/dev/null 2>&1; then

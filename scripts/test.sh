@@ -442,18 +442,35 @@ fi
 
 # ---- Examples: the C demo (examples/demo.c) in Go (examples/go) and in Python, blocking
 #      and asyncio (examples/python), each run as `<program> <fresh state dir> <rootfs>`
-#      and counted as one suite.
+#      and counted as one suite. Each pulls the test image from a registry started here
+#      (LCD_DEMO_REGISTRY) with a progress line and runs a container from it: a run that
+#      shows no finished blob or not the image container's output fails.
+example_registry="$TEST_TMP/example-registry"
+if LCD_DEMO_REGISTRY=$(bash scripts/test-registry.sh seed "$example_registry"); then
+    export LCD_DEMO_REGISTRY
+else
+    fail "example registry (scripts/test-registry.sh seed)"
+fi
 example_run() { # example_run NAME DIR COMMAND...: one suite, run in DIR
     local name=$1 dir=$2 state rc
     shift 2
     state=$(mktemp -d "$TEST_TMP/e-XXXXXX")
     lcd_log "example: $name"
-    (cd "$dir" && timeout --kill-after=10 "${LCD_C_TEST_TIMEOUT:-300}" "$@" "$state" "$ROOTFS")
-    rc=$?
+    (cd "$dir" && timeout --kill-after=10 "${LCD_C_TEST_TIMEOUT:-300}" "$@" "$state" "$ROOTFS") | tee "$state.out"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ] && ! { grep -q '^pull: .* done ' "$state.out" && grep -q '^\[demo-image/init stdout\] hello from layer 2$' "$state.out"; }; then
+        echo "example $name: no pull progress, or no output from the container of the pulled image" >&2
+        rc=1
+    fi
     lcd_stop_state_dir "$state"
-    [ "${LCD_TEST_KEEP:-0}" = 1 ] || lcd_remove_dir "$state"
+    [ "${LCD_TEST_KEEP:-0}" = 1 ] || { lcd_remove_dir "$state"; rm -f "$state.out"; }
     if [ "$rc" -eq 0 ]; then pass "example $name"; else fail "example $name (exit code $rc)"; fi
 }
+if [ -x build/c/demo ]; then
+    example_run "c (examples/demo.c)" . "$LCD_ROOT/build/c/demo"
+else
+    fail "example c (examples/demo.c: make -C tests/c built no build/c/demo)"
+fi
 if [ -d examples/go ]; then
     if command -v go >/dev/null 2>&1; then
         example_run "go (examples/go)" examples/go env CGO_ENABLED=1 go run .
@@ -470,6 +487,8 @@ if [ -d examples/python ]; then
         fi
     done
 fi
+bash scripts/test-registry.sh stop "$example_registry"
+unset LCD_DEMO_REGISTRY
 
 # ---- Benchmark report: verdicts and analysis follow the run's figures (unit tests).
 if python3 -m unittest discover -s bench -p 'test_*.py'; then

@@ -8,6 +8,12 @@
 // Every event is printed as it arrives, and every line a process writes is printed
 // prefixed with container/process/stream. Needs root, and the library built with
 // `cargo build --release` in the repository root.
+//
+// With LCD_DEMO_REGISTRY=<host:port> (a registry reached over plain HTTP, e.g. one that
+// scripts/test-registry.sh seeds), it first pulls LCD_DEMO_IMAGE (default
+// test/busybox:latest) from it, showing the pull's progress as it comes (bytes done and
+// in all per layer: one updating line on a terminal, a line per report otherwise), and
+// runs a container "demo-image" from that image until it exits.
 package main
 
 import (
@@ -26,8 +32,9 @@ import (
 )
 
 const (
-	container = "demo"
-	execID    = "ps"
+	container      = "demo"
+	execID         = "ps"
+	imageContainer = "demo-image"
 )
 
 // out prints whole lines from any goroutine.
@@ -134,6 +141,17 @@ func run(stateDir, rootfsDir string) (err error) {
 	}
 	defer client.Close()
 
+	// With a registry: pull an image from it and run a container from that image.
+	if registry := os.Getenv("LCD_DEMO_REGISTRY"); registry != "" {
+		image := os.Getenv("LCD_DEMO_IMAGE")
+		if image == "" {
+			image = "test/busybox:latest"
+		}
+		if err := pullAndRun(remote, client, b, registry+"/"+image, registry); err != nil {
+			return err
+		}
+	}
+
 	// A complete, safe spec from the library's defaults: busybox sh in a read-only
 	// rootfs, in its own namespaces, with containerd's default capabilities.
 	spec, err := libcontainerd.DefaultSpec(libcontainerd.SpecOptions{
@@ -188,4 +206,36 @@ func run(stateDir, rootfsDir string) (err error) {
 	say("container %s exited with %d", container, info.ExitCode)
 	b.copiers.Wait()
 	return result
+}
+
+// pullAndRun pulls ref from registry (plain HTTP) with the live progress line, then
+// runs a container from it until it exits with 0.
+func pullAndRun(remote *libcontainerd.Remote, client *libcontainerd.Client, b *backend, ref, registry string) error {
+	say("pulling %s", ref)
+	p := newProgress()
+	img, err := remote.Pull(ref, libcontainerd.WithPlainHTTP(registry), libcontainerd.WithProgress(p.report))
+	p.end()
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	js, _ := json.Marshal(img)
+	say("pulled: %s", js)
+	// The image's config fills the process: no args, no rootfs in the spec.
+	spec, err := libcontainerd.DefaultSpec(libcontainerd.SpecOptions{Hostname: imageContainer})
+	if err != nil {
+		return fmt.Errorf("default spec: %w", err)
+	}
+	if err := client.Create(imageContainer, *spec, libcontainerd.WithImage(ref)); err != nil {
+		return fmt.Errorf("create %s: %w", imageContainer, err)
+	}
+	say("created and started container %s from %s", imageContainer, ref)
+	info, err := b.waitExit(libcontainerd.InitProcessID)
+	if err != nil {
+		return err
+	}
+	say("container %s exited with %d", imageContainer, info.ExitCode)
+	if info.ExitCode != 0 {
+		return fmt.Errorf("container %s exited with %d", imageContainer, info.ExitCode)
+	}
+	return nil
 }

@@ -9,6 +9,12 @@ container list, kills it and waits for its exit event, then stops containerd. Ev
 event is printed as it arrives, and every line a process writes is printed prefixed
 with container/process/stream. Needs root and the binding installed
 (`pip install ./bindings/python`) or on PYTHONPATH.
+
+With LCD_DEMO_REGISTRY=<host:port> (a registry reached over plain HTTP, e.g. one that
+scripts/test-registry.sh seeds), it first pulls LCD_DEMO_IMAGE (default
+test/busybox:latest) from it, showing the pull's progress as it comes (bytes done and in
+all per layer: one updating line on a terminal, a line per report otherwise), and runs a
+container "demo-image" from that image until it exits.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import threading
 from typing import Any, BinaryIO, Dict, List
 
 import libcontainerd as lcd
+from progress import ProgressLine
 
 CONTAINER = "demo"
 EXEC_ID = "ps"
+IMAGE_CONTAINER = "demo-image"
 
 _out = threading.Lock()
 
@@ -79,6 +87,26 @@ def spec(rootfs: str) -> Dict[str, Any]:
               "i=$((i+1)); sleep 1; done; sleep 30"])
 
 
+def pull_and_run(remote: lcd.Remote, client: lcd.Client, backend: DemoBackend, registry: str, image: str) -> None:
+    """Pulls registry/image (plain HTTP) with the live progress line, then runs a
+    container from it until it exits with 0."""
+    ref = f"{registry}/{image}"
+    say(f"pulling {ref}")
+    line = ProgressLine()
+    try:
+        img = remote.pull(ref, plain_http=[registry], progress=line.report)
+    finally:
+        line.end()
+    say(f"pulled: {img.name} {img.digest} ({img.size} bytes)")
+    # The image's config fills the process: no args, no rootfs in the spec.
+    client.create(IMAGE_CONTAINER, lcd.default_spec(hostname=IMAGE_CONTAINER), image=ref)
+    say(f"created and started container {IMAGE_CONTAINER} from {ref}")
+    code = backend.wait_exit("init", timeout=30).exit_code
+    say(f"container {IMAGE_CONTAINER} exited with {code}")
+    if code != 0:
+        raise RuntimeError(f"{IMAGE_CONTAINER} exited with {code}")
+
+
 def main(argv: List[str]) -> int:
     if len(argv) != 3:
         print(f"usage: {argv[0]} <state_dir> <rootfs_dir>", file=sys.stderr)
@@ -90,6 +118,9 @@ def main(argv: List[str]) -> int:
         with lcd.Remote(state_dir=state_dir, start_daemon=True) as remote:
             say(f"containerd is up, state in {state_dir}")
             with remote.client(backend) as client:
+                registry = os.environ.get("LCD_DEMO_REGISTRY")
+                if registry:
+                    pull_and_run(remote, client, backend, registry, os.environ.get("LCD_DEMO_IMAGE") or "test/busybox:latest")
                 client.create(CONTAINER, spec(rootfs))
                 say(f"created and started container {CONTAINER}")
                 threading.Event().wait(2)
@@ -103,7 +134,7 @@ def main(argv: List[str]) -> int:
                     client.signal(CONTAINER, signal.SIGKILL)
                     say(f"container {CONTAINER} exited with {backend.wait_exit('init').exit_code}")
             remote.cleanup()
-    except (lcd.LibcontainerdError, queue.Empty) as e:
+    except (lcd.LibcontainerdError, queue.Empty, RuntimeError) as e:
         print(f"demo: {e!r}", file=sys.stderr)
         say("demo failed")
         return 1

@@ -7,6 +7,13 @@ The same steps as demo.py, through libcontainerd.aio: every call is awaited (the
 blocking C calls run on a thread pool executor), events arrive through an async
 iterator, and each process's output is read on the loop itself (the backend hands the
 pipes to the loop with ``loop.connect_read_pipe``). Needs root and the binding.
+
+With LCD_DEMO_REGISTRY=<host:port> (a registry reached over plain HTTP, e.g. one that
+scripts/test-registry.sh seeds), it first pulls LCD_DEMO_IMAGE (default
+test/busybox:latest) from it, showing the pull's progress as it comes (the library's
+progress thread hands each report to the loop, which prints it: one updating line on a
+terminal, a line per report otherwise), and runs a container "demo-image" from that image
+until it exits.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from typing import Any, BinaryIO, Dict, List, Optional
 
 import libcontainerd as lcd
 from libcontainerd import aio
+from progress import ProgressLine
 
 CONTAINER = "demo"
 EXEC_ID = "ps"
+IMAGE_CONTAINER = "demo-image"
 
 
 def say(line: str) -> None:
@@ -84,6 +93,33 @@ async def wait_exit(exits: "asyncio.Queue[lcd.StateInfo]", process_id: str) -> l
     return await asyncio.wait_for(next_exit(), 10)
 
 
+async def pull_and_run(remote: aio.Remote, client: aio.Client, exits: "asyncio.Queue[lcd.StateInfo]",
+                       registry: str, image: str) -> None:
+    """Pulls registry/image (plain HTTP) with the live progress line, then runs a
+    container from it until it exits with 0."""
+    ref = f"{registry}/{image}"
+    say(f"pulling {ref}")
+    loop, line = asyncio.get_running_loop(), ProgressLine()
+
+    def progress(p: lcd.PullProgress) -> None:
+        # On the library's progress thread: the loop prints. Every report is scheduled
+        # before the pull returns, so before the await below resumes.
+        loop.call_soon_threadsafe(line.report, p)
+
+    try:
+        img = await remote.pull(ref, plain_http=[registry], progress=progress)
+    finally:
+        line.end()
+    say(f"pulled: {img.name} {img.digest} ({img.size} bytes)")
+    # The image's config fills the process: no args, no rootfs in the spec.
+    await client.create(IMAGE_CONTAINER, lcd.default_spec(hostname=IMAGE_CONTAINER), image=ref)
+    say(f"created and started container {IMAGE_CONTAINER} from {ref}")
+    code = (await wait_exit(exits, "init")).exit_code
+    say(f"container {IMAGE_CONTAINER} exited with {code}")
+    if code != 0:
+        raise RuntimeError(f"{IMAGE_CONTAINER} exited with {code}")
+
+
 async def demo(state_dir: str, rootfs: str) -> None:
     say(f"libcontainerd {lcd.library_version()} (ABI {lcd.ABI_VERSION})")
     streams = LoopStreams(asyncio.get_running_loop())
@@ -92,6 +128,9 @@ async def demo(state_dir: str, rootfs: str) -> None:
         async with await remote.client(streams) as client:
             exits: "asyncio.Queue[lcd.StateInfo]" = asyncio.Queue()
             printer = asyncio.ensure_future(print_events(client.events(), exits))
+            registry = os.environ.get("LCD_DEMO_REGISTRY")
+            if registry:
+                await pull_and_run(remote, client, exits, registry, os.environ.get("LCD_DEMO_IMAGE") or "test/busybox:latest")
             await client.create(CONTAINER, spec(rootfs))
             say(f"created and started container {CONTAINER}")
             await asyncio.sleep(2)
@@ -117,7 +156,7 @@ def main(argv: List[str]) -> int:
     error: Optional[BaseException] = None
     try:
         asyncio.run(demo(os.path.abspath(argv[1]), os.path.realpath(argv[2])))
-    except (lcd.LibcontainerdError, asyncio.TimeoutError) as e:
+    except (lcd.LibcontainerdError, asyncio.TimeoutError, RuntimeError) as e:
         error = e
     if error is not None:
         print(f"demo: {error!r}", file=sys.stderr)

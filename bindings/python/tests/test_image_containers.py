@@ -5,6 +5,7 @@ library."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import tempfile
@@ -14,7 +15,7 @@ import pytest
 
 import libcontainerd as lcd
 from conftest import NAMESPACE, TIMEOUT, remove_state_dir, rootfs, spec, temp_parent, unique_id
-from libcontainerd import State
+from libcontainerd import State, aio
 
 IMAGE = "lcd.test/py-busybox:v1"
 
@@ -76,3 +77,20 @@ def test_a_missing_image_is_not_found(client: lcd.Client, image: str) -> None:
         client.create(unique_id("img-none"), image_spec(), image="lcd.test/none:here")
     with pytest.raises(lcd.InvalidArgument):
         client.create(unique_id("img-bad"), image_spec(), image=image, snapshotter="../x")
+
+
+def test_create_from_an_image_as_a_coroutine(state_dir: str, image: str) -> None:
+    """``aio.Client.create`` takes the image options of the blocking ``create``."""
+    backend = lcd.CollectingBackend()
+
+    async def main() -> None:
+        async with aio.Remote(state_dir=state_dir, namespace=NAMESPACE) as r:
+            async with await r.client(backend) as client:
+                id = unique_id("img-aio")
+                async with client.events(id) as events:
+                    await client.create(id, image_spec(), image=image, snapshotter="native")
+                    ev = await asyncio.wait_for(events.wait_for(State.EXIT), TIMEOUT)
+                    assert ev.info.exit_code == 0, backend.wait_output(id, "init", TIMEOUT).stderr
+                assert backend.wait_output(id, "init", TIMEOUT).stdout == b"cwd=/srv uid=1000 var=fromimage\nlayer-two\n"
+
+    asyncio.run(main())

@@ -491,9 +491,12 @@ class Client:
         *,
         runtime: RuntimeArg = None,
         restart_policy: RestartPolicyArg = None,
+        image: Optional[str] = None,
+        snapshotter: Optional[str] = None,
     ) -> None:
         """:meth:`libcontainerd.Client.create`, on the executor."""
-        await self._run(self.client.create, id, spec, runtime=runtime, restart_policy=restart_policy)
+        await self._run(self.client.create, id, spec, runtime=runtime, restart_policy=restart_policy, image=image,
+                        snapshotter=snapshotter)
 
     async def signal(self, id: str, sig: int) -> None:
         """:meth:`libcontainerd.Client.signal`, on the executor."""
