@@ -151,3 +151,67 @@ fn a_cancelled_call_fails_every_later_call_at_once() {
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(call.run(|| client.list()).unwrap_err().code(), Code::Cancelled);
 }
+
+#[test]
+fn a_remote_given_up_while_its_daemon_starts_is_ended() {
+    let state = temp_state_dir();
+    let call = Call::new();
+    call.set_timeout(Some(Duration::from_millis(50)));
+    let t0 = Instant::now();
+    let r = call.run(|| Remote::new(daemon_options(state.path())));
+    let took = t0.elapsed();
+    assert_eq!(r.err().map(|e| e.code()), Some(Code::DeadlineExceeded));
+    assert!(took < Duration::from_millis(50) + RETURN_BOUND, "remote_new took {took:?}");
+    // The daemon launched meanwhile is stopped again once its start has ended.
+    let t0 = Instant::now();
+    let mut seen = false;
+    loop {
+        match daemon_pid(state.path()) {
+            Some(pid) if unsafe { libc::kill(pid, 0) } != 0 => break,
+            Some(_) => seen = true,
+            None if seen => break,
+            None => {}
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            stop_daemon(state.path());
+            panic!("the daemon of a remote given up is still running (pid file seen: {seen})");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_exec_cancelled_during_an_outage_is_undone() {
+    let ext = ExternalContainerd::start();
+    let state = temp_state_dir();
+    let ns = unique_id("dl-ns");
+    let remote = Remote::new(options(&ext, state.path(), &ns)).unwrap();
+    let daemon = ext.pid().unwrap();
+    let backend = Arc::new(Freezer { freeze: AtomicU32::new(0), events: Mutex::new(Vec::new()) });
+    let client = remote.client(backend.clone()).unwrap();
+    let id = unique_id("dl-exec");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    // attach_streams of the exec freezes containerd: the exec's creation then hangs.
+    backend.freeze.store(daemon, Ordering::SeqCst);
+    let call = Call::new();
+    let canceller = cancel_later(&call, Duration::from_millis(500));
+    let process = containerd::ProcessSpec::from_json(r#"{"args": ["sleep", "300"]}"#).unwrap();
+    let r = call.run(|| client.add_process(&id, "x", &process));
+    let returned = Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    unsafe { libc::kill(daemon as i32, libc::SIGCONT) };
+    assert_eq!(r.unwrap_err().code(), Code::Cancelled);
+    let took = returned.saturating_duration_since(cancelled_at);
+    assert!(took < RETURN_BOUND, "add_process returned {took:?} after its cancel");
+    // Once containerd answers, the exec is removed again and its id is free.
+    let t0 = Instant::now();
+    while client.summary(&id).unwrap().iter().any(|p| p.process_id == "x") || client.add_process(&id, "x", &process).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "exec x of {id} was not undone: {:?}", client.summary(&id));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let events = backend.events.lock().unwrap().clone();
+    let starts = events.iter().filter(|(c, e)| *c == id && e.process_id == "x" && e.state == State::StartProcess).count();
+    assert_eq!(starts, 1, "only the second exec reported start-process: {events:?}");
+    client.signal(&id, 9).unwrap();
+    remote.cleanup().unwrap();
+}

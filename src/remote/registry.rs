@@ -119,4 +119,18 @@ mod tests {
         t.join().unwrap().unwrap();
         assert_eq!(r.holder("a"), Some(2));
     }
+
+    #[test]
+    fn a_claim_waiting_for_a_reaping_gives_up_with_its_call() {
+        let r = Registry::default();
+        r.claim("a", 1, Duration::ZERO).unwrap();
+        r.reaping("a", 1);
+        let call = crate::call::Call::new();
+        call.set_timeout(Some(Duration::from_millis(30)));
+        let t0 = std::time::Instant::now();
+        let e = call.run(|| r.claim("a", 2, Duration::from_secs(10))).unwrap_err();
+        assert_eq!(e.code(), Code::DeadlineExceeded);
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        assert_eq!(r.holder("a"), None);
+    }
 }
