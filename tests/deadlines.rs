@@ -209,9 +209,32 @@ fn an_exec_cancelled_during_an_outage_is_undone() {
         assert!(t0.elapsed() < Duration::from_secs(60), "exec x of {id} was not undone: {:?}", client.summary(&id));
         std::thread::sleep(Duration::from_millis(200));
     }
+    client.flush_events();
     let events = backend.events.lock().unwrap().clone();
     let starts = events.iter().filter(|(c, e)| *c == id && e.process_id == "x" && e.state == State::StartProcess).count();
     assert_eq!(starts, 1, "only the second exec reported start-process: {events:?}");
     client.signal(&id, 9).unwrap();
     remote.cleanup().unwrap();
+}
+
+#[test]
+fn a_pull_cancelled_while_the_registry_hangs_records_nothing() {
+    let reg = common::registry::Registry::seeded();
+    let d = TestDaemon::start();
+    let reference = reg.reference("busybox:latest");
+    let options: containerd::images::PullOptions = serde_json::from_value(serde_json::json!({"plain_http": [reg.addr()], "unpack": false})).unwrap();
+    unsafe { libc::kill(reg.pid(), libc::SIGSTOP) };
+    let call = Call::new();
+    let canceller = cancel_later(&call, Duration::from_millis(300));
+    let r = call.run(|| d.remote.pull_image(&reference, &options, None));
+    let returned = Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    unsafe { libc::kill(reg.pid(), libc::SIGCONT) };
+    assert_eq!(r.err().map(|e| e.code()), Some(Code::Cancelled));
+    let took = returned.saturating_duration_since(cancelled_at);
+    assert!(took < RETURN_BOUND, "pull returned {took:?} after its cancel");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(d.remote.images().unwrap().iter().all(|i| i.name != reference), "a cancelled pull recorded an image");
+    // Without a call the same pull works.
+    d.remote.pull_image(&reference, &options, None).unwrap();
 }
