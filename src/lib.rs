@@ -6,11 +6,14 @@
 //! and each process's stdio.
 //!
 //! All calls are blocking and thread-safe; the core runs on an internal tokio runtime.
+//! A [`Call`] bounds them: inside [`Call::run`] every blocking step gives up when the
+//! call is cancelled or its deadline passes (the C ABI's `lcd_call`).
 //! Do not call them from inside an async runtime's worker thread.
 
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod call;
 pub mod client;
 pub mod error;
 pub mod events;
@@ -28,6 +31,7 @@ pub mod spec_default;
 pub mod test_hooks;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
+pub use call::Call;
 pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};
 pub use error::{Code, Error, Result};
 pub use remote::connection::OUTAGE_WAIT;
@@ -40,4 +44,4 @@ pub use spec_default::{default_spec, SpecOptions};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Version of the C ABI; bumped on every incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

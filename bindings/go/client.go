@@ -87,7 +87,7 @@ func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_create(p, cid, js, ojs) })
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_create(p, cid, js, ojs, nil) })
 }
 
 // cSignal checks that sig fits a C int.
@@ -106,7 +106,7 @@ func (c *Client) Signal(id string, sig int) error {
 	if err != nil {
 		return err
 	}
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_signal(p, cid, s) })
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_signal(p, cid, s, nil) })
 }
 
 // SignalProcess sends signal sig to process processID (InitProcessID or an exec's
@@ -117,7 +117,7 @@ func (c *Client) SignalProcess(id, processID string, sig int) error {
 		return err
 	}
 	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
-		return C.lcd_client_signal_process(p, cid, pid, s)
+		return C.lcd_client_signal_process(p, cid, pid, s, nil)
 	})
 }
 
@@ -139,7 +139,7 @@ func (c *Client) AddProcess(ctx context.Context, id, processID string, p Process
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(cp *C.lcd_client) *C.lcd_error { return C.lcd_client_add_process(cp, cid, pid, js) })
+	return c.call(func(cp *C.lcd_client) *C.lcd_error { return C.lcd_client_add_process(cp, cid, pid, js, nil) })
 }
 
 // Resize resizes the terminal of process processID (InitProcessID or an exec's id) of
@@ -149,20 +149,20 @@ func (c *Client) Resize(id, processID string, width, height int) error {
 		return invalidArgument("terminal size %dx%d out of range", width, height)
 	}
 	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
-		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height))
+		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height), nil)
 	})
 }
 
 // Pause freezes container id; it returns once containerd has paused it, and
 // StatePause follows through the Backend.
 func (c *Client) Pause(id string) error {
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_pause(p, cid) })
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_pause(p, cid, nil) })
 }
 
 // Resume thaws container id; it returns once containerd has resumed it, and
 // StateResume follows through the Backend.
 func (c *Client) Resume(id string) error {
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_resume(p, cid) })
+	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_resume(p, cid, nil) })
 }
 
 // Restore re-adopts container id, created by this library, after the host program or
@@ -178,14 +178,14 @@ func (c *Client) Restore(id string, opts ...CreateOption) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_restore(p, cid, ojs) })
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_restore(p, cid, ojs, nil) })
 }
 
 // Stats returns the cgroup figures of container id.
 func (c *Client) Stats(id string) (*Stats, error) {
 	var s Stats
 	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_stats(p, cid, js)
+		return C.lcd_client_stats(p, cid, js, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func (c *Client) withIDJSON(id string, out interface{}, f func(p *C.lcd_client, 
 func (c *Client) GetPidsForContainer(id string) ([]int, error) {
 	var pids []int
 	err := c.withIDJSON(id, &pids, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_get_pids(p, cid, js)
+		return C.lcd_client_get_pids(p, cid, js, nil)
 	})
 	return pids, err
 }
@@ -217,7 +217,7 @@ func (c *Client) GetPidsForContainer(id string) ([]int, error) {
 func (c *Client) Summary(id string) ([]Summary, error) {
 	var s []Summary
 	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_summary(p, cid, js)
+		return C.lcd_client_summary(p, cid, js, nil)
 	})
 	return s, err
 }
@@ -231,13 +231,13 @@ func (c *Client) UpdateResources(id string, resources Resources) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_resources(p, cid, js) })
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_resources(p, cid, js, nil) })
 }
 
 // List returns the containers of the client's namespace.
 func (c *Client) List() ([]Container, error) {
 	var l []Container
-	err := c.callJSON(&l, func(p *C.lcd_client, js **C.char) *C.lcd_error { return C.lcd_client_list(p, js) })
+	err := c.callJSON(&l, func(p *C.lcd_client, js **C.char) *C.lcd_error { return C.lcd_client_list(p, js, nil) })
 	return l, err
 }
 

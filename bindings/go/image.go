@@ -186,7 +186,7 @@ func (r *Remote) Import(archivePath string, opts ...ImportOption) ([]Image, erro
 		return nil, cs.err
 	}
 	var out *C.char
-	err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_import(p, cpath, js, &out) })
+	err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_import(p, cpath, js, &out, nil) })
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (r *Remote) Import(archivePath string, opts ...ImportOption) ([]Image, erro
 // Images lists the images of the remote's namespace, sorted by name.
 func (r *Remote) Images() ([]Image, error) {
 	var out *C.char
-	if err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_list(p, &out) }); err != nil {
+	if err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_list(p, &out, nil) }); err != nil {
 		return nil, err
 	}
 	imgs := []Image{}
@@ -219,7 +219,7 @@ func (r *Remote) RemoveImage(ref string) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_remove(p, cref) })
+	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_remove(p, cref, nil) })
 }
 
 // decodeOwned decodes the library-owned JSON string s into v and frees s.

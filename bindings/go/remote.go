@@ -119,7 +119,7 @@ func New(opts ...RemoteOption) (*Remote, error) {
 		return nil, cs.err
 	}
 	var p *C.lcd_remote
-	if err := takeError(C.lcd_remote_new(js, &p)); err != nil {
+	if err := takeError(C.lcd_remote_new(js, &p, nil)); err != nil {
 		return nil, err
 	}
 	r := &Remote{}
@@ -181,7 +181,7 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 // once and no event; pending restarts are cancelled. Then it stops the containerd
 // daemon if this remote started it and no other remote uses it. Idempotent.
 func (r *Remote) Cleanup() error {
-	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_cleanup(p) })
+	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_cleanup(p, nil) })
 }
 
 // Close drops this reference to the remote; clients made from it keep it alive. The

@@ -29,7 +29,7 @@ lcd_error *lcd_go_remote_client(lcd_remote *r, uintptr_t handle, lcd_client **ou
         .attach_streams = go_attach_streams,
         .user_data_free = go_user_data_free,
     };
-    return lcd_remote_client(r, &backend, out);
+    return lcd_remote_client(r, &backend, out, NULL);
 }
 
 lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd_client **out) {
@@ -40,5 +40,5 @@ lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd
         .attach_streams = NULL,
         .user_data_free = go_user_data_free,
     };
-    return lcd_remote_client(r, &backend, out);
+    return lcd_remote_client(r, &backend, out, NULL);
 }

@@ -31,7 +31,7 @@ func (c *Client) Stop(id string, sig int, timeout time.Duration) error {
 		ms = math.MaxUint32
 	}
 	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error {
-		return C.lcd_client_stop(p, cid, s, C.uint32_t(ms))
+		return C.lcd_client_stop(p, cid, s, C.uint32_t(ms), nil)
 	})
 }
 
@@ -48,5 +48,5 @@ func (c *Client) UpdateRestartPolicy(id string, policy RestartPolicy) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_restart_policy(p, cid, js) })
+	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_restart_policy(p, cid, js, nil) })
 }

@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr::NonNull;
 
+use super::call::{lcd_call, with_call};
 use super::error::lcd_error;
 use super::util::{c_str, guard, guard_value, non_null, opt_c_str, out_json, out_param, write_out};
 use crate::client::{check_stop_signal, parse_restart_policy, Client};
@@ -91,12 +92,20 @@ unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
 /// whose container waits out a restart backoff is taken over: that restart is
 /// cancelled and the old container's `exit` reported before this one's
 /// `start-container`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+/// short. Given up (`LCD_CANCELLED`, `LCD_DEADLINE_EXCEEDED`): not done. Whatever
+/// containerd made of it (container, task, snapshot) is removed again in the
+/// background, no event is reported for it (the pipes given to `attach_streams` see
+/// EOF), and the id stays taken until that removal has ended: a later create of it
+/// waits for the removal (as for a container being reaped).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_create(
     c: *mut lcd_client,
     id: *const c_char,
     spec_json: *const c_char,
     options_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
@@ -107,36 +116,44 @@ pub unsafe extern "C" fn lcd_client_create(
         let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
         let spec = ContainerSpec::for_options(spec_json, &options)?;
         // SAFETY (all handles of this module): a live handle from lcd_remote_client.
-        unsafe { client(c) }.create(id, &spec, &options)
+        unsafe { with_call(call, || client(c).create(id, &spec, &options)) }
     })
 }
 
 /// Sends signal `sig` to the init process of container `id`. SIGTERM and SIGKILL are
 /// an explicit stop (no restart follows); a paused container is thawed so that the
 /// signal is delivered. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+/// if the request had reached containerd; SIGTERM and SIGKILL count as an explicit stop
+/// either way.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.signal(id, sig)
+        unsafe { with_call(call, || client(c).signal(id, sig)) }
     })
 }
 
 /// Sends signal `sig` to process `process_id` (`"init"` or an exec's id) of container
 /// `id`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+/// if the request had reached containerd.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_signal_process(
     c: *mut lcd_client,
     id: *const c_char,
     process_id: *const c_char,
     sig: c_int,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let pid = unsafe { checked_process_id(process_id) }?;
-        unsafe { client(c) }.signal_process(id, pid, sig)
+        unsafe { with_call(call, || client(c).signal_process(id, pid, sig)) }
     })
 }
 
@@ -151,12 +168,18 @@ pub unsafe extern "C" fn lcd_client_signal_process(
 /// listed in `ambientCapabilities`. `consoleSize` (with `terminal`) is the terminal's
 /// size from the start. Strings are borrowed. Blocking,
 /// thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+/// short. Given up: not done. The process, if containerd started it, is killed and
+/// removed in the background, with no `start-process` or `exit-process` reported; its
+/// process id stays taken until then.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_add_process(
     c: *mut lcd_client,
     id: *const c_char,
     process_id: *const c_char,
     process_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
@@ -164,12 +187,15 @@ pub unsafe extern "C" fn lcd_client_add_process(
         let pid = unsafe { c_str(process_id, "process_id") }?;
         validate_exec_id(pid)?;
         let process = ProcessSpec::from_json(unsafe { c_str(process_json, "process_json") }?)?;
-        unsafe { client(c) }.add_process(id, pid, &process).map(drop)
+        unsafe { with_call(call, || client(c).add_process(id, pid, &process)) }.map(drop)
     })
 }
 
 /// Resizes the terminal of process `process_id` (`"init"` or an exec's id) of
 /// container `id` to `width` columns and `height` rows. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the terminal may have been resized.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_resize(
     c: *mut lcd_client,
@@ -177,34 +203,41 @@ pub unsafe extern "C" fn lcd_client_resize(
     process_id: *const c_char,
     width: u32,
     height: u32,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let pid = unsafe { checked_process_id(process_id) }?;
-        unsafe { client(c) }.resize(id, pid, width, height)
+        unsafe { with_call(call, || client(c).resize(id, pid, width, height)) }
     })
 }
 
 /// Freezes container `id`; returns once containerd has paused it (`pause` follows
 /// through `state_changed`). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the container may be paused (its `pause` event then follows).
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.pause(id)
+        unsafe { with_call(call, || client(c).pause(id)) }
     })
 }
 
 /// Thaws container `id`; returns once containerd has resumed it (`resume` follows
 /// through `state_changed`). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the container may be resumed (its `resume` event then follows).
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.resume(id)
+        unsafe { with_call(call, || client(c).resume(id)) }
     })
 }
 
@@ -214,34 +247,43 @@ pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char
 /// as `exit` with `live_restore` off); one that exited meanwhile is reported as `exit`
 /// with its real code, one gone without a trace as `exit` 255 (and this returns OK).
 /// Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up while containerd is asked about the
+/// container: not done, the client is unchanged (restore it later). Once containerd has
+/// answered, the re-adoption is carried out to its end (and so is the stop with
+/// `live_restore` off).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_restore(
     c: *mut lcd_client,
     id: *const c_char,
     options_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
-        unsafe { client(c) }.restore(id, &options)
+        unsafe { with_call(call, || client(c).restore(id, &options)) }
     })
 }
 
 /// The cgroup figures of container `id` as JSON: `read` (RFC 3339), `cgroup`, `cpu`,
 /// `memory`, `pids`, `blkio`. On success `*stats_json` receives a string the caller
 /// frees with `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_stats(
     c: *mut lcd_client,
     id: *const c_char,
     stats_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(stats_json, "stats_json")?;
-        let stats = unsafe { client(c) }.stats(id)?;
+        let stats = unsafe { with_call(call, || client(c).stats(id)) }?;
         let s = out_json(&stats)?;
         // SAFETY (all out-parameters of this module): writable, checked above.
         unsafe { write_out(out, s) };
@@ -252,17 +294,20 @@ pub unsafe extern "C" fn lcd_client_stats(
 /// The host pids of every process in container `id`, as a JSON array of numbers. On
 /// success `*pids_json` receives a string the caller frees with `lcd_string_free`.
 /// Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_get_pids(
     c: *mut lcd_client,
     id: *const c_char,
     pids_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(pids_json, "pids_json")?;
-        let pids = unsafe { client(c) }.get_pids(id)?;
+        let pids = unsafe { with_call(call, || client(c).get_pids(id)) }?;
         let s = out_json(&pids)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -273,17 +318,20 @@ pub unsafe extern "C" fn lcd_client_get_pids(
 /// (`process_id` is `"init"`, an exec's id, or empty for a process the library did not
 /// start). On success `*summary_json` receives a string the caller frees with
 /// `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_summary(
     c: *mut lcd_client,
     id: *const c_char,
     summary_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(summary_json, "summary_json")?;
-        let summary = unsafe { client(c) }.summary(id)?;
+        let summary = unsafe { with_call(call, || client(c).summary(id)) }?;
         let s = out_json(&summary)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -292,17 +340,21 @@ pub unsafe extern "C" fn lcd_client_summary(
 
 /// Applies OCI `LinuxResources` (`resources_json`, borrowed) to running container
 /// `id`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the resources may have been applied.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_update_resources(
     c: *mut lcd_client,
     id: *const c_char,
     resources_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let resources = parse_resources(unsafe { c_str(resources_json, "resources_json") }?)?;
-        unsafe { client(c) }.update_resources(id, &resources)
+        unsafe { with_call(call, || client(c).update_resources(id, &resources)) }
     })
 }
 
@@ -310,12 +362,14 @@ pub unsafe extern "C" fn lcd_client_update_resources(
 /// "status", "processes": [{"process_id", "pid", "status"}]}`, status one of
 /// `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
 /// a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let out = out_param(containers_json, "containers_json")?;
-        let list = unsafe { client(c) }.list()?;
+        let list = unsafe { with_call(call, || client(c).list()) }?;
         let s = out_json(&list)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -331,13 +385,17 @@ pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *m
 /// `restore` remembers it. A container between two runs of its restart policy is
 /// ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
 /// does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the stop counts as explicit (restart
+/// policies stay cancelled) and its signal, or the SIGKILL, may have been sent; the
+/// container may still be running or exit later (its `exit` is reported as usual).
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         check_stop_signal(sig)?;
-        unsafe { client(c) }.stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))
+        unsafe { with_call(call, || client(c).stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))) }
     })
 }
 
@@ -349,17 +407,23 @@ pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, 
 /// without options uses it. `{"name": "no"}` also cancels a restart already pending:
 /// the container then ends with its `exit`. An explicitly stopped container stays
 /// stopped. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: for a container this client tracks
+/// the new policy is in effect, and only its record in containerd (which a later
+/// `lcd_client_restore` reads) may not have been updated; otherwise that record may or
+/// may not have been updated.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_update_restart_policy(
     c: *mut lcd_client,
     id: *const c_char,
     policy_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let policy = parse_restart_policy(unsafe { c_str(policy_json, "policy_json") }?)?;
-        unsafe { client(c) }.update_restart_policy(id, &policy)
+        unsafe { with_call(call, || client(c).update_restart_policy(id, &policy)) }
     })
 }
 

@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
+use super::call::{lcd_call, with_call};
 use super::error::lcd_error;
 use super::remote::lcd_remote;
 use super::util::{c_str, guard, non_null, opt_c_str, out_json, out_param, write_out};
@@ -62,6 +63,12 @@ impl ProgressTarget {
 /// `LCD_UNAVAILABLE`; credentials refused `LCD_PERMISSION_DENIED`; malformed reference
 /// `LCD_INVALID_ARGUMENT`; a blob whose digest or size is wrong `LCD_IO` naming it (no
 /// image is registered then). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: not done. The transfer stops, its
+/// lease is released in the background and the content it wrote is left to containerd's
+/// garbage collector; no image is recorded, unless the final registration had already
+/// reached containerd (the image is then complete). Every progress call still happens
+/// before this returns.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_pull(
     r: *mut lcd_remote,
@@ -70,6 +77,7 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
     progress: lcd_progress_fn,
     user_data: *mut c_void,
     image_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
@@ -84,7 +92,7 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
         let progress = progress.map(|cb| ProgressTarget { cb, user_data }.into_fn());
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let info = remote.pull_image(reference, &options, progress)?;
+        let info = unsafe { with_call(call, || remote.pull_image(reference, &options, progress)) }?;
         let s = out_json(&info)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
@@ -102,12 +110,17 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
 /// archive's single image. On success `*images_json` receives a library-owned JSON
 /// array (free with `lcd_string_free`) of the images created, each shaped as
 /// `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: as for `lcd_remote_image_pull`: the
+/// import stops and its lease is released; an image is recorded only if its
+/// registration had already reached containerd (complete).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_import(
     r: *mut lcd_remote,
     archive_path: *const c_char,
     options_json: *const c_char,
     images_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
@@ -121,7 +134,7 @@ pub unsafe extern "C" fn lcd_remote_image_import(
         };
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let images = remote.import_images(Path::new(path), &options)?;
+        let images = unsafe { with_call(call, || remote.import_images(Path::new(path), &options)) }?;
         let s = out_json(&images)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
@@ -132,14 +145,16 @@ pub unsafe extern "C" fn lcd_remote_image_import(
 /// Lists the images of the remote's namespace. On success `*images_json` receives a
 /// library-owned JSON array (free with `lcd_string_free`), sorted by name, each
 /// element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: *mut *mut c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         let out = out_param(images_json, "images_json")?;
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let s = out_json(&remote.images()?)?;
+        let s = out_json(&unsafe { with_call(call, || remote.images()) }?)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
         Ok(())
@@ -150,14 +165,17 @@ pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: 
 /// images service; containerd's garbage collector reclaims the content nothing else
 /// refers to before this returns. Containers created from it keep running. Unknown
 /// image: `LCD_NOT_FOUND`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the image may have been removed.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_image_remove(r: *mut lcd_remote, r#ref: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_image_remove(r: *mut lcd_remote, r#ref: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         // SAFETY: a NUL-terminated string, borrowed for the call.
         let reference = unsafe { c_str(r#ref, "ref") }?;
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        remote.remove_image(reference)
+        unsafe { with_call(call, || remote.remove_image(reference)) }
     })
 }

@@ -33,7 +33,7 @@ def run_python(code: str, env_lib: Optional[str], pythonpath: Optional[str] = No
 def test_library_version_and_path() -> None:
     assert lcd.library_version()
     assert os.path.isfile(lcd.library_path()) or "/" not in lcd.library_path()
-    assert lcd.ABI_VERSION == 1
+    assert lcd.ABI_VERSION == 2
 
 
 def test_env_var_names_the_library() -> None:

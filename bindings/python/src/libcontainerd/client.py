@@ -273,7 +273,7 @@ class Client(HandleOwner):
             _backends[key] = backend
         try:
             with remote._handle.use() as r:
-                _lib.check(cdll.lcd_remote_client(r, ctypes.byref(table), ctypes.byref(out)))
+                _lib.check(cdll.lcd_remote_client(r, ctypes.byref(table), ctypes.byref(out), None))
         except BaseException:
             # On failure the library does not call user_data_free: the key is ours.
             with _backends_lock:
@@ -324,7 +324,7 @@ class Client(HandleOwner):
         opts = _create_options(runtime, restart_policy, image, snapshotter)
         with self._handle.use() as c:
             _lib.check(
-                _lib.lib().lcd_client_create(c, _lib.c_str(id), _lib.to_json(dict(spec)), opts)
+                _lib.lib().lcd_client_create(c, _lib.c_str(id), _lib.to_json(dict(spec)), opts, None)
             )
 
     def signal(self, id: str, sig: int) -> None:
@@ -335,7 +335,7 @@ class Client(HandleOwner):
         integer or does not fit a C ``int`` raises :class:`InvalidArgument` (never cut).
         """
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), _lib.c_int(sig, "sig")))
+            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), _lib.c_int(sig, "sig"), None))
 
     def stop(self, id: str, sig: int = 0, timeout: float = 10.0) -> None:
         """Stops container ``id`` and returns once its init process has exited.
@@ -352,7 +352,7 @@ class Client(HandleOwner):
             raise InvalidArgument(f"stop timeout {timeout} is negative")
         ms = min(int(timeout * 1000), 2**32 - 1)
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_stop(c, _lib.c_str(id), int(sig), ms))
+            _lib.check(_lib.lib().lcd_client_stop(c, _lib.c_str(id), int(sig), ms, None))
 
     def update_restart_policy(self, id: str, restart_policy: RestartPolicyArg) -> None:
         """Replaces the restart policy of container ``id`` (a :class:`RestartPolicy`,
@@ -367,14 +367,15 @@ class Client(HandleOwner):
             raise InvalidArgument("restart_policy is required")
         policy = _lib.to_json(_policy_json(restart_policy))
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_update_restart_policy(c, _lib.c_str(id), policy))
+            _lib.check(_lib.lib().lcd_client_update_restart_policy(c, _lib.c_str(id), policy, None))
 
     def signal_process(self, id: str, process_id: str, sig: int) -> None:
         """Sends ``sig`` to process ``process_id`` (``"init"`` or an exec) of ``id``."""
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_signal_process(
-                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.c_int(sig, "sig")
+                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.c_int(sig, "sig"),
+                    None,
                 )
             )
 
@@ -390,7 +391,8 @@ class Client(HandleOwner):
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_add_process(
-                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.to_json(dict(process))
+                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.to_json(dict(process)),
+                    None,
                 )
             )
 
@@ -404,18 +406,19 @@ class Client(HandleOwner):
                     _lib.c_str(process_id),
                     _lib.c_int(width, "width", 0, _lib.UINT32_MAX),
                     _lib.c_int(height, "height", 0, _lib.UINT32_MAX),
+                    None,
                 )
             )
 
     def pause(self, id: str) -> None:
         """Freezes container ``id``; ``pause`` follows through ``state_changed``."""
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_pause(c, _lib.c_str(id)))
+            _lib.check(_lib.lib().lcd_client_pause(c, _lib.c_str(id), None))
 
     def resume(self, id: str) -> None:
         """Thaws container ``id``; ``resume`` follows through ``state_changed``."""
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_resume(c, _lib.c_str(id)))
+            _lib.check(_lib.lib().lcd_client_resume(c, _lib.c_str(id), None))
 
     def restore(
         self,
@@ -433,7 +436,7 @@ class Client(HandleOwner):
         """
         opts = _create_options(runtime, restart_policy)
         with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_restore(c, _lib.c_str(id), opts))
+            _lib.check(_lib.lib().lcd_client_restore(c, _lib.c_str(id), opts, None))
 
     def stats(self, id: str) -> Stats:
         """The cgroup figures of container ``id``.
@@ -443,19 +446,19 @@ class Client(HandleOwner):
         (``current``, ``limit``), ``blkio``.
         """
         with self._handle.use() as c:
-            stats: Stats = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id))
+            stats: Stats = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id), call=None)
         return stats
 
     def get_pids(self, id: str) -> _Pids:
         """The host pids of every process in container ``id``."""
         with self._handle.use() as c:
-            pids = _lib.call_json(_lib.lib().lcd_client_get_pids, c, _lib.c_str(id))
+            pids = _lib.call_json(_lib.lib().lcd_client_get_pids, c, _lib.c_str(id), call=None)
         return [int(p) for p in pids]
 
     def summary(self, id: str) -> _Summary:
         """Every process of container ``id``, with the process id it was started as."""
         with self._handle.use() as c:
-            procs: List[SummaryEntry] = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id))
+            procs: List[SummaryEntry] = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id), call=None)
         return [ProcessSummary(int(p["pid"]), str(p.get("process_id", ""))) for p in procs]
 
     def update_resources(self, id: str, resources: ResourcesArg) -> None:
@@ -463,14 +466,15 @@ class Client(HandleOwner):
         with self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_update_resources(
-                    c, _lib.c_str(id), _lib.to_json(dict(resources))
+                    c, _lib.c_str(id), _lib.to_json(dict(resources)),
+                    None,
                 )
             )
 
     def list(self) -> _Containers:
         """The containers of this client's namespace."""
         with self._handle.use() as c:
-            items: List[ContainerEntry] = _lib.call_json(_lib.lib().lcd_client_list, c)
+            items: List[ContainerEntry] = _lib.call_json(_lib.lib().lcd_client_list, c, call=None)
         return [
             ContainerInfo(
                 id=str(i["id"]),

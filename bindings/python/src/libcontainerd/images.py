@@ -19,10 +19,10 @@ _P = ctypes.c_void_p
 _S = ctypes.c_char_p
 _OUT = ctypes.POINTER(ctypes.c_void_p)
 _PROTOTYPES = {
-    "lcd_remote_image_pull": (_P, [_P, _S, _S, PROGRESS, _P, _OUT]),
-    "lcd_remote_image_import": (_P, [_P, _S, _S, _OUT]),
-    "lcd_remote_image_list": (_P, [_P, _OUT]),
-    "lcd_remote_image_remove": (_P, [_P, _S]),
+    "lcd_remote_image_pull": (_P, [_P, _S, _S, PROGRESS, _P, _OUT, _P]),
+    "lcd_remote_image_import": (_P, [_P, _S, _S, _OUT, _P]),
+    "lcd_remote_image_list": (_P, [_P, _OUT, _P]),
+    "lcd_remote_image_remove": (_P, [_P, _S, _P]),
 }
 
 
@@ -156,7 +156,7 @@ class ImagesMixin:
 
         cb = PROGRESS(deliver) if progress is not None else PROGRESS()
         with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_pull"), r, _lib.c_str(ref), _lib.to_json(opts), cb, None)
+            out = _lib.call_json(_fn("lcd_remote_image_pull"), r, _lib.c_str(ref), _lib.to_json(opts), cb, None, call=None)
         if errors:
             raise errors[0]
         return Image.from_json(out)
@@ -169,17 +169,17 @@ class ImagesMixin:
         containerd."""
         opts: Dict[str, Any] = {} if name is None else {"name": name}
         with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_import"), r, _lib.c_str(os.fspath(path)), _lib.to_json(opts))
+            out = _lib.call_json(_fn("lcd_remote_image_import"), r, _lib.c_str(os.fspath(path)), _lib.to_json(opts), call=None)
         return [Image.from_json(i) for i in out]
 
     def images(self) -> List[Image]:
         """The images of the remote's namespace, sorted by name."""
         with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_list"), r)
+            out = _lib.call_json(_fn("lcd_remote_image_list"), r, call=None)
         return [Image.from_json(i) for i in out]
 
     def remove_image(self, ref: str) -> None:
         """Removes image ``ref``; containerd's garbage collector reclaims the content
         nothing else refers to before this returns. Its containers keep running."""
         with self._handle.use() as r:
-            _lib.check(_fn("lcd_remote_image_remove")(r, _lib.c_str(ref)))
+            _lib.check(_fn("lcd_remote_image_remove")(r, _lib.c_str(ref), None))

@@ -96,7 +96,7 @@ class Remote(HandleOwner, ImagesMixin):
         #: The containerd namespace.
         self.namespace: str = namespace
         out = ctypes.c_void_p()
-        _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out)))
+        _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out), None))
         assert out.value is not None
         self._own(Handle(out.value, _free_remote, "remote"))
 
@@ -142,7 +142,7 @@ class Remote(HandleOwner, ImagesMixin):
         pending restarts are cancelled. Then stops the daemon this remote started.
         Idempotent; :meth:`close` is still needed afterwards."""
         with self._handle.use() as r:
-            _lib.check(_lib.lib().lcd_remote_cleanup(r))
+            _lib.check(_lib.lib().lcd_remote_cleanup(r, None))
 
     def close(self) -> None:
         """Drops this reference; the last one (clients count) ends the remote as
