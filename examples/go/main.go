@@ -101,6 +101,7 @@ func main() {
 }
 
 func run(stateDir, rootfsDir string) (err error) {
+	ctx := context.Background()
 	stateDir, err = filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -115,12 +116,12 @@ func run(stateDir, rootfsDir string) (err error) {
 	say("libcontainerd %s (ABI %d)", libcontainerd.Version(), libcontainerd.LibraryABIVersion())
 
 	// A containerd of our own, under stateDir.
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(stateDir), libcontainerd.WithStartDaemon(true))
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(stateDir), libcontainerd.WithStartDaemon(true))
 	if err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}
 	defer func() {
-		if cerr := remote.Cleanup(); cerr != nil && err == nil {
+		if cerr := remote.Cleanup(ctx); cerr != nil && err == nil {
 			err = fmt.Errorf("stop containerd: %w", cerr)
 		}
 		remote.Close()
@@ -128,7 +129,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	say("containerd is up, state in %s", stateDir)
 
 	b := &backend{exits: make(chan libcontainerd.StateInfo, 16)}
-	client, err := remote.Client(b)
+	client, err := remote.Client(ctx, b)
 	if err != nil {
 		return fmt.Errorf("make a client: %w", err)
 	}
@@ -146,7 +147,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	if err != nil {
 		return fmt.Errorf("default spec: %w", err)
 	}
-	if err := client.Create(container, *spec); err != nil {
+	if err := client.Create(ctx, container, *spec); err != nil {
 		return fmt.Errorf("create %s: %w", container, err)
 	}
 	say("created and started container %s", container)
@@ -155,7 +156,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	// Run ps inside it, with its output and exit code.
 	result := func() error {
 		p := libcontainerd.Process{Args: []string{"sh", "-c", "ps; echo exec says hi"}}
-		if err := client.AddProcess(context.Background(), container, execID, p); err != nil {
+		if err := client.AddProcess(ctx, container, execID, p); err != nil {
 			return fmt.Errorf("exec %s: %w", execID, err)
 		}
 		info, err := b.waitExit(execID)
@@ -163,13 +164,13 @@ func run(stateDir, rootfsDir string) (err error) {
 			return err
 		}
 		say("exec %s exited with %d", execID, info.ExitCode)
-		stats, err := client.Stats(container)
+		stats, err := client.Stats(ctx, container)
 		if err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
 		js, _ := json.Marshal(stats)
 		say("stats: %s", js)
-		list, err := client.List()
+		list, err := client.List(ctx)
 		if err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
@@ -178,7 +179,7 @@ func run(stateDir, rootfsDir string) (err error) {
 		return nil
 	}()
 
-	if err := client.Signal(container, int(syscall.SIGKILL)); err != nil {
+	if err := client.Signal(ctx, container, int(syscall.SIGKILL)); err != nil {
 		return fmt.Errorf("kill %s: %w", container, err)
 	}
 	info, err := b.waitExit(libcontainerd.InitProcessID)

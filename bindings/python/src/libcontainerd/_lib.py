@@ -2,7 +2,7 @@
 
 The library is looked up, in order, at ``$LIBCONTAINERD_LIB`` (then the only
 candidate), the copy bundled inside this package (a wheel carries one), and the
-system's (``ctypes.util.find_library("containerd")``, e.g. ``libcontainerd.so.1``
+system's (``ctypes.util.find_library("containerd")``, e.g. ``libcontainerd.so.2``
 installed by ``make install``, then the dynamic linker's search of
 ``libcontainerd.so``). It is loaded with :class:`ctypes.CDLL`, so every blocking call
 releases the GIL; loading it starts forwarding its log records (see ``_log``).
@@ -22,7 +22,7 @@ from . import _log
 from .errors import AbiMismatch, InvalidArgument, LibraryNotFound, error_class
 
 #: The C ABI version this package is written against (``LCD_ABI_VERSION``).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: The file name of the shared library.
 LIBRARY_NAME = "libcontainerd.so"
@@ -97,27 +97,32 @@ _PROTOTYPES: dict[str, Tuple[Any, List[Any]]] = {
     "lcd_string_free": (None, [_P]),
     "lcd_version": (_S, []),
     "lcd_abi_version": (ctypes.c_uint32, []),
-    "lcd_remote_new": (_P, [_S, _OUT]),
+    "lcd_call_new": (_P, []),
+    "lcd_call_set_timeout_ms": (None, [_P, ctypes.c_uint64]),
+    "lcd_call_cancel": (None, [_P]),
+    "lcd_call_free": (None, [_P]),
+    # Every call that can block takes a trailing ``const lcd_call *`` (NULL: none).
+    "lcd_remote_new": (_P, [_S, _OUT, _P]),
     "lcd_remote_update_options": (_P, [_P, _S]),
-    "lcd_remote_client": (_P, [_P, ctypes.POINTER(BackendC), _OUT]),
-    "lcd_remote_cleanup": (_P, [_P]),
+    "lcd_remote_client": (_P, [_P, ctypes.POINTER(BackendC), _OUT, _P]),
+    "lcd_remote_cleanup": (_P, [_P, _P]),
     "lcd_remote_free": (None, [_P]),
-    "lcd_client_create": (_P, [_P, _S, _S, _S]),
-    "lcd_client_signal": (_P, [_P, _S, ctypes.c_int]),
-    "lcd_client_signal_process": (_P, [_P, _S, _S, ctypes.c_int]),
-    "lcd_client_add_process": (_P, [_P, _S, _S, _S]),
-    "lcd_client_resize": (_P, [_P, _S, _S, ctypes.c_uint32, ctypes.c_uint32]),
-    "lcd_client_pause": (_P, [_P, _S]),
-    "lcd_client_resume": (_P, [_P, _S]),
-    "lcd_client_restore": (_P, [_P, _S, _S]),
-    "lcd_client_stats": (_P, [_P, _S, _OUT]),
-    "lcd_client_get_pids": (_P, [_P, _S, _OUT]),
-    "lcd_client_summary": (_P, [_P, _S, _OUT]),
-    "lcd_client_update_resources": (_P, [_P, _S, _S]),
-    "lcd_client_list": (_P, [_P, _OUT]),
+    "lcd_client_create": (_P, [_P, _S, _S, _S, _P]),
+    "lcd_client_signal": (_P, [_P, _S, ctypes.c_int, _P]),
+    "lcd_client_signal_process": (_P, [_P, _S, _S, ctypes.c_int, _P]),
+    "lcd_client_add_process": (_P, [_P, _S, _S, _S, _P]),
+    "lcd_client_resize": (_P, [_P, _S, _S, ctypes.c_uint32, ctypes.c_uint32, _P]),
+    "lcd_client_pause": (_P, [_P, _S, _P]),
+    "lcd_client_resume": (_P, [_P, _S, _P]),
+    "lcd_client_restore": (_P, [_P, _S, _S, _P]),
+    "lcd_client_stats": (_P, [_P, _S, _OUT, _P]),
+    "lcd_client_get_pids": (_P, [_P, _S, _OUT, _P]),
+    "lcd_client_summary": (_P, [_P, _S, _OUT, _P]),
+    "lcd_client_update_resources": (_P, [_P, _S, _S, _P]),
+    "lcd_client_list": (_P, [_P, _OUT, _P]),
     "lcd_client_free": (None, [_P]),
-    "lcd_client_stop": (_P, [_P, _S, ctypes.c_int, ctypes.c_uint32]),
-    "lcd_client_update_restart_policy": (_P, [_P, _S, _S]),
+    "lcd_client_stop": (_P, [_P, _S, ctypes.c_int, ctypes.c_uint32, _P]),
+    "lcd_client_update_restart_policy": (_P, [_P, _S, _S, _P]),
     "lcd_spec_default": (_P, [_S, _OUT]),
     "lcd_log_set_callback": (_P, [ctypes.c_int32, _P, _P]),
 }
@@ -234,10 +239,13 @@ def check(err: Optional[int]) -> None:
         raise exc
 
 
-def call_json(fn: Callable[..., Optional[int]], *args: Any) -> Any:
-    """Calls ``fn(*args, &out)``, which returns a JSON string, and decodes it."""
+def call_json(
+    fn: Callable[..., Optional[int]], *args: Any, call: Optional[int] = None, takes_call: bool = True
+) -> Any:
+    """Calls ``fn(*args, &out, call)`` (``fn(*args, &out)`` unless ``takes_call``),
+    which returns a JSON string, and decodes it."""
     out = ctypes.c_void_p()
-    check(fn(*args, ctypes.byref(out)))
+    check(fn(*args, ctypes.byref(out), call) if takes_call else fn(*args, ctypes.byref(out)))
     if not out.value:
         return None
     try:
