@@ -14,9 +14,10 @@ import (
 )
 
 // Client creates and drives containers, reporting to one Backend. Its methods are
-// blocking and safe for concurrent use, also from inside the Backend's methods. Close
-// it when done; a finalizer closes a Client that is dropped unclosed, but only as a
-// backstop.
+// blocking and safe for concurrent use, also from inside the Backend's methods; each
+// but Close takes a context.Context first whose deadline and cancellation bound the
+// library's call (see the package docs). Close it when done; a finalizer closes a
+// Client that is dropped unclosed, but only as a backstop.
 type Client struct {
 	h      handle
 	target *callbackTarget
@@ -272,7 +273,8 @@ func (c *Client) List(ctx context.Context) ([]Container, error) {
 // Called from inside one of the client's own callbacks it cannot wait for that
 // callback (nor for the call it runs in): it returns at once and the client is freed
 // when they end. Containers keep running. Later calls return ErrClosed; a second
-// Close waits the same way and does nothing else.
+// Close waits the same way and does nothing else. It takes no context: the calls it
+// waits for are bounded by their own.
 func (c *Client) Close() error {
 	if c.h.close() {
 		runtime.SetFinalizer(c, nil)

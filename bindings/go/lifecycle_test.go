@@ -442,7 +442,7 @@ func TestNamespaceOnAnExistingDaemon(t *testing.T) {
 		t.Errorf("%s listed in the default namespace", id)
 	}
 	// The same id is free in the other namespace.
-	if err := main.Create(id, busyboxSpec("true")); err != nil {
+	if err := main.Create(ctx, id, busyboxSpec("true")); err != nil {
 		t.Errorf("create %s in the default namespace: %v", id, err)
 	} else {
 		mainRec.waitFor(t, id, StateExit)
