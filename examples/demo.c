@@ -292,7 +292,7 @@ int main(int argc, char **argv) {
     append(buf, sizeof buf, &len, "{\"state_dir\":");
     json_str(buf, sizeof buf, &len, state_dir);
     append(buf, sizeof buf, &len, ",\"start_daemon\":true}");
-    if (!check(lcd_remote_new(buf, &remote), "start containerd")) {
+    if (!check(lcd_remote_new(buf, &remote, NULL), "start containerd")) {
         return 1;
     }
     say("containerd is up, state in %s", state_dir);
@@ -304,7 +304,7 @@ int main(int argc, char **argv) {
     backend.state_changed = on_state_changed;
     backend.attach_streams = on_attach_streams;
     backend.user_data_free = on_user_data_free;
-    if (!check(lcd_remote_client(remote, &backend, &client), "make a client")) {
+    if (!check(lcd_remote_client(remote, &backend, &client, NULL), "make a client")) {
         goto out;
     }
 
@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
     if (!check(lcd_spec_default(buf, &spec), "default spec")) {
         goto out;
     }
-    bool created = check(lcd_client_create(client, CONTAINER, spec, NULL), "create " CONTAINER);
+    bool created = check(lcd_client_create(client, CONTAINER, spec, NULL, NULL), "create " CONTAINER);
     lcd_string_free(spec);
     if (!created) {
         goto out;
@@ -338,7 +338,7 @@ int main(int argc, char **argv) {
 
     /* Run ps inside it, with its output and exit code. */
     if (!check(lcd_client_add_process(client, CONTAINER, EXEC_ID,
-                                      "{\"args\":[\"sh\",\"-c\",\"ps; echo exec says hi\"]}"),
+                                      "{\"args\":[\"sh\",\"-c\",\"ps; echo exec says hi\"]}", NULL),
                "exec ps")) {
         goto kill;
     }
@@ -349,12 +349,12 @@ int main(int argc, char **argv) {
     wait_copiers(CONTAINER "/" EXEC_ID " ", 5000);
     say("exec " EXEC_ID " exited with %u", exec_exit_code);
 
-    if (check(lcd_client_stats(client, CONTAINER, &json), "stats")) {
+    if (check(lcd_client_stats(client, CONTAINER, &json, NULL), "stats")) {
         say("stats: %s", json);
         lcd_string_free(json);
         json = NULL;
     }
-    if (check(lcd_client_list(client, &json), "list")) {
+    if (check(lcd_client_list(client, &json, NULL), "list")) {
         say("list: %s", json);
         lcd_string_free(json);
         json = NULL;
@@ -363,7 +363,7 @@ int main(int argc, char **argv) {
 
 kill:
     /* Its shell (pid 1 of the container) ignores SIGTERM: SIGKILL follows after 2 s. */
-    if (!check(lcd_client_stop(client, CONTAINER, 0, 2000), "stop " CONTAINER)) {
+    if (!check(lcd_client_stop(client, CONTAINER, 0, 2000, NULL), "stop " CONTAINER)) {
         rc = 1;
     } else if (!wait_flag(&container_exited, 10000)) {
         fprintf(stderr, "demo: no exit event for " CONTAINER " within 10 s\n");
@@ -374,7 +374,7 @@ kill:
     wait_copiers(CONTAINER "/", 5000);
 
 out:
-    if (!check(lcd_remote_cleanup(remote), "stop containerd")) {
+    if (!check(lcd_remote_cleanup(remote, NULL), "stop containerd")) {
         rc = 1;
     }
     lcd_client_free(client);

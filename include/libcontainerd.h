@@ -15,6 +15,14 @@
  *  - Every function is thread-safe and blocking, and may be called from inside a
  *    callback (a _free must not race with other calls on the same handle).
  *  - No panic crosses this boundary: an internal failure is LCD_INTERNAL.
+ *  - Deadlines and cancellation (ABI 2): every function that can block takes a
+ *    trailing `const lcd_call *call` (NULL: no deadline, not cancellable); see
+ *    lcd_call. Those that never wait on containerd or a lock held across a request
+ *    take none: the lcd_error_*, lcd_code_name, lcd_string_free and version calls,
+ *    lcd_spec_default, lcd_log_set_callback, lcd_remote_update_options and the
+ *    lcd_call_* calls. lcd_remote_free and lcd_client_free take none either: the
+ *    last free of a remote ends it as lcd_remote_cleanup does (call that first,
+ *    with an lcd_call, to bound the wait).
  *  - What the library cannot check is the caller's part: a non-NULL pointer must be
  *    valid for its documented use, a handle must not have been freed, a string must
  *    be NUL-terminated.
@@ -57,7 +65,7 @@
  * Version of the C ABI this header describes. Compare it with `lcd_abi_version()` at
  * load time and refuse a library that reports another value.
  */
-#define LCD_ABI_VERSION 1
+#define LCD_ABI_VERSION 2
 
 /**
  * `max_level` of `lcd_log_set_callback`: forward nothing.
@@ -146,6 +154,22 @@ typedef enum lcd_code {
      */
     LCD_PERMISSION_DENIED = 11,
 } lcd_code;
+
+/**
+ * A deadline and a cancellation, shared by any number of calls (like a Go context).
+ * Opaque; made by `lcd_call_new`, released by `lcd_call_free`.
+ *
+ * Every export that can block takes a trailing `const lcd_call *call`: NULL means no
+ * deadline and not cancellable (the behaviour of ABI 1). A call given an `lcd_call`
+ * that is already cancelled or past its deadline fails at once, before it does
+ * anything; one under way returns within 100 ms of `lcd_call_cancel` or of the
+ * deadline, whatever containerd is doing (down, hung, restarting), with
+ * `LCD_CANCELLED` or `LCD_DEADLINE_EXCEEDED` — whichever came first: a cancel wins
+ * over a deadline that passed after it. What is then done or undone is stated by
+ * each export. The time a call spends in the caller's own callback
+ * (`attach_streams`) is not cut short: the call ends when it returns.
+ */
+typedef struct lcd_call lcd_call;
 
 /**
  * A client: creates and drives containers, reporting to one `lcd_backend`. Opaque;
@@ -375,7 +399,7 @@ uint32_t lcd_abi_version(void);
  * one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
  * variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_new(const char *options_json, struct lcd_remote **out);
+struct lcd_error *lcd_remote_new(const char *options_json, struct lcd_remote **out, const struct lcd_call *call);
 
 /**
  * Changes the options that may change on a live remote (`live_restore`,
@@ -395,7 +419,7 @@ struct lcd_error *lcd_remote_update_options(struct lcd_remote *r, const char *op
  * `user_data_free` is not called: `user_data` stays the caller's. The client keeps
  * the remote alive. Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backend *backend, struct lcd_client **out);
+struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backend *backend, struct lcd_client **out, const struct lcd_call *call);
 
 /**
  * Ends the remote. Unless `live_restore` is on, it stops the containers: those of
@@ -410,7 +434,7 @@ struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backe
  * `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
  * thread-safe.
  */
-struct lcd_error *lcd_remote_cleanup(struct lcd_remote *r);
+struct lcd_error *lcd_remote_cleanup(struct lcd_remote *r, const struct lcd_call *call);
 
 /**
  * Drops this reference to the remote. Clients made from it keep it alive. Freeing
@@ -450,20 +474,20 @@ void lcd_remote_free(struct lcd_remote *r);
  * cancelled and the old container's `exit` reported before this one's
  * `start-container`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_create(struct lcd_client *c, const char *id, const char *spec_json, const char *options_json);
+struct lcd_error *lcd_client_create(struct lcd_client *c, const char *id, const char *spec_json, const char *options_json, const struct lcd_call *call);
 
 /**
  * Sends signal `sig` to the init process of container `id`. SIGTERM and SIGKILL are
  * an explicit stop (no restart follows); a paused container is thawed so that the
  * signal is delivered. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_signal(struct lcd_client *c, const char *id, int sig);
+struct lcd_error *lcd_client_signal(struct lcd_client *c, const char *id, int sig, const struct lcd_call *call);
 
 /**
  * Sends signal `sig` to process `process_id` (`"init"` or an exec's id) of container
  * `id`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id, const char *process_id, int sig);
+struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id, const char *process_id, int sig, const struct lcd_call *call);
 
 /**
  * Runs another process in container `id`: `attach_streams` is called on this thread
@@ -478,25 +502,25 @@ struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id
  * size from the start. Strings are borrowed. Blocking,
  * thread-safe.
  */
-struct lcd_error *lcd_client_add_process(struct lcd_client *c, const char *id, const char *process_id, const char *process_json);
+struct lcd_error *lcd_client_add_process(struct lcd_client *c, const char *id, const char *process_id, const char *process_json, const struct lcd_call *call);
 
 /**
  * Resizes the terminal of process `process_id` (`"init"` or an exec's id) of
  * container `id` to `width` columns and `height` rows. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_resize(struct lcd_client *c, const char *id, const char *process_id, uint32_t width, uint32_t height);
+struct lcd_error *lcd_client_resize(struct lcd_client *c, const char *id, const char *process_id, uint32_t width, uint32_t height, const struct lcd_call *call);
 
 /**
  * Freezes container `id`; returns once containerd has paused it (`pause` follows
  * through `state_changed`). Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_pause(struct lcd_client *c, const char *id);
+struct lcd_error *lcd_client_pause(struct lcd_client *c, const char *id, const struct lcd_call *call);
 
 /**
  * Thaws container `id`; returns once containerd has resumed it (`resume` follows
  * through `state_changed`). Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_resume(struct lcd_client *c, const char *id);
+struct lcd_error *lcd_client_resume(struct lcd_client *c, const char *id, const struct lcd_call *call);
 
 /**
  * Re-adopts container `id`, created by this library, after the host program or
@@ -506,21 +530,21 @@ struct lcd_error *lcd_client_resume(struct lcd_client *c, const char *id);
  * with its real code, one gone without a trace as `exit` 255 (and this returns OK).
  * Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_restore(struct lcd_client *c, const char *id, const char *options_json);
+struct lcd_error *lcd_client_restore(struct lcd_client *c, const char *id, const char *options_json, const struct lcd_call *call);
 
 /**
  * The cgroup figures of container `id` as JSON: `read` (RFC 3339), `cgroup`, `cpu`,
  * `memory`, `pids`, `blkio`. On success `*stats_json` receives a string the caller
  * frees with `lcd_string_free`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_stats(struct lcd_client *c, const char *id, char **stats_json);
+struct lcd_error *lcd_client_stats(struct lcd_client *c, const char *id, char **stats_json, const struct lcd_call *call);
 
 /**
  * The host pids of every process in container `id`, as a JSON array of numbers. On
  * success `*pids_json` receives a string the caller frees with `lcd_string_free`.
  * Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_get_pids(struct lcd_client *c, const char *id, char **pids_json);
+struct lcd_error *lcd_client_get_pids(struct lcd_client *c, const char *id, char **pids_json, const struct lcd_call *call);
 
 /**
  * Every process of container `id` as a JSON array of `{"pid", "process_id"}`
@@ -528,13 +552,13 @@ struct lcd_error *lcd_client_get_pids(struct lcd_client *c, const char *id, char
  * start). On success `*summary_json` receives a string the caller frees with
  * `lcd_string_free`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_summary(struct lcd_client *c, const char *id, char **summary_json);
+struct lcd_error *lcd_client_summary(struct lcd_client *c, const char *id, char **summary_json, const struct lcd_call *call);
 
 /**
  * Applies OCI `LinuxResources` (`resources_json`, borrowed) to running container
  * `id`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *id, const char *resources_json);
+struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *id, const char *resources_json, const struct lcd_call *call);
 
 /**
  * The containers of this client's namespace as a JSON array of `{"id", "pid",
@@ -542,7 +566,7 @@ struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *
  * `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
  * a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json);
+struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json, const struct lcd_call *call);
 
 /**
  * Stops container `id`: sends `sig` (0: the container's stop signal — the spec's
@@ -555,7 +579,7 @@ struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json);
  * ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
  * does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig, uint32_t timeout_ms);
+struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig, uint32_t timeout_ms, const struct lcd_call *call);
 
 /**
  * Replaces the restart policy of container `id` (moby's restart manager
@@ -567,7 +591,7 @@ struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig,
  * the container then ends with its `exit`. An explicitly stopped container stays
  * stopped. Blocking, thread-safe.
  */
-struct lcd_error *lcd_client_update_restart_policy(struct lcd_client *c, const char *id, const char *policy_json);
+struct lcd_error *lcd_client_update_restart_policy(struct lcd_client *c, const char *id, const char *policy_json, const struct lcd_call *call);
 
 /**
  * Closes and frees the client: stops event delivery, waits for callbacks in flight
@@ -607,7 +631,7 @@ void lcd_client_free(struct lcd_client *c);
  * `LCD_INVALID_ARGUMENT`; a blob whose digest or size is wrong `LCD_IO` naming it (no
  * image is registered then). Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, const char *options_json, lcd_progress_fn progress, void *user_data, char **image_json);
+struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, const char *options_json, lcd_progress_fn progress, void *user_data, char **image_json, const struct lcd_call *call);
 
 /**
  * Imports the images of the archive at `archive_path` (borrowed): an OCI image
@@ -621,14 +645,14 @@ struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, c
  * array (free with `lcd_string_free`) of the images created, each shaped as
  * `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_image_import(struct lcd_remote *r, const char *archive_path, const char *options_json, char **images_json);
+struct lcd_error *lcd_remote_image_import(struct lcd_remote *r, const char *archive_path, const char *options_json, char **images_json, const struct lcd_call *call);
 
 /**
  * Lists the images of the remote's namespace. On success `*images_json` receives a
  * library-owned JSON array (free with `lcd_string_free`), sorted by name, each
  * element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json);
+struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json, const struct lcd_call *call);
 
 /**
  * Removes image `ref` (borrowed; normalised as in `lcd_remote_image_pull`) from the
@@ -636,7 +660,7 @@ struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json
  * refers to before this returns. Containers created from it keep running. Unknown
  * image: `LCD_NOT_FOUND`. Blocking, thread-safe.
  */
-struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref);
+struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref, const struct lcd_call *call);
 
 /**
  * Builds a complete, safe OCI runtime spec, as containerd's `oci.GenerateSpec` does:
@@ -690,6 +714,31 @@ struct lcd_error *lcd_spec_default(const char *options_json, char **spec_json);
  * `log` crate (a Rust host that installed its own). Thread-safe.
  */
 struct lcd_error *lcd_log_set_callback(int32_t max_level, lcd_log_fn cb, void *user_data);
+
+/**
+ * A new call with no deadline, not cancelled. The caller owns it and frees it with
+ * `lcd_call_free`. NULL only if memory cannot be allocated. Thread-safe.
+ */
+struct lcd_call *lcd_call_new(void);
+
+/**
+ * Sets the deadline of `c` to now + `ms` milliseconds (0: no deadline). Calls already
+ * under way with `c` see the new deadline too. NULL is a no-op. Any thread.
+ */
+void lcd_call_set_timeout_ms(struct lcd_call *c, uint64_t ms);
+
+/**
+ * Cancels every call using `c`, under way or to come: they return `LCD_CANCELLED`
+ * within 100 ms. Idempotent; from any thread (not from a signal handler). NULL is a
+ * no-op.
+ */
+void lcd_call_cancel(struct lcd_call *c);
+
+/**
+ * Frees `c`. Only once every call using it has returned; `c` is invalid afterwards.
+ * NULL is a no-op.
+ */
+void lcd_call_free(struct lcd_call *c);
 
 #ifdef __cplusplus
 }  // extern "C"

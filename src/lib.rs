@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod call;
 pub mod client;
 pub mod error;
 pub mod events;
@@ -26,6 +27,7 @@ pub mod spec;
 pub mod spec_default;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
+pub use call::Call;
 pub use client::{Client, ContainerInfo, ContainerStatus, ProcessInfo, ProcessSummary};
 pub use error::{Code, Error, Result};
 pub use remote::connection::OUTAGE_WAIT;
@@ -38,4 +40,4 @@ pub use spec_default::{default_spec, SpecOptions};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Version of the C ABI; bumped on every incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;

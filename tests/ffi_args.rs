@@ -118,8 +118,8 @@ fn errors_and_versions() {
 fn remote_new_rejects_bad_options_before_doing_anything() {
     unsafe {
         // NULL out: refused before the options are even looked at (valid ones here).
-        invalid(lcd_remote_new(c"{}".as_ptr(), ptr::null_mut()), "out");
-        invalid(lcd_remote_new(ptr::null(), ptr::null_mut()), "out");
+        invalid(lcd_remote_new(c"{}".as_ptr(), ptr::null_mut(), std::ptr::null()), "out");
+        invalid(lcd_remote_new(ptr::null(), ptr::null_mut(), std::ptr::null()), "out");
 
         let cases: &[(&str, &str)] = &[
             (r#"{"start_deamon": true}"#, "start_deamon"),
@@ -138,11 +138,11 @@ fn remote_new_rejects_bad_options_before_doing_anything() {
         for (json, needle) in cases {
             let mut out = sentinel::<lcd_remote>();
             eprintln!("options: {json}");
-            invalid(lcd_remote_new(cs(json).as_ptr(), &mut out), needle);
+            invalid(lcd_remote_new(cs(json).as_ptr(), &mut out, std::ptr::null()), needle);
             assert_eq!(out, sentinel(), "out written for {json}");
         }
         let mut out = sentinel::<lcd_remote>();
-        invalid(lcd_remote_new(bad_utf8(), &mut out), "options_json");
+        invalid(lcd_remote_new(bad_utf8(), &mut out, std::ptr::null()), "options_json");
         assert_eq!(out, sentinel());
     }
 }
@@ -155,7 +155,7 @@ fn remote_update_options_and_cleanup_check_their_arguments() {
         invalid(lcd_remote_update_options(fake_remote(), c"{\"live_restor\": true}".as_ptr()), "live_restor");
         invalid(lcd_remote_update_options(fake_remote(), c"{".as_ptr()), "remote options");
         invalid(lcd_remote_update_options(fake_remote(), bad_utf8()), "options_json");
-        invalid(lcd_remote_cleanup(ptr::null_mut()), "r (lcd_remote *)");
+        invalid(lcd_remote_cleanup(ptr::null_mut(), std::ptr::null()), "r (lcd_remote *)");
     }
 }
 
@@ -176,11 +176,11 @@ fn remote_client_checks_its_arguments_and_keeps_user_data_on_failure() {
     };
     unsafe {
         let mut out = sentinel::<lcd_client>();
-        invalid(lcd_remote_client(ptr::null_mut(), &table, &mut out), "r (lcd_remote *)");
-        invalid(lcd_remote_client(fake_remote(), ptr::null(), &mut out), "backend");
-        invalid(lcd_remote_client(fake_remote(), &table, ptr::null_mut()), "out");
+        invalid(lcd_remote_client(ptr::null_mut(), &table, &mut out, std::ptr::null()), "r (lcd_remote *)");
+        invalid(lcd_remote_client(fake_remote(), ptr::null(), &mut out, std::ptr::null()), "backend");
+        invalid(lcd_remote_client(fake_remote(), &table, ptr::null_mut(), std::ptr::null()), "out");
         let zero = lcd_backend { struct_size: 0, ..table };
-        invalid(lcd_remote_client(fake_remote(), &zero, &mut out), "struct_size");
+        invalid(lcd_remote_client(fake_remote(), &zero, &mut out, std::ptr::null()), "struct_size");
         assert_eq!(out, sentinel());
     }
     assert_eq!(FREED.load(Ordering::SeqCst), 0, "user_data_free called for a failed lcd_remote_client");
@@ -196,21 +196,21 @@ fn client_calls_refuse_a_null_client() {
     let what = "c (lcd_client *)";
     unsafe {
         let mut s = sentinel::<c_char>();
-        invalid(lcd_client_create(c, id, spec.as_ptr(), ptr::null()), what);
-        invalid(lcd_client_signal(c, id, 15), what);
-        invalid(lcd_client_signal_process(c, id, pid, 15), what);
-        invalid(lcd_client_add_process(c, id, pid, c"{\"args\": [\"true\"]}".as_ptr()), what);
-        invalid(lcd_client_resize(c, id, pid, 80, 25), what);
-        invalid(lcd_client_pause(c, id), what);
-        invalid(lcd_client_resume(c, id), what);
-        invalid(lcd_client_restore(c, id, ptr::null()), what);
-        invalid(lcd_client_stats(c, id, &mut s), what);
-        invalid(lcd_client_get_pids(c, id, &mut s), what);
-        invalid(lcd_client_summary(c, id, &mut s), what);
-        invalid(lcd_client_update_resources(c, id, c"{}".as_ptr()), what);
-        invalid(lcd_client_stop(c, id, 0, 1000), what);
-        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr()), what);
-        invalid(lcd_client_list(c, &mut s), what);
+        invalid(lcd_client_create(c, id, spec.as_ptr(), ptr::null(), std::ptr::null()), what);
+        invalid(lcd_client_signal(c, id, 15, std::ptr::null()), what);
+        invalid(lcd_client_signal_process(c, id, pid, 15, std::ptr::null()), what);
+        invalid(lcd_client_add_process(c, id, pid, c"{\"args\": [\"true\"]}".as_ptr(), std::ptr::null()), what);
+        invalid(lcd_client_resize(c, id, pid, 80, 25, std::ptr::null()), what);
+        invalid(lcd_client_pause(c, id, std::ptr::null()), what);
+        invalid(lcd_client_resume(c, id, std::ptr::null()), what);
+        invalid(lcd_client_restore(c, id, ptr::null(), std::ptr::null()), what);
+        invalid(lcd_client_stats(c, id, &mut s, std::ptr::null()), what);
+        invalid(lcd_client_get_pids(c, id, &mut s, std::ptr::null()), what);
+        invalid(lcd_client_summary(c, id, &mut s, std::ptr::null()), what);
+        invalid(lcd_client_update_resources(c, id, c"{}".as_ptr(), std::ptr::null()), what);
+        invalid(lcd_client_stop(c, id, 0, 1000, std::ptr::null()), what);
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr(), std::ptr::null()), what);
+        invalid(lcd_client_list(c, &mut s, std::ptr::null()), what);
         assert_eq!(s, sentinel());
     }
 }
@@ -225,38 +225,38 @@ fn client_calls_refuse_null_arguments() {
     let null = ptr::null();
     let process = c"{\"args\": [\"true\"]}".as_ptr();
     unsafe {
-        invalid(lcd_client_create(c, null, spec.as_ptr(), null), "id is NULL");
-        invalid(lcd_client_create(c, id, null, null), "spec_json is NULL");
-        invalid(lcd_client_signal(c, null, 9), "id is NULL");
-        invalid(lcd_client_signal_process(c, null, pid, 9), "id is NULL");
-        invalid(lcd_client_signal_process(c, id, null, 9), "process_id is NULL");
-        invalid(lcd_client_add_process(c, null, pid, process), "id is NULL");
-        invalid(lcd_client_add_process(c, id, null, process), "process_id is NULL");
-        invalid(lcd_client_add_process(c, id, pid, null), "process_json is NULL");
-        invalid(lcd_client_resize(c, null, pid, 80, 25), "id is NULL");
-        invalid(lcd_client_resize(c, id, null, 80, 25), "process_id is NULL");
-        invalid(lcd_client_pause(c, null), "id is NULL");
-        invalid(lcd_client_resume(c, null), "id is NULL");
-        invalid(lcd_client_restore(c, null, null), "id is NULL");
-        invalid(lcd_client_update_resources(c, null, c"{}".as_ptr()), "id is NULL");
-        invalid(lcd_client_update_resources(c, id, null), "resources_json is NULL");
-        invalid(lcd_client_stop(c, null, 0, 1000), "id is NULL");
-        invalid(lcd_client_stop(c, id, 65, 1000), "signal 65");
-        invalid(lcd_client_stop(c, id, -1, 1000), "signal -1");
-        invalid(lcd_client_update_restart_policy(c, null, c"{\"name\": \"no\"}".as_ptr()), "id is NULL");
-        invalid(lcd_client_update_restart_policy(c, id, null), "policy_json is NULL");
-        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\", \"count\": 1}".as_ptr()), "count");
-        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"always\", \"maximum_retry_count\": 1}".as_ptr()), "maximum_retry_count");
+        invalid(lcd_client_create(c, null, spec.as_ptr(), null, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_create(c, id, null, null, std::ptr::null()), "spec_json is NULL");
+        invalid(lcd_client_signal(c, null, 9, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_signal_process(c, null, pid, 9, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_signal_process(c, id, null, 9, std::ptr::null()), "process_id is NULL");
+        invalid(lcd_client_add_process(c, null, pid, process, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_add_process(c, id, null, process, std::ptr::null()), "process_id is NULL");
+        invalid(lcd_client_add_process(c, id, pid, null, std::ptr::null()), "process_json is NULL");
+        invalid(lcd_client_resize(c, null, pid, 80, 25, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_resize(c, id, null, 80, 25, std::ptr::null()), "process_id is NULL");
+        invalid(lcd_client_pause(c, null, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_resume(c, null, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_restore(c, null, null, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_update_resources(c, null, c"{}".as_ptr(), std::ptr::null()), "id is NULL");
+        invalid(lcd_client_update_resources(c, id, null, std::ptr::null()), "resources_json is NULL");
+        invalid(lcd_client_stop(c, null, 0, 1000, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_stop(c, id, 65, 1000, std::ptr::null()), "signal 65");
+        invalid(lcd_client_stop(c, id, -1, 1000, std::ptr::null()), "signal -1");
+        invalid(lcd_client_update_restart_policy(c, null, c"{\"name\": \"no\"}".as_ptr(), std::ptr::null()), "id is NULL");
+        invalid(lcd_client_update_restart_policy(c, id, null, std::ptr::null()), "policy_json is NULL");
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\", \"count\": 1}".as_ptr(), std::ptr::null()), "count");
+        invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"always\", \"maximum_retry_count\": 1}".as_ptr(), std::ptr::null()), "maximum_retry_count");
 
         let mut s = sentinel::<c_char>();
-        invalid(lcd_client_stats(c, null, &mut s), "id is NULL");
-        invalid(lcd_client_get_pids(c, null, &mut s), "id is NULL");
-        invalid(lcd_client_summary(c, null, &mut s), "id is NULL");
+        invalid(lcd_client_stats(c, null, &mut s, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_get_pids(c, null, &mut s, std::ptr::null()), "id is NULL");
+        invalid(lcd_client_summary(c, null, &mut s, std::ptr::null()), "id is NULL");
         assert_eq!(s, sentinel());
-        invalid(lcd_client_stats(c, id, ptr::null_mut()), "stats_json is NULL");
-        invalid(lcd_client_get_pids(c, id, ptr::null_mut()), "pids_json is NULL");
-        invalid(lcd_client_summary(c, id, ptr::null_mut()), "summary_json is NULL");
-        invalid(lcd_client_list(c, ptr::null_mut()), "containers_json is NULL");
+        invalid(lcd_client_stats(c, id, ptr::null_mut(), std::ptr::null()), "stats_json is NULL");
+        invalid(lcd_client_get_pids(c, id, ptr::null_mut(), std::ptr::null()), "pids_json is NULL");
+        invalid(lcd_client_summary(c, id, ptr::null_mut(), std::ptr::null()), "summary_json is NULL");
+        invalid(lcd_client_list(c, ptr::null_mut(), std::ptr::null()), "containers_json is NULL");
     }
 }
 
@@ -274,20 +274,20 @@ fn client_calls_refuse_bad_container_ids() {
         let (id, needle) = if i + 1 == cases.len() { (bad_utf8(), "UTF-8") } else { (owned.as_ptr(), *needle) };
         unsafe {
             let mut s = sentinel::<c_char>();
-            invalid(lcd_client_create(c, id, spec.as_ptr(), ptr::null()), needle);
-            invalid(lcd_client_signal(c, id, 9), needle);
-            invalid(lcd_client_signal_process(c, id, c"init".as_ptr(), 9), needle);
-            invalid(lcd_client_add_process(c, id, pid, process), needle);
-            invalid(lcd_client_resize(c, id, c"init".as_ptr(), 80, 25), needle);
-            invalid(lcd_client_pause(c, id), needle);
-            invalid(lcd_client_resume(c, id), needle);
-            invalid(lcd_client_restore(c, id, ptr::null()), needle);
-            invalid(lcd_client_stats(c, id, &mut s), needle);
-            invalid(lcd_client_get_pids(c, id, &mut s), needle);
-            invalid(lcd_client_summary(c, id, &mut s), needle);
-            invalid(lcd_client_update_resources(c, id, c"{}".as_ptr()), needle);
-            invalid(lcd_client_stop(c, id, 0, 0), needle);
-            invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr()), needle);
+            invalid(lcd_client_create(c, id, spec.as_ptr(), ptr::null(), std::ptr::null()), needle);
+            invalid(lcd_client_signal(c, id, 9, std::ptr::null()), needle);
+            invalid(lcd_client_signal_process(c, id, c"init".as_ptr(), 9, std::ptr::null()), needle);
+            invalid(lcd_client_add_process(c, id, pid, process, std::ptr::null()), needle);
+            invalid(lcd_client_resize(c, id, c"init".as_ptr(), 80, 25, std::ptr::null()), needle);
+            invalid(lcd_client_pause(c, id, std::ptr::null()), needle);
+            invalid(lcd_client_resume(c, id, std::ptr::null()), needle);
+            invalid(lcd_client_restore(c, id, ptr::null(), std::ptr::null()), needle);
+            invalid(lcd_client_stats(c, id, &mut s, std::ptr::null()), needle);
+            invalid(lcd_client_get_pids(c, id, &mut s, std::ptr::null()), needle);
+            invalid(lcd_client_summary(c, id, &mut s, std::ptr::null()), needle);
+            invalid(lcd_client_update_resources(c, id, c"{}".as_ptr(), std::ptr::null()), needle);
+            invalid(lcd_client_stop(c, id, 0, 0, std::ptr::null()), needle);
+            invalid(lcd_client_update_restart_policy(c, id, c"{\"name\": \"no\"}".as_ptr(), std::ptr::null()), needle);
             assert_eq!(s, sentinel());
         }
     }
@@ -301,13 +301,13 @@ fn client_calls_refuse_bad_process_ids() {
     unsafe {
         for (bad, needle) in bad_ids() {
             let p = cs(&bad);
-            invalid(lcd_client_signal_process(c, id, p.as_ptr(), 9), needle);
-            invalid(lcd_client_add_process(c, id, p.as_ptr(), process), needle);
-            invalid(lcd_client_resize(c, id, p.as_ptr(), 80, 25), needle);
+            invalid(lcd_client_signal_process(c, id, p.as_ptr(), 9, std::ptr::null()), needle);
+            invalid(lcd_client_add_process(c, id, p.as_ptr(), process, std::ptr::null()), needle);
+            invalid(lcd_client_resize(c, id, p.as_ptr(), 80, 25, std::ptr::null()), needle);
         }
-        invalid(lcd_client_signal_process(c, id, bad_utf8(), 9), "process_id is not valid UTF-8");
+        invalid(lcd_client_signal_process(c, id, bad_utf8(), 9, std::ptr::null()), "process_id is not valid UTF-8");
         // "init" names the container's first process: no exec may take it.
-        invalid(lcd_client_add_process(c, id, c"init".as_ptr(), process), "init");
+        invalid(lcd_client_add_process(c, id, c"init".as_ptr(), process, std::ptr::null()), "init");
     }
 }
 
@@ -321,13 +321,13 @@ fn client_calls_refuse_bad_json() {
     let pid = c"exec1".as_ptr();
     unsafe {
         // The OCI spec.
-        invalid(lcd_client_create(c, id, c"{".as_ptr(), ptr::null()), "OCI spec");
-        invalid(lcd_client_create(c, id, bad_utf8(), ptr::null()), "spec_json is not valid UTF-8");
-        invalid(lcd_client_create(c, id, c"{\"ociVersion\": \"1.0.2\"}".as_ptr(), ptr::null()), "process");
+        invalid(lcd_client_create(c, id, c"{".as_ptr(), ptr::null(), std::ptr::null()), "OCI spec");
+        invalid(lcd_client_create(c, id, bad_utf8(), ptr::null(), std::ptr::null()), "spec_json is not valid UTF-8");
+        invalid(lcd_client_create(c, id, c"{\"ociVersion\": \"1.0.2\"}".as_ptr(), ptr::null(), std::ptr::null()), "process");
         let missing = spec_json("/nonexistent/rootfs/for/lcd");
-        invalid(lcd_client_create(c, id, missing.as_ptr(), ptr::null()), "root.path");
+        invalid(lcd_client_create(c, id, missing.as_ptr(), ptr::null(), std::ptr::null()), "root.path");
         let relative = spec_json("rootfs");
-        invalid(lcd_client_create(c, id, relative.as_ptr(), ptr::null()), "root.path");
+        invalid(lcd_client_create(c, id, relative.as_ptr(), ptr::null(), std::ptr::null()), "root.path");
 
         // Create and restore options: strict, unknown keys named.
         for (json, needle) in [
@@ -338,11 +338,11 @@ fn client_calls_refuse_bad_json() {
             ("null", "create options"),
         ] {
             let j = cs(json);
-            invalid(lcd_client_create(c, id, spec.as_ptr(), j.as_ptr()), needle);
-            invalid(lcd_client_restore(c, id, j.as_ptr()), needle);
+            invalid(lcd_client_create(c, id, spec.as_ptr(), j.as_ptr(), std::ptr::null()), needle);
+            invalid(lcd_client_restore(c, id, j.as_ptr(), std::ptr::null()), needle);
         }
-        invalid(lcd_client_create(c, id, spec.as_ptr(), bad_utf8()), "options_json is not valid UTF-8");
-        invalid(lcd_client_restore(c, id, bad_utf8()), "options_json is not valid UTF-8");
+        invalid(lcd_client_create(c, id, spec.as_ptr(), bad_utf8(), std::ptr::null()), "options_json is not valid UTF-8");
+        invalid(lcd_client_restore(c, id, bad_utf8(), std::ptr::null()), "options_json is not valid UTF-8");
 
         // The exec process.
         for (json, needle) in [
@@ -354,14 +354,14 @@ fn client_calls_refuse_bad_json() {
             ("{", "process"),
         ] {
             let j = cs(json);
-            invalid(lcd_client_add_process(c, id, pid, j.as_ptr()), needle);
+            invalid(lcd_client_add_process(c, id, pid, j.as_ptr(), std::ptr::null()), needle);
         }
-        invalid(lcd_client_add_process(c, id, pid, bad_utf8()), "process_json is not valid UTF-8");
+        invalid(lcd_client_add_process(c, id, pid, bad_utf8(), std::ptr::null()), "process_json is not valid UTF-8");
 
         // LinuxResources.
-        invalid(lcd_client_update_resources(c, id, c"{".as_ptr()), "resources");
-        invalid(lcd_client_update_resources(c, id, c"{\"memory\": {\"limit\": -5}}".as_ptr()), "memory.limit");
-        invalid(lcd_client_update_resources(c, id, bad_utf8()), "resources_json is not valid UTF-8");
+        invalid(lcd_client_update_resources(c, id, c"{".as_ptr(), std::ptr::null()), "resources");
+        invalid(lcd_client_update_resources(c, id, c"{\"memory\": {\"limit\": -5}}".as_ptr(), std::ptr::null()), "memory.limit");
+        invalid(lcd_client_update_resources(c, id, bad_utf8(), std::ptr::null()), "resources_json is not valid UTF-8");
     }
 }
 

@@ -67,7 +67,7 @@ fn header_has_the_contract_names() {
         "typedef struct lcd_backend {",
         "typedef struct lcd_state_info {",
         "typedef struct lcd_io_pipe {",
-        "#define LCD_ABI_VERSION 1",
+        "#define LCD_ABI_VERSION 2",
         "#define LCD_STATE_START_CONTAINER \"start-container\"",
         "#define LCD_STATE_EXIT_PROCESS \"exit-process\"",
     ] {

@@ -211,7 +211,7 @@ static void *worker(void *arg) {
         s->deleted = 0;
         pthread_mutex_unlock(&s->mu);
         int64_t t0 = now_ns(CLOCK_MONOTONIC);
-        lcd_error *e = lcd_client_create(sh->client, id, sh->spec, NULL);
+        lcd_error *e = lcd_client_create(sh->client, id, sh->spec, NULL, NULL);
         if (e) {
             fprintf(stderr, "create %s: %s\n", id, lcd_error_message(e));
             lcd_error_free(e);
@@ -305,7 +305,7 @@ int main(int argc, char **argv) {
              "{\"remote_addr\": \"%s\", \"start_daemon\": false, \"state_dir\": \"%s\", \"namespace\": \"%s\"}",
              argv[2], argv[3], argv[5]);
     lcd_remote *remote = NULL;
-    lcd_error *e = lcd_remote_new(options, &remote);
+    lcd_error *e = lcd_remote_new(options, &remote, NULL);
     if (e)
         die("remote", e);
     lcd_backend backend = {
@@ -315,7 +315,7 @@ int main(int argc, char **argv) {
         .attach_streams = NULL,
         .user_data_free = NULL,
     };
-    e = lcd_remote_client(remote, &backend, &sh.client);
+    e = lcd_remote_client(remote, &backend, &sh.client, NULL);
     if (e)
         die("client", e);
 
@@ -372,7 +372,7 @@ int main(int argc, char **argv) {
             t0 = now_ns(CLOCK_MONOTONIC);
             for (int i = 0; i < sh.iters; i++) {
                 char *json = NULL;
-                e = lcd_client_list(sh.client, &json);
+                e = lcd_client_list(sh.client, &json, NULL);
                 if (e)
                     die("list", e);
                 if (strcmp(json, "[]") != 0) {

@@ -31,9 +31,9 @@ def main():
     lib.lcd_error_message.argtypes = [ctypes.c_void_p]
     for name in ("lcd_remote_new", "lcd_remote_client", "lcd_client_list"):
         getattr(lib, name).restype = ctypes.c_void_p
-    lib.lcd_remote_new.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
-    lib.lcd_remote_client.argtypes = [ctypes.c_void_p, ctypes.POINTER(Backend), ctypes.POINTER(ctypes.c_void_p)]
-    lib.lcd_client_list.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.lcd_remote_new.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+    lib.lcd_remote_client.argtypes = [ctypes.c_void_p, ctypes.POINTER(Backend), ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+    lib.lcd_client_list.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
     lib.lcd_string_free.argtypes = [ctypes.c_void_p]
     lib.lcd_client_free.argtypes = [ctypes.c_void_p]
     lib.lcd_remote_free.argtypes = [ctypes.c_void_p]
@@ -44,10 +44,10 @@ def main():
 
     opts = json.dumps({"remote_addr": socket, "start_daemon": False, "state_dir": state_dir, "namespace": namespace})
     remote = ctypes.c_void_p()
-    check(lib.lcd_remote_new(opts.encode(), ctypes.byref(remote)), "remote")
+    check(lib.lcd_remote_new(opts.encode(), ctypes.byref(remote), None), "remote")
     backend = Backend(ctypes.sizeof(Backend), None, None, None, None)
     client = ctypes.c_void_p()
-    check(lib.lcd_remote_client(remote, ctypes.byref(backend), ctypes.byref(client)), "client")
+    check(lib.lcd_remote_client(remote, ctypes.byref(backend), ctypes.byref(client), None), "client")
 
     version = lib.lcd_version
     list_ = lib.lcd_client_list

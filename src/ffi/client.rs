@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_int};
 use std::ptr::NonNull;
 
+use super::call::{lcd_call, with_call};
 use super::error::lcd_error;
 use super::util::{c_str, guard, guard_value, non_null, opt_c_str, out_json, out_param, write_out};
 use crate::client::{check_stop_signal, parse_restart_policy, Client};
@@ -97,6 +98,7 @@ pub unsafe extern "C" fn lcd_client_create(
     id: *const c_char,
     spec_json: *const c_char,
     options_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
@@ -107,7 +109,7 @@ pub unsafe extern "C" fn lcd_client_create(
         let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
         let spec = ContainerSpec::for_options(spec_json, &options)?;
         // SAFETY (all handles of this module): a live handle from lcd_remote_client.
-        unsafe { client(c) }.create(id, &spec, &options)
+        unsafe { with_call(call, || client(c).create(id, &spec, &options)) }
     })
 }
 
@@ -115,11 +117,11 @@ pub unsafe extern "C" fn lcd_client_create(
 /// an explicit stop (no restart follows); a paused container is thawed so that the
 /// signal is delivered. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.signal(id, sig)
+        unsafe { with_call(call, || client(c).signal(id, sig)) }
     })
 }
 
@@ -131,12 +133,13 @@ pub unsafe extern "C" fn lcd_client_signal_process(
     id: *const c_char,
     process_id: *const c_char,
     sig: c_int,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let pid = unsafe { checked_process_id(process_id) }?;
-        unsafe { client(c) }.signal_process(id, pid, sig)
+        unsafe { with_call(call, || client(c).signal_process(id, pid, sig)) }
     })
 }
 
@@ -157,6 +160,7 @@ pub unsafe extern "C" fn lcd_client_add_process(
     id: *const c_char,
     process_id: *const c_char,
     process_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
@@ -164,7 +168,7 @@ pub unsafe extern "C" fn lcd_client_add_process(
         let pid = unsafe { c_str(process_id, "process_id") }?;
         validate_exec_id(pid)?;
         let process = ProcessSpec::from_json(unsafe { c_str(process_json, "process_json") }?)?;
-        unsafe { client(c) }.add_process(id, pid, &process).map(drop)
+        unsafe { with_call(call, || client(c).add_process(id, pid, &process)) }.map(drop)
     })
 }
 
@@ -177,34 +181,35 @@ pub unsafe extern "C" fn lcd_client_resize(
     process_id: *const c_char,
     width: u32,
     height: u32,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let pid = unsafe { checked_process_id(process_id) }?;
-        unsafe { client(c) }.resize(id, pid, width, height)
+        unsafe { with_call(call, || client(c).resize(id, pid, width, height)) }
     })
 }
 
 /// Freezes container `id`; returns once containerd has paused it (`pause` follows
 /// through `state_changed`). Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.pause(id)
+        unsafe { with_call(call, || client(c).pause(id)) }
     })
 }
 
 /// Thaws container `id`; returns once containerd has resumed it (`resume` follows
 /// through `state_changed`). Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
-        unsafe { client(c) }.resume(id)
+        unsafe { with_call(call, || client(c).resume(id)) }
     })
 }
 
@@ -219,12 +224,13 @@ pub unsafe extern "C" fn lcd_client_restore(
     c: *mut lcd_client,
     id: *const c_char,
     options_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let options = CreateOptions::from_json(unsafe { opt_c_str(options_json, "options_json") }?)?;
-        unsafe { client(c) }.restore(id, &options)
+        unsafe { with_call(call, || client(c).restore(id, &options)) }
     })
 }
 
@@ -236,12 +242,13 @@ pub unsafe extern "C" fn lcd_client_stats(
     c: *mut lcd_client,
     id: *const c_char,
     stats_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(stats_json, "stats_json")?;
-        let stats = unsafe { client(c) }.stats(id)?;
+        let stats = unsafe { with_call(call, || client(c).stats(id)) }?;
         let s = out_json(&stats)?;
         // SAFETY (all out-parameters of this module): writable, checked above.
         unsafe { write_out(out, s) };
@@ -257,12 +264,13 @@ pub unsafe extern "C" fn lcd_client_get_pids(
     c: *mut lcd_client,
     id: *const c_char,
     pids_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(pids_json, "pids_json")?;
-        let pids = unsafe { client(c) }.get_pids(id)?;
+        let pids = unsafe { with_call(call, || client(c).get_pids(id)) }?;
         let s = out_json(&pids)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -278,12 +286,13 @@ pub unsafe extern "C" fn lcd_client_summary(
     c: *mut lcd_client,
     id: *const c_char,
     summary_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let out = out_param(summary_json, "summary_json")?;
-        let summary = unsafe { client(c) }.summary(id)?;
+        let summary = unsafe { with_call(call, || client(c).summary(id)) }?;
         let s = out_json(&summary)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -297,12 +306,13 @@ pub unsafe extern "C" fn lcd_client_update_resources(
     c: *mut lcd_client,
     id: *const c_char,
     resources_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let resources = parse_resources(unsafe { c_str(resources_json, "resources_json") }?)?;
-        unsafe { client(c) }.update_resources(id, &resources)
+        unsafe { with_call(call, || client(c).update_resources(id, &resources)) }
     })
 }
 
@@ -311,11 +321,11 @@ pub unsafe extern "C" fn lcd_client_update_resources(
 /// `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
 /// a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let out = out_param(containers_json, "containers_json")?;
-        let list = unsafe { client(c) }.list()?;
+        let list = unsafe { with_call(call, || client(c).list()) }?;
         let s = out_json(&list)?;
         unsafe { write_out(out, s) };
         Ok(())
@@ -332,12 +342,12 @@ pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *m
 /// ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
 /// does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         check_stop_signal(sig)?;
-        unsafe { client(c) }.stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))
+        unsafe { with_call(call, || client(c).stop(id, sig, std::time::Duration::from_millis(timeout_ms.into()))) }
     })
 }
 
@@ -354,12 +364,13 @@ pub unsafe extern "C" fn lcd_client_update_restart_policy(
     c: *mut lcd_client,
     id: *const c_char,
     policy_json: *const c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let c = handle(c)?;
         let id = unsafe { container_id(id) }?;
         let policy = parse_restart_policy(unsafe { c_str(policy_json, "policy_json") }?)?;
-        unsafe { client(c) }.update_restart_policy(id, &policy)
+        unsafe { with_call(call, || client(c).update_restart_policy(id, &policy)) }
     })
 }
 

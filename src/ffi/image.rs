@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
+use super::call::{lcd_call, with_call};
 use super::error::lcd_error;
 use super::remote::lcd_remote;
 use super::util::{c_str, guard, non_null, opt_c_str, out_json, out_param, write_out};
@@ -70,6 +71,7 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
     progress: lcd_progress_fn,
     user_data: *mut c_void,
     image_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
@@ -84,7 +86,7 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
         let progress = progress.map(|cb| ProgressTarget { cb, user_data }.into_fn());
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let info = remote.pull_image(reference, &options, progress)?;
+        let info = unsafe { with_call(call, || remote.pull_image(reference, &options, progress)) }?;
         let s = out_json(&info)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
@@ -108,6 +110,7 @@ pub unsafe extern "C" fn lcd_remote_image_import(
     archive_path: *const c_char,
     options_json: *const c_char,
     images_json: *mut *mut c_char,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
@@ -121,7 +124,7 @@ pub unsafe extern "C" fn lcd_remote_image_import(
         };
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let images = remote.import_images(Path::new(path), &options)?;
+        let images = unsafe { with_call(call, || remote.import_images(Path::new(path), &options)) }?;
         let s = out_json(&images)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
@@ -133,13 +136,13 @@ pub unsafe extern "C" fn lcd_remote_image_import(
 /// library-owned JSON array (free with `lcd_string_free`), sorted by name, each
 /// element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: *mut *mut c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         let out = out_param(images_json, "images_json")?;
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        let s = out_json(&remote.images()?)?;
+        let s = out_json(&unsafe { with_call(call, || remote.images()) }?)?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, s) };
         Ok(())
@@ -151,13 +154,13 @@ pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: 
 /// refers to before this returns. Containers created from it keep running. Unknown
 /// image: `LCD_NOT_FOUND`. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_image_remove(r: *mut lcd_remote, r#ref: *const c_char) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_image_remove(r: *mut lcd_remote, r#ref: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         // SAFETY: a NUL-terminated string, borrowed for the call.
         let reference = unsafe { c_str(r#ref, "ref") }?;
         // SAFETY: `r` is a live handle per the contract.
         let remote = unsafe { &r.as_ref().remote };
-        remote.remove_image(reference)
+        unsafe { with_call(call, || remote.remove_image(reference)) }
     })
 }

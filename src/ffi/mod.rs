@@ -10,7 +10,8 @@
 //! - [`client`] has `lcd_client_*`;
 //! - [`image`] has `lcd_remote_image_*`;
 //! - [`spec`] has `lcd_spec_default`;
-//! - [`log`] has `lcd_log_set_callback`.
+//! - [`log`] has `lcd_log_set_callback`;
+//! - [`call`] has `lcd_call`, the deadline and cancellation of blocking calls.
 //!
 //! Conventions (the design's C ABI section): every fallible export returns `lcd_error *`, NULL on
 //! success; out-parameters come last and are written only on success; every argument
@@ -41,7 +42,10 @@ pub mod spec;
 
 pub mod log;
 
+pub mod call;
+
 pub use backend::{lcd_backend, lcd_io_pipe, lcd_state_info};
+pub use call::lcd_call;
 pub use client::lcd_client;
 pub use error::{lcd_code, lcd_error};
 pub use log::lcd_log_fn;
@@ -49,7 +53,7 @@ pub use remote::lcd_remote;
 
 /// Version of the C ABI this header describes. Compare it with `lcd_abi_version()` at
 /// load time and refuse a library that reports another value.
-pub const LCD_ABI_VERSION: u32 = 1;
+pub const LCD_ABI_VERSION: u32 = 2;
 const _: () = assert!(LCD_ABI_VERSION == crate::ABI_VERSION);
 
 // The values of `lcd_state_info.state`. cbindgen cannot export string constants, so

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::backend::{lcd_backend, FfiBackend};
 use super::client::lcd_client;
+use super::call::{lcd_call, with_call};
 use super::error::lcd_error;
 use super::util::{guard, guard_value, non_null, opt_c_str, out_param, write_out};
 use crate::backend::Backend;
@@ -34,13 +35,13 @@ pub struct lcd_remote {
 /// one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
 /// variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_new(options_json: *const c_char, out: *mut *mut lcd_remote) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_new(options_json: *const c_char, out: *mut *mut lcd_remote, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let out = out_param(out, "out")?;
         // SAFETY: a NUL-terminated string or NULL, borrowed for the call.
         let json = unsafe { opt_c_str(options_json, "options_json") }?;
         let options = RemoteOptions::from_json(json)?;
-        let remote = Remote::new(options)?;
+        let remote = unsafe { with_call(call, || Remote::new(options)) }?;
         // SAFETY: `out` is a writable out-parameter.
         unsafe { write_out(out, Box::into_raw(Box::new(lcd_remote { remote }))) };
         Ok(())
@@ -79,6 +80,7 @@ pub unsafe extern "C" fn lcd_remote_client(
     r: *mut lcd_remote,
     backend: *const lcd_backend,
     out: *mut *mut lcd_client,
+    call: *const lcd_call,
 ) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
@@ -91,7 +93,7 @@ pub unsafe extern "C" fn lcd_remote_client(
         let shared: Arc<dyn Backend> = backend.clone();
         // Whatever happens inside, user_data goes back to the caller unless a client
         // was made (we hold a reference, so the table cannot be dropped before that).
-        match catch_unwind(AssertUnwindSafe(|| remote.client(shared))) {
+        match catch_unwind(AssertUnwindSafe(|| unsafe { with_call(call, || remote.client(shared)) })) {
             Ok(Ok(client)) => {
                 // SAFETY: `out` is a writable out-parameter.
                 unsafe { write_out(out, lcd_client::into_raw(client)) };
@@ -121,13 +123,13 @@ pub unsafe extern "C" fn lcd_remote_client(
 /// `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
 /// thread-safe.
 #[no_mangle]
-pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote) -> *mut lcd_error {
+pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
         let r = non_null(r, "r (lcd_remote *)")?;
         // SAFETY: a live handle from lcd_remote_new.
         // A reference of our own: a callback during cleanup may free the handle.
         let remote = unsafe { r.as_ref() }.remote.clone();
-        remote.cleanup()
+        unsafe { with_call(call, || remote.cleanup()) }
     })
 }
 

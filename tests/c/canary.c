@@ -14,7 +14,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct lcd_remote *r = NULL;
-    struct lcd_error *e = lcd_remote_new("{not json", &r);
+    struct lcd_error *e = lcd_remote_new("{not json", &r, NULL);
     if (e == NULL) {
         fprintf(stderr, "canary: lcd_remote_new accepted invalid JSON\n");
         return 2;

@@ -648,7 +648,7 @@ static inline void h_remote(h_env *env) {
     h_append(opts, sizeof opts, &len, "{\"state_dir\":");
     h_json_str(opts, sizeof opts, &len, env->state_dir);
     h_append(opts, sizeof opts, &len, ",\"start_daemon\":true}");
-    h_err e = h_take(lcd_remote_new(opts, &env->remote));
+    h_err e = h_take(lcd_remote_new(opts, &env->remote, NULL));
     if (e.code != LCD_OK) {
         h_bail("lcd_remote_new: %s: %s", lcd_code_name((int32_t)e.code), e.message);
     }
@@ -658,7 +658,7 @@ static inline void h_remote(h_env *env) {
 static inline void h_setup(h_env *env, h_recorder *rec) {
     h_remote(env);
     lcd_backend b = h_backend(rec);
-    h_err e = h_take(lcd_remote_client(env->remote, &b, &env->client));
+    h_err e = h_take(lcd_remote_client(env->remote, &b, &env->client, NULL));
     if (e.code != LCD_OK) {
         h_bail("lcd_remote_client: %s: %s", lcd_code_name((int32_t)e.code), e.message);
     }
@@ -669,7 +669,7 @@ static inline void h_teardown(h_env *env) {
     lcd_client_free(env->client);
     env->client = NULL;
     if (env->remote != NULL) {
-        h_ok_call(lcd_remote_cleanup(env->remote), "remote_cleanup");
+        h_ok_call(lcd_remote_cleanup(env->remote, NULL), "remote_cleanup");
         lcd_remote_free(env->remote);
         env->remote = NULL;
     }

@@ -41,17 +41,17 @@ static void without_containerd(void) {
 
     /* lcd_remote_new: bad options fail before anything starts. */
     lcd_remote *r = SENTINEL;
-    h_ok_code(lcd_remote_new("{\"start_deamon\":true}", &r), LCD_INVALID_ARGUMENT, "start_deamon",
+    h_ok_code(lcd_remote_new("{\"start_deamon\":true}", &r, NULL), LCD_INVALID_ARGUMENT, "start_deamon",
               "unknown remote option is named");
-    h_ok_code(lcd_remote_new("{", &r), LCD_INVALID_ARGUMENT, NULL, "malformed remote options");
-    h_ok_code(lcd_remote_new("{\"oom_score\":5000}", &r), LCD_INVALID_ARGUMENT, "oom_score",
+    h_ok_code(lcd_remote_new("{", &r, NULL), LCD_INVALID_ARGUMENT, NULL, "malformed remote options");
+    h_ok_code(lcd_remote_new("{\"oom_score\":5000}", &r, NULL), LCD_INVALID_ARGUMENT, "oom_score",
               "oom_score out of range");
-    h_ok_code(lcd_remote_new("{\"state_dir\":\"relative\"}", &r), LCD_INVALID_ARGUMENT, "state_dir",
+    h_ok_code(lcd_remote_new("{\"state_dir\":\"relative\"}", &r, NULL), LCD_INVALID_ARGUMENT, "state_dir",
               "relative state_dir");
-    h_ok_code(lcd_remote_new("{\"state_dir\":\"/w\\u00e9\",\"x\":1}", &r), LCD_INVALID_ARGUMENT, "`x`",
+    h_ok_code(lcd_remote_new("{\"state_dir\":\"/w\\u00e9\",\"x\":1}", &r, NULL), LCD_INVALID_ARGUMENT, "`x`",
               "unknown key after valid ones");
-    h_ok_code(lcd_remote_new("\xff", &r), LCD_INVALID_ARGUMENT, "UTF-8", "invalid UTF-8");
-    h_ok_code(lcd_remote_new("{}", NULL), LCD_INVALID_ARGUMENT, "out", "NULL out");
+    h_ok_code(lcd_remote_new("\xff", &r, NULL), LCD_INVALID_ARGUMENT, "UTF-8", "invalid UTF-8");
+    h_ok_code(lcd_remote_new("{}", NULL, NULL), LCD_INVALID_ARGUMENT, "out", "NULL out");
     h_ok(r == SENTINEL, "out untouched on failure", "");
 
     /* NULL handles. */
@@ -59,24 +59,24 @@ static void without_containerd(void) {
     lcd_client *c = SENTINEL;
     lcd_backend b = h_backend(&rec);
     h_ok_code(lcd_remote_update_options(NULL, "{}"), LCD_INVALID_ARGUMENT, "r", "update_options(NULL)");
-    h_ok_code(lcd_remote_client(NULL, &b, &c), LCD_INVALID_ARGUMENT, "r", "remote_client(NULL)");
-    h_ok_code(lcd_remote_cleanup(NULL), LCD_INVALID_ARGUMENT, "r", "remote_cleanup(NULL)");
-    h_ok_code(lcd_client_create(NULL, "a", "{}", NULL), LCD_INVALID_ARGUMENT, "c", "create(NULL)");
-    h_ok_code(lcd_client_signal(NULL, "a", SIGTERM), LCD_INVALID_ARGUMENT, "c", "signal(NULL)");
-    h_ok_code(lcd_client_signal_process(NULL, "a", "init", SIGTERM), LCD_INVALID_ARGUMENT, "c",
+    h_ok_code(lcd_remote_client(NULL, &b, &c, NULL), LCD_INVALID_ARGUMENT, "r", "remote_client(NULL)");
+    h_ok_code(lcd_remote_cleanup(NULL, NULL), LCD_INVALID_ARGUMENT, "r", "remote_cleanup(NULL)");
+    h_ok_code(lcd_client_create(NULL, "a", "{}", NULL, NULL), LCD_INVALID_ARGUMENT, "c", "create(NULL)");
+    h_ok_code(lcd_client_signal(NULL, "a", SIGTERM, NULL), LCD_INVALID_ARGUMENT, "c", "signal(NULL)");
+    h_ok_code(lcd_client_signal_process(NULL, "a", "init", SIGTERM, NULL), LCD_INVALID_ARGUMENT, "c",
               "signal_process(NULL)");
-    h_ok_code(lcd_client_add_process(NULL, "a", "p", "{\"args\":[\"true\"]}"), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_client_add_process(NULL, "a", "p", "{\"args\":[\"true\"]}", NULL), LCD_INVALID_ARGUMENT,
               "c", "add_process(NULL)");
-    h_ok_code(lcd_client_resize(NULL, "a", "init", 80, 24), LCD_INVALID_ARGUMENT, "c", "resize(NULL)");
-    h_ok_code(lcd_client_pause(NULL, "a"), LCD_INVALID_ARGUMENT, "c", "pause(NULL)");
-    h_ok_code(lcd_client_resume(NULL, "a"), LCD_INVALID_ARGUMENT, "c", "resume(NULL)");
-    h_ok_code(lcd_client_restore(NULL, "a", NULL), LCD_INVALID_ARGUMENT, "c", "restore(NULL)");
-    h_ok_code(lcd_client_stats(NULL, "a", &s), LCD_INVALID_ARGUMENT, "c", "stats(NULL)");
-    h_ok_code(lcd_client_get_pids(NULL, "a", &s), LCD_INVALID_ARGUMENT, "c", "get_pids(NULL)");
-    h_ok_code(lcd_client_summary(NULL, "a", &s), LCD_INVALID_ARGUMENT, "c", "summary(NULL)");
-    h_ok_code(lcd_client_update_resources(NULL, "a", "{}"), LCD_INVALID_ARGUMENT, "c",
+    h_ok_code(lcd_client_resize(NULL, "a", "init", 80, 24, NULL), LCD_INVALID_ARGUMENT, "c", "resize(NULL)");
+    h_ok_code(lcd_client_pause(NULL, "a", NULL), LCD_INVALID_ARGUMENT, "c", "pause(NULL)");
+    h_ok_code(lcd_client_resume(NULL, "a", NULL), LCD_INVALID_ARGUMENT, "c", "resume(NULL)");
+    h_ok_code(lcd_client_restore(NULL, "a", NULL, NULL), LCD_INVALID_ARGUMENT, "c", "restore(NULL)");
+    h_ok_code(lcd_client_stats(NULL, "a", &s, NULL), LCD_INVALID_ARGUMENT, "c", "stats(NULL)");
+    h_ok_code(lcd_client_get_pids(NULL, "a", &s, NULL), LCD_INVALID_ARGUMENT, "c", "get_pids(NULL)");
+    h_ok_code(lcd_client_summary(NULL, "a", &s, NULL), LCD_INVALID_ARGUMENT, "c", "summary(NULL)");
+    h_ok_code(lcd_client_update_resources(NULL, "a", "{}", NULL), LCD_INVALID_ARGUMENT, "c",
               "update_resources(NULL)");
-    h_ok_code(lcd_client_list(NULL, &s), LCD_INVALID_ARGUMENT, "c", "list(NULL)");
+    h_ok_code(lcd_client_list(NULL, &s, NULL), LCD_INVALID_ARGUMENT, "c", "list(NULL)");
     h_ok(s == SENTINEL && c == SENTINEL, "out-parameters untouched", "");
 }
 
@@ -86,11 +86,11 @@ static void with_containerd(h_env *env) {
 
     /* The callback table. */
     lcd_client *c = SENTINEL;
-    h_ok_code(lcd_remote_client(r, NULL, &c), LCD_INVALID_ARGUMENT, "backend", "NULL backend");
+    h_ok_code(lcd_remote_client(r, NULL, &c, NULL), LCD_INVALID_ARGUMENT, "backend", "NULL backend");
     lcd_backend b = h_backend(&rec);
-    h_ok_code(lcd_remote_client(r, &b, NULL), LCD_INVALID_ARGUMENT, "out", "NULL client out");
+    h_ok_code(lcd_remote_client(r, &b, NULL, NULL), LCD_INVALID_ARGUMENT, "out", "NULL client out");
     b.struct_size = 0;
-    h_ok_code(lcd_remote_client(r, &b, &c), LCD_INVALID_ARGUMENT, "struct_size", "struct_size 0");
+    h_ok_code(lcd_remote_client(r, &b, &c, NULL), LCD_INVALID_ARGUMENT, "struct_size", "struct_size 0");
     h_ok(c == SENTINEL, "client out untouched", "");
     pthread_mutex_lock(&rec.mu);
     h_ok(rec.freed == 0, "no user_data_free for a failed lcd_remote_client", "%d", rec.freed);
@@ -102,7 +102,7 @@ static void with_containerd(h_env *env) {
     lcd_backend shorter = h_backend(&short_rec);
     shorter.struct_size = (uint32_t)offsetof(lcd_backend, user_data_free);
     lcd_client *c2 = NULL;
-    if (h_ok_call(lcd_remote_client(r, &shorter, &c2), "client with a shorter table")) {
+    if (h_ok_call(lcd_remote_client(r, &shorter, &c2, NULL), "client with a shorter table")) {
         lcd_client_free(c2);
         pthread_mutex_lock(&short_rec.mu);
         int freed = short_rec.freed;
@@ -111,7 +111,7 @@ static void with_containerd(h_env *env) {
     }
 
     b = h_backend(&rec);
-    if (!h_ok_call(lcd_remote_client(r, &b, &env->client), "lcd_remote_client")) {
+    if (!h_ok_call(lcd_remote_client(r, &b, &env->client, NULL), "lcd_remote_client")) {
         return;
     }
     c = env->client;
@@ -130,44 +130,44 @@ static void with_containerd(h_env *env) {
     for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
         char name[64];
         snprintf(name, sizeof name, "bad id #%zu refused by create", i);
-        h_ok_code(lcd_client_create(c, bad_ids[i], spec, NULL), LCD_INVALID_ARGUMENT, NULL, name);
+        h_ok_code(lcd_client_create(c, bad_ids[i], spec, NULL, NULL), LCD_INVALID_ARGUMENT, NULL, name);
         snprintf(name, sizeof name, "bad id #%zu refused by signal", i);
-        h_ok_code(lcd_client_signal(c, bad_ids[i], SIGTERM), LCD_INVALID_ARGUMENT, NULL, name);
+        h_ok_code(lcd_client_signal(c, bad_ids[i], SIGTERM, NULL), LCD_INVALID_ARGUMENT, NULL, name);
         snprintf(name, sizeof name, "bad process id #%zu refused by add_process", i);
-        h_ok_code(lcd_client_add_process(c, "a", bad_ids[i], "{\"args\":[\"true\"]}"),
+        h_ok_code(lcd_client_add_process(c, "a", bad_ids[i], "{\"args\":[\"true\"]}", NULL),
                   LCD_INVALID_ARGUMENT, NULL, name);
     }
-    h_ok_code(lcd_client_add_process(c, "a", "init", "{\"args\":[\"true\"]}"), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_client_add_process(c, "a", "init", "{\"args\":[\"true\"]}", NULL), LCD_INVALID_ARGUMENT,
               "init", "exec id init is reserved");
 
     /* NULL strings and out-parameters. */
     char *s = SENTINEL;
-    h_ok_code(lcd_client_create(c, NULL, spec, NULL), LCD_INVALID_ARGUMENT, "id", "NULL id");
-    h_ok_code(lcd_client_create(c, "a", NULL, NULL), LCD_INVALID_ARGUMENT, "spec_json", "NULL spec");
-    h_ok_code(lcd_client_add_process(c, "a", "p", NULL), LCD_INVALID_ARGUMENT, "process_json",
+    h_ok_code(lcd_client_create(c, NULL, spec, NULL, NULL), LCD_INVALID_ARGUMENT, "id", "NULL id");
+    h_ok_code(lcd_client_create(c, "a", NULL, NULL, NULL), LCD_INVALID_ARGUMENT, "spec_json", "NULL spec");
+    h_ok_code(lcd_client_add_process(c, "a", "p", NULL, NULL), LCD_INVALID_ARGUMENT, "process_json",
               "NULL process");
-    h_ok_code(lcd_client_stats(c, "a", NULL), LCD_INVALID_ARGUMENT, "stats_json", "NULL stats out");
-    h_ok_code(lcd_client_list(c, NULL), LCD_INVALID_ARGUMENT, "containers_json", "NULL list out");
-    h_ok_code(lcd_client_stats(c, "args-none", &s), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_client_stats(c, "a", NULL, NULL), LCD_INVALID_ARGUMENT, "stats_json", "NULL stats out");
+    h_ok_code(lcd_client_list(c, NULL, NULL), LCD_INVALID_ARGUMENT, "containers_json", "NULL list out");
+    h_ok_code(lcd_client_stats(c, "args-none", &s, NULL), LCD_NOT_FOUND, NULL,
               "stats of an unknown container is NOT_FOUND");
     h_ok(s == SENTINEL, "stats out untouched on failure", "");
 
     /* JSON. */
-    h_ok_code(lcd_client_create(c, "a", "{", NULL), LCD_INVALID_ARGUMENT, "OCI spec", "malformed spec");
-    h_ok_code(lcd_client_create(c, "a", spec, "{\"restart_polcy\":{}}"), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_client_create(c, "a", "{", NULL, NULL), LCD_INVALID_ARGUMENT, "OCI spec", "malformed spec");
+    h_ok_code(lcd_client_create(c, "a", spec, "{\"restart_polcy\":{}}", NULL), LCD_INVALID_ARGUMENT,
               "restart_polcy", "unknown create option is named");
-    h_ok_code(lcd_client_add_process(c, "a", "p", "{\"args\":[\"sh\"],\"tty\":true}"),
+    h_ok_code(lcd_client_add_process(c, "a", "p", "{\"args\":[\"sh\"],\"tty\":true}", NULL),
               LCD_INVALID_ARGUMENT, "tty", "unknown process key is named");
-    h_ok_code(lcd_client_update_resources(c, "a", "{\"memory\":{\"limit\":-5}}"),
+    h_ok_code(lcd_client_update_resources(c, "a", "{\"memory\":{\"limit\":-5}}", NULL),
               LCD_INVALID_ARGUMENT, "memory.limit", "negative memory limit");
     char *missing_root = h_spec("/nonexistent/lcd-rootfs", "args", (const char *const[]){"true", NULL});
-    h_ok_code(lcd_client_create(c, "args-noroot", missing_root, NULL), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_client_create(c, "args-noroot", missing_root, NULL, NULL), LCD_INVALID_ARGUMENT,
               "root.path", "missing root.path directory");
     free(missing_root);
 
     /* Nothing was created by any of this. */
     char *json = NULL;
-    if (h_ok_call(lcd_client_list(c, &json), "list")) {
+    if (h_ok_call(lcd_client_list(c, &json, NULL), "list")) {
         h_ok(strcmp(json, "[]") == 0, "invalid calls created nothing", "%s", json);
         lcd_string_free(json);
     }

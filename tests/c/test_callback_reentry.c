@@ -30,7 +30,7 @@ static void note_error(lcd_error *e, const char *what) {
 static void hook(h_recorder *r, const char *container, const lcd_state_info *info) {
     lcd_client *c = r->ctx;
     char *json = NULL;
-    lcd_error *e = lcd_client_list(c, &json);
+    lcd_error *e = lcd_client_list(c, &json, NULL);
     pthread_mutex_lock(&results_mu);
     if (e == NULL) {
         list_ok++;
@@ -47,7 +47,7 @@ static void hook(h_recorder *r, const char *container, const lcd_state_info *inf
         return;
     }
     if (strcmp(info->state, LCD_STATE_START_CONTAINER) == 0) {
-        e = lcd_client_add_process(c, "re-1", "x1", "{\"args\":[\"echo\",\"from the callback\"]}");
+        e = lcd_client_add_process(c, "re-1", "x1", "{\"args\":[\"echo\",\"from the callback\"]}", NULL);
         if (e == NULL) {
             pthread_mutex_lock(&results_mu);
             exec_ok++;
@@ -57,7 +57,7 @@ static void hook(h_recorder *r, const char *container, const lcd_state_info *inf
         }
     } else if (strcmp(info->state, LCD_STATE_EXIT_PROCESS) == 0 &&
                strcmp(info->process_id, "x1") == 0) {
-        e = lcd_client_signal(c, "re-1", SIGKILL);
+        e = lcd_client_signal(c, "re-1", SIGKILL, NULL);
         if (e == NULL) {
             pthread_mutex_lock(&results_mu);
             signal_ok++;
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&rec.mu);
 
     char *spec = h_spec(env.rootfs, "re-1", (const char *const[]){"sleep", "30", NULL});
-    if (h_ok_call(lcd_client_create(env.client, "re-1", spec, NULL), "create")) {
+    if (h_ok_call(lcd_client_create(env.client, "re-1", spec, NULL, NULL), "create")) {
         h_event ex;
         long i = h_wait_for(&rec, "re-1", LCD_STATE_EXIT, 30000, &ex);
         pthread_mutex_lock(&results_mu);
@@ -146,13 +146,13 @@ int main(int argc, char **argv) {
     h_recorder_init(&rec2);
     lcd_backend b2 = h_backend(&rec2);
     lcd_client *c2 = NULL;
-    if (h_ok_call(lcd_remote_client(env.remote, &b2, &c2), "second client")) {
+    if (h_ok_call(lcd_remote_client(env.remote, &b2, &c2, NULL), "second client")) {
         pthread_mutex_lock(&rec2.mu);
         rec2.ctx = c2;
         rec2.hook = hook2;
         pthread_mutex_unlock(&rec2.mu);
         spec = h_spec(env.rootfs, "re-2", (const char *const[]){"true", NULL});
-        if (h_ok_call(lcd_client_create(c2, "re-2", spec, NULL), "create on the second client")) {
+        if (h_ok_call(lcd_client_create(c2, "re-2", spec, NULL, NULL), "create on the second client")) {
             struct timespec deadline = h_deadline(20000);
             pthread_mutex_lock(&rec2.mu);
             while (rec2.freed == 0 &&
@@ -176,18 +176,18 @@ int main(int argc, char **argv) {
     lcd_backend b3 = h_backend(&rec3);
     b3.attach_streams = attach_then_free;
     lcd_client *c3 = NULL;
-    if (h_ok_call(lcd_remote_client(env.remote, &b3, &c3), "third client")) {
+    if (h_ok_call(lcd_remote_client(env.remote, &b3, &c3, NULL), "third client")) {
         pthread_mutex_lock(&rec3.mu);
         rec3.ctx = c3;
         pthread_mutex_unlock(&rec3.mu);
         spec = h_spec(env.rootfs, "re-3", (const char *const[]){"true", NULL});
         /* The client is gone when attach_streams returns: the create fails and undoes
          * itself (nothing of re-3 stays behind). */
-        h_ok_code(lcd_client_create(c3, "re-3", spec, NULL), LCD_FAILED_PRECONDITION, "attach_streams",
+        h_ok_code(lcd_client_create(c3, "re-3", spec, NULL, NULL), LCD_FAILED_PRECONDITION, "attach_streams",
                   "create whose client is freed inside attach_streams fails");
         free(spec);
         char *json = NULL;
-        if (h_ok_call(lcd_client_list(env.client, &json), "list after the failed create")) {
+        if (h_ok_call(lcd_client_list(env.client, &json, NULL), "list after the failed create")) {
             h_ok(!h_list_has(json, "re-3"), "the failed create left nothing behind", "%s", json);
             lcd_string_free(json);
         }

@@ -145,55 +145,55 @@ static void run_row(const row *r, handles *hs) {
 
     switch (r->op) {
     case OP_REMOTE_NEW:
-        e = lcd_remote_new(json, null_out ? NULL : &new_remote);
+        e = lcd_remote_new(json, null_out ? NULL : &new_remote, NULL);
         break;
     case OP_UPDATE_OPTIONS:
         e = lcd_remote_update_options(rm, json);
         break;
     case OP_REMOTE_CLIENT:
-        e = lcd_remote_client(rm, (r->nulls & NULL_BACKEND) ? NULL : &b, null_out ? NULL : &new_client);
+        e = lcd_remote_client(rm, (r->nulls & NULL_BACKEND) ? NULL : &b, null_out ? NULL : &new_client, NULL);
         break;
     case OP_CLEANUP:
-        e = lcd_remote_cleanup(rm);
+        e = lcd_remote_cleanup(rm, NULL);
         break;
     case OP_CREATE:
-        e = lcd_client_create(c, id, json, json2);
+        e = lcd_client_create(c, id, json, json2, NULL);
         break;
     case OP_SIGNAL:
-        e = lcd_client_signal(c, id, r->sig);
+        e = lcd_client_signal(c, id, r->sig, NULL);
         break;
     case OP_SIGNAL_PROCESS:
-        e = lcd_client_signal_process(c, id, pid, r->sig);
+        e = lcd_client_signal_process(c, id, pid, r->sig, NULL);
         break;
     case OP_ADD_PROCESS:
-        e = lcd_client_add_process(c, id, pid, json);
+        e = lcd_client_add_process(c, id, pid, json, NULL);
         break;
     case OP_RESIZE:
-        e = lcd_client_resize(c, id, pid, r->w, r->h);
+        e = lcd_client_resize(c, id, pid, r->w, r->h, NULL);
         break;
     case OP_PAUSE:
-        e = lcd_client_pause(c, id);
+        e = lcd_client_pause(c, id, NULL);
         break;
     case OP_RESUME:
-        e = lcd_client_resume(c, id);
+        e = lcd_client_resume(c, id, NULL);
         break;
     case OP_RESTORE:
-        e = lcd_client_restore(c, id, json);
+        e = lcd_client_restore(c, id, json, NULL);
         break;
     case OP_STATS:
-        e = lcd_client_stats(c, id, sp);
+        e = lcd_client_stats(c, id, sp, NULL);
         break;
     case OP_GET_PIDS:
-        e = lcd_client_get_pids(c, id, sp);
+        e = lcd_client_get_pids(c, id, sp, NULL);
         break;
     case OP_SUMMARY:
-        e = lcd_client_summary(c, id, sp);
+        e = lcd_client_summary(c, id, sp, NULL);
         break;
     case OP_UPDATE_RESOURCES:
-        e = lcd_client_update_resources(c, id, json);
+        e = lcd_client_update_resources(c, id, json, NULL);
         break;
     case OP_LIST:
-        e = lcd_client_list(c, sp);
+        e = lcd_client_list(c, sp, NULL);
         break;
     case OP_ERROR_NEW:
         e = lcd_error_new(r->sig, json);
@@ -458,7 +458,7 @@ static const row after_cleanup_rows[] = {
 
 static void expect_nothing_but(lcd_client *c, const char *only, const char *name) {
     char *json = NULL;
-    if (h_ok_call(lcd_client_list(c, &json), "list")) {
+    if (h_ok_call(lcd_client_list(c, &json, NULL), "list")) {
         bool fine = only == NULL ? strcmp(json, "[]") == 0
                                  : (h_list_has(json, only) && strstr(json, "\"id\":\"a\"") == NULL &&
                                     strstr(json, "\"id\":\"late\"") == NULL);
@@ -472,7 +472,7 @@ static void with_containerd(h_env *env) {
     handles hs = {env->remote, env->client};
 
     char *spec = h_spec(env->rootfs, "hostile", (const char *const[]){"sleep", "600", NULL});
-    if (!h_ok_call(lcd_client_create(env->client, running_id, spec, NULL), "create the running container")) {
+    if (!h_ok_call(lcd_client_create(env->client, running_id, spec, NULL, NULL), "create the running container")) {
         free(spec);
         return;
     }
@@ -481,7 +481,7 @@ static void with_containerd(h_env *env) {
     run_table(client_rows, sizeof client_rows / sizeof client_rows[0], &hs);
     expect_nothing_but(env->client, running_id, "the table created nothing");
 
-    h_ok_call(lcd_remote_cleanup(env->remote), "remote_cleanup");
+    h_ok_call(lcd_remote_cleanup(env->remote, NULL), "remote_cleanup");
     run_table(after_cleanup_rows, sizeof after_cleanup_rows / sizeof after_cleanup_rows[0], &hs);
 
     lcd_client_free(env->client);

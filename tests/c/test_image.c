@@ -53,7 +53,7 @@ int main(int argc, char **argv) {
         if (cwd != NULL) {
             memmove(cwd, cwd + strlen(needle), strlen(cwd + strlen(needle)) + 1);
         }
-        if (h_ok_call(lcd_client_create(env.client, id, spec, "{\"image\":\"" IMAGE "\"}"), "create from the image")) {
+        if (h_ok_call(lcd_client_create(env.client, id, spec, "{\"image\":\"" IMAGE "\"}", NULL), "create from the image")) {
             h_event ex;
             long i = h_wait_for(&rec, id, LCD_STATE_EXIT, h_scaled_ms(30000), &ex);
             h_capture *cap = h_capture_of(&rec, id, "init");
@@ -63,9 +63,9 @@ int main(int argc, char **argv) {
                  "exit %u stdout %s stderr %s", i >= 0 ? ex.exit_code : 0, done ? cap->out.data : "?",
                  done ? cap->err.data : "?");
         }
-        h_ok_code(lcd_client_create(env.client, "img-none", spec, "{\"image\":\"lcd.test/none:here\"}"),
+        h_ok_code(lcd_client_create(env.client, "img-none", spec, "{\"image\":\"lcd.test/none:here\"}", NULL),
                   LCD_NOT_FOUND, "lcd.test/none:here", "an image that is not there is NOT_FOUND");
-        h_ok_code(lcd_client_create(env.client, "img-bad", spec, "{\"image\":\"" IMAGE "\",\"snapshotter\":\"../x\"}"),
+        h_ok_code(lcd_client_create(env.client, "img-bad", spec, "{\"image\":\"" IMAGE "\",\"snapshotter\":\"../x\"}", NULL),
                   LCD_INVALID_ARGUMENT, "snapshotter", "a bad snapshotter is INVALID_ARGUMENT");
         free(spec);
     }

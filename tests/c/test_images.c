@@ -65,7 +65,7 @@ static bool registry(const char *verb, const char *dir, const char *rootfs, char
 
 static bool listed(lcd_remote *r, const char *name) {
     char *json = NULL;
-    h_err e = h_take(lcd_remote_image_list(r, &json));
+    h_err e = h_take(lcd_remote_image_list(r, &json, NULL));
     if (e.code != LCD_OK) {
         h_bail("lcd_remote_image_list: %s", e.message);
     }
@@ -93,29 +93,29 @@ int main(int argc, char **argv) {
 
     /* Argument checking: INVALID_ARGUMENT, out-parameter untouched. */
     char *out = SENTINEL;
-    h_ok_code(lcd_remote_image_pull(NULL, ref, opts, NULL, NULL, &out), LCD_INVALID_ARGUMENT, "r",
+    h_ok_code(lcd_remote_image_pull(NULL, ref, opts, NULL, NULL, &out, NULL), LCD_INVALID_ARGUMENT, "r",
               "pull: NULL remote");
-    h_ok_code(lcd_remote_image_pull(r, NULL, opts, NULL, NULL, &out), LCD_INVALID_ARGUMENT, "ref",
+    h_ok_code(lcd_remote_image_pull(r, NULL, opts, NULL, NULL, &out, NULL), LCD_INVALID_ARGUMENT, "ref",
               "pull: NULL ref");
-    h_ok_code(lcd_remote_image_pull(r, ref, opts, NULL, NULL, NULL), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_remote_image_pull(r, ref, opts, NULL, NULL, NULL, NULL), LCD_INVALID_ARGUMENT,
               "image_json", "pull: NULL out");
-    h_ok_code(lcd_remote_image_pull(r, ref, "{\"plain_htttp\":[]}", NULL, NULL, &out),
+    h_ok_code(lcd_remote_image_pull(r, ref, "{\"plain_htttp\":[]}", NULL, NULL, &out, NULL),
               LCD_INVALID_ARGUMENT, "plain_htttp", "pull: unknown option key named");
-    h_ok_code(lcd_remote_image_pull(r, "Not:A:Ref", opts, NULL, NULL, &out), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_remote_image_pull(r, "Not:A:Ref", opts, NULL, NULL, &out, NULL), LCD_INVALID_ARGUMENT,
               NULL, "pull: malformed ref");
-    h_ok_code(lcd_remote_image_import(r, NULL, NULL, &out), LCD_INVALID_ARGUMENT, "archive_path",
+    h_ok_code(lcd_remote_image_import(r, NULL, NULL, &out, NULL), LCD_INVALID_ARGUMENT, "archive_path",
               "import: NULL path");
-    h_ok_code(lcd_remote_image_import(r, "/x.tar", "{\"nam\":\"a\"}", &out), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_remote_image_import(r, "/x.tar", "{\"nam\":\"a\"}", &out, NULL), LCD_INVALID_ARGUMENT,
               "nam", "import: unknown option key named");
-    h_ok_code(lcd_remote_image_list(NULL, &out), LCD_INVALID_ARGUMENT, NULL, "list: NULL remote");
-    h_ok_code(lcd_remote_image_list(r, NULL), LCD_INVALID_ARGUMENT, NULL, "list: NULL out");
-    h_ok_code(lcd_remote_image_remove(r, NULL), LCD_INVALID_ARGUMENT, "ref", "remove: NULL ref");
+    h_ok_code(lcd_remote_image_list(NULL, &out, NULL), LCD_INVALID_ARGUMENT, NULL, "list: NULL remote");
+    h_ok_code(lcd_remote_image_list(r, NULL, NULL), LCD_INVALID_ARGUMENT, NULL, "list: NULL out");
+    h_ok_code(lcd_remote_image_remove(r, NULL, NULL), LCD_INVALID_ARGUMENT, "ref", "remove: NULL ref");
     h_ok(out == SENTINEL, "out-parameters untouched on failure", "");
 
     /* Pull with progress. */
     progress p = {.mu = PTHREAD_MUTEX_INITIALIZER, .caller = pthread_self()};
     char *image = NULL;
-    h_ok_call(lcd_remote_image_pull(r, ref, opts, on_progress, &p, &image), "pull by tag");
+    h_ok_call(lcd_remote_image_pull(r, ref, opts, on_progress, &p, &image, NULL), "pull by tag");
     pthread_mutex_lock(&p.mu);
     int calls = p.calls;
     h_ok(calls > 0 && p.first_resolving && p.saw_done, "progress: resolving first, done seen",
@@ -134,25 +134,25 @@ int main(int argc, char **argv) {
     lcd_string_free(image);
 
     h_ok(listed(r, ref), "list has the pulled image", "");
-    h_ok_call(lcd_remote_image_remove(r, ref), "remove");
+    h_ok_call(lcd_remote_image_remove(r, ref, NULL), "remove");
     h_ok(!listed(r, ref), "list no longer has it", "");
-    h_ok_code(lcd_remote_image_remove(r, ref), LCD_NOT_FOUND, NULL, "remove again is NOT_FOUND");
+    h_ok_code(lcd_remote_image_remove(r, ref, NULL), LCD_NOT_FOUND, NULL, "remove again is NOT_FOUND");
 
     char unknown[256];
     snprintf(unknown, sizeof unknown, "%s/test/busybox:nosuchtag", addr);
-    h_ok_code(lcd_remote_image_pull(r, unknown, opts, NULL, NULL, &out), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_remote_image_pull(r, unknown, opts, NULL, NULL, &out, NULL), LCD_NOT_FOUND, NULL,
               "unknown tag is NOT_FOUND");
 
     /* Import. */
     char archive[PATH_MAX + 64];
     snprintf(archive, sizeof archive, "%s/archives/busybox-oci.tar", regdir);
     char *images = NULL;
-    h_ok_call(lcd_remote_image_import(r, archive, "{\"name\":\"example.com/c-import:1\"}", &images),
+    h_ok_call(lcd_remote_image_import(r, archive, "{\"name\":\"example.com/c-import:1\"}", &images, NULL),
               "import oci-archive renamed");
     h_ok(images != NULL && strstr(images, "\"name\":\"example.com/c-import:1\"") != NULL,
          "images_json names the imported image", "%s", images ? images : "(null)");
     lcd_string_free(images);
-    h_ok_call(lcd_remote_image_remove(r, "example.com/c-import:1"), "remove imported");
+    h_ok_call(lcd_remote_image_remove(r, "example.com/c-import:1", NULL), "remove imported");
 
     h_teardown(&env);
     registry("stop", regdir, env.rootfs, NULL, 0);

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     const char *echo = "io-echo";
     char *spec = h_spec(env.rootfs, echo,
                         (const char *const[]){"sh", "-c", "echo hello; echo oops >&2", NULL});
-    if (h_ok_call(lcd_client_create(env.client, echo, spec, NULL), "create echo")) {
+    if (h_ok_call(lcd_client_create(env.client, echo, spec, NULL, NULL), "create echo")) {
         h_event ex;
         long i = h_wait_for(&rec, echo, LCD_STATE_EXIT, 10000, &ex);
         h_ok(i >= 0 && ex.exit_code == 0, "echo exits 0", "index %ld", i);
@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = true;
     pthread_mutex_unlock(&rec.mu);
-    lcd_error *e = lcd_client_create(env.client, cat, spec, NULL);
+    lcd_error *e = lcd_client_create(env.client, cat, spec, NULL, NULL);
     pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = false;
     pthread_mutex_unlock(&rec.mu);
@@ -75,10 +75,10 @@ int main(int argc, char **argv) {
     /* An exec: its own streams and exit code. */
     const char *host = "io-exec";
     spec = h_spec(env.rootfs, host, (const char *const[]){"sleep", "30", NULL});
-    if (h_ok_call(lcd_client_create(env.client, host, spec, NULL), "create exec host")) {
+    if (h_ok_call(lcd_client_create(env.client, host, spec, NULL, NULL), "create exec host")) {
         h_wait_for(&rec, host, LCD_STATE_START_CONTAINER, 10000, NULL);
         const char *proc = "{\"args\":[\"sh\",\"-c\",\"echo from exec; echo err >&2; exit 3\"]}";
-        if (h_ok_call(lcd_client_add_process(env.client, host, "x1", proc), "add_process")) {
+        if (h_ok_call(lcd_client_add_process(env.client, host, "x1", proc, NULL), "add_process")) {
             h_event st, ex;
             long i_st = h_wait_nth(&rec, host, LCD_STATE_START_PROCESS, "x1", 1, 10000, &st);
             long i_ex = h_wait_nth(&rec, host, LCD_STATE_EXIT_PROCESS, "x1", 1, 10000, &ex);
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
                 expect_stream(&cap->err, "err\n", "exec stderr");
             }
         }
-        h_ok_call(lcd_client_signal(env.client, host, SIGKILL), "stop exec host");
+        h_ok_call(lcd_client_signal(env.client, host, SIGKILL, NULL), "stop exec host");
         h_wait_for(&rec, host, LCD_STATE_EXIT, 10000, NULL);
     }
     free(spec);

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
     for (int run = 1; run <= 2; run++) {
         char name[64];
         snprintf(name, sizeof name, "create (run %d)", run);
-        if (!h_ok_call(lcd_client_create(env.client, id, spec, NULL), name)) {
+        if (!h_ok_call(lcd_client_create(env.client, id, spec, NULL, NULL), name)) {
             break;
         }
         h_event start, ex;
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
 
         char *json = NULL;
         snprintf(name, sizeof name, "list (run %d)", run);
-        if (h_ok_call(lcd_client_list(env.client, &json), name)) {
+        if (h_ok_call(lcd_client_list(env.client, &json, NULL), name)) {
             snprintf(name, sizeof name, "list no longer shows the exited container (run %d)", run);
             h_ok(!h_list_has(json, id), name, "%s", json);
             lcd_string_free(json);
@@ -59,18 +59,18 @@ int main(int argc, char **argv) {
     /* A running container: its id is taken until it exits; SIGKILL gives 137. */
     const char *sleeper = "lc-sleep";
     spec = h_spec(env.rootfs, sleeper, (const char *const[]){"sleep", "30", NULL});
-    if (h_ok_call(lcd_client_create(env.client, sleeper, spec, NULL), "create a sleeping container")) {
+    if (h_ok_call(lcd_client_create(env.client, sleeper, spec, NULL, NULL), "create a sleeping container")) {
         h_ok(h_wait_for(&rec, sleeper, LCD_STATE_START_CONTAINER, 10000, NULL) >= 0,
              "sleeping container started", "no start-container");
-        h_ok_code(lcd_client_create(env.client, sleeper, spec, NULL), LCD_ALREADY_EXISTS, NULL,
+        h_ok_code(lcd_client_create(env.client, sleeper, spec, NULL, NULL), LCD_ALREADY_EXISTS, NULL,
                   "a taken id is ALREADY_EXISTS");
         char *json = NULL;
-        if (h_ok_call(lcd_client_list(env.client, &json), "list with a running container")) {
+        if (h_ok_call(lcd_client_list(env.client, &json, NULL), "list with a running container")) {
             h_ok(h_list_has(json, sleeper) && strstr(json, "\"running\"") != NULL,
                  "list shows the running container", "%s", json);
             lcd_string_free(json);
         }
-        h_ok_call(lcd_client_signal(env.client, sleeper, SIGKILL), "signal SIGKILL");
+        h_ok_call(lcd_client_signal(env.client, sleeper, SIGKILL, NULL), "signal SIGKILL");
         h_event ex;
         long i = h_wait_for(&rec, sleeper, LCD_STATE_EXIT, 10000, &ex);
         h_ok(i >= 0 && ex.exit_code == 137, "SIGKILL exits with 137", "index %ld code %u", i,
@@ -79,9 +79,9 @@ int main(int argc, char **argv) {
     free(spec);
 
     /* Unknown containers. */
-    h_ok_code(lcd_client_pause(env.client, "lc-none"), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_client_pause(env.client, "lc-none", NULL), LCD_NOT_FOUND, NULL,
               "pause of an unknown container is NOT_FOUND");
-    h_ok_code(lcd_client_signal(env.client, "lc-none", SIGTERM), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_client_signal(env.client, "lc-none", SIGTERM, NULL), LCD_NOT_FOUND, NULL,
               "signal to an unknown container is NOT_FOUND");
 
     h_recorder_join(&rec, 5000);

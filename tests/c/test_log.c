@@ -105,7 +105,7 @@ static bool kill_daemon(h_env *env, const char *name) {
         pid_t now = h_daemon_pid(env);
         if (now > 1 && now != pid && kill(now, 0) == 0) {
             char *json = NULL;
-            lcd_error *e = lcd_client_list(env->client, &json);
+            lcd_error *e = lcd_client_list(env->client, &json, NULL);
             lcd_string_free(json);
             if (e == NULL) {
                 return h_ok(true, name, "");
@@ -122,7 +122,7 @@ static bool run_container(h_env *env, h_recorder *rec, const char *id) {
     char *spec = h_spec(env->rootfs, id, (const char *const[]){"sh", "-c", "true", NULL});
     char name[128];
     snprintf(name, sizeof name, "create %s", id);
-    bool ok = h_ok_call(lcd_client_create(env->client, id, spec, NULL), name);
+    bool ok = h_ok_call(lcd_client_create(env->client, id, spec, NULL, NULL), name);
     free(spec);
     if (ok) {
         snprintf(name, sizeof name, "%s exits", id);

@@ -115,14 +115,14 @@ static void *hammer(void *arg) {
     char *process = big_process();
     for (int n = 0; h_now_ms() < h->until_ms; n++) {
         char *json = NULL;
-        tally(h, "list", lcd_client_list(h->client, &json));
+        tally(h, "list", lcd_client_list(h->client, &json, NULL));
         lcd_string_free(json);
         json = NULL;
-        tally(h, "stats", lcd_client_stats(h->client, "sp-run", &json));
+        tally(h, "stats", lcd_client_stats(h->client, "sp-run", &json, NULL));
         lcd_string_free(json);
         char exec_id[64];
         snprintf(exec_id, sizeof exec_id, "big-%d-%d-%d", h->round, h->index, n);
-        tally(h, "add_process", lcd_client_add_process(h->client, "sp-run", exec_id, process));
+        tally(h, "add_process", lcd_client_add_process(h->client, "sp-run", exec_id, process, NULL));
     }
     free(process);
     return NULL;
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
     pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = true;
     pthread_mutex_unlock(&rec.mu);
-    lcd_error *e = lcd_client_create(env.client, id, spec, NULL);
+    lcd_error *e = lcd_client_create(env.client, id, spec, NULL, NULL);
     pthread_mutex_lock(&rec.mu);
     rec.keep_stdin = false;
     pthread_mutex_unlock(&rec.mu);
@@ -169,7 +169,7 @@ int main(int argc, char **argv) {
 
     /* 2. containerd killed while the connection is in use. */
     spec = h_spec(env.rootfs, "sp-run", (const char *const[]){"sleep", "3600", NULL});
-    bool running = h_ok_call(lcd_client_create(env.client, "sp-run", spec, NULL), "create sp-run");
+    bool running = h_ok_call(lcd_client_create(env.client, "sp-run", spec, NULL, NULL), "create sp-run");
     free(spec);
     for (int round = 0; round < KILL_ROUNDS && running; round++) {
         pid_t pid = h_daemon_pid(&env);
@@ -218,7 +218,7 @@ int main(int argc, char **argv) {
         for (;;) {
             char *json = NULL;
             lcd_error_free(last);
-            last = lcd_client_stats(env.client, "sp-run", &json);
+            last = lcd_client_stats(env.client, "sp-run", &json, NULL);
             lcd_string_free(json);
             if (last == NULL || h_now_ms() > until) {
                 break;
@@ -226,7 +226,7 @@ int main(int argc, char **argv) {
             h_sleep_ms(100);
         }
         h_ok_call(last, "stats once containerd is back");
-        h_ok_call(lcd_client_signal(env.client, "sp-run", SIGKILL), "stop sp-run");
+        h_ok_call(lcd_client_signal(env.client, "sp-run", SIGKILL, NULL), "stop sp-run");
         h_ok(h_wait_for(&rec, "sp-run", LCD_STATE_EXIT, 30000, NULL) >= 0, "sp-run exits", "no exit");
     }
 

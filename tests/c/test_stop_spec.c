@@ -43,7 +43,7 @@ static void run_expect(const char *env_rootfs, const char *id, const char *user,
     if (spec == NULL) {
         return;
     }
-    if (h_ok_call(lcd_client_create(env.client, id, spec, NULL), name)) {
+    if (h_ok_call(lcd_client_create(env.client, id, spec, NULL, NULL), name)) {
         h_event ex;
         long i = h_wait_for(&rec, id, LCD_STATE_EXIT, h_scaled_ms(20000), &ex);
         h_capture *cap = h_capture_of(&rec, id, "init");
@@ -105,10 +105,10 @@ int main(int argc, char **argv) {
 
     /* stop: SIGTERM ignored, SIGKILL after the timeout, one exit. */
     spec = default_spec(env.rootfs, NULL, "trap '' TERM; while true; do sleep 0.1; done");
-    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-stop", spec, NULL), "create ss-stop")) {
+    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-stop", spec, NULL, NULL), "create ss-stop")) {
         h_wait_for(&rec, "ss-stop", LCD_STATE_START_CONTAINER, h_scaled_ms(10000), NULL);
         int64_t t0 = h_now_ms();
-        h_ok_call(lcd_client_stop(env.client, "ss-stop", 0, 1000), "stop ss-stop");
+        h_ok_call(lcd_client_stop(env.client, "ss-stop", 0, 1000, NULL), "stop ss-stop");
         int64_t took = h_now_ms() - t0;
         h_ok(took >= 1000, "stop waits for the timeout before SIGKILL", "took %lld ms", (long long)took);
         h_event ex;
@@ -119,19 +119,19 @@ int main(int argc, char **argv) {
         h_ok(exits == 1, "one exit reported", "%d exits", exits);
     }
     lcd_string_free(spec);
-    h_ok_code(lcd_client_stop(env.client, "ss-none", 0, 0), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_client_stop(env.client, "ss-none", 0, 0, NULL), LCD_NOT_FOUND, NULL,
               "stop of an unknown container is NOT_FOUND");
-    h_ok_code(lcd_client_stop(env.client, "ss-none", 99, 0), LCD_INVALID_ARGUMENT, "signal",
+    h_ok_code(lcd_client_stop(env.client, "ss-none", 99, 0, NULL), LCD_INVALID_ARGUMENT, "signal",
               "stop with signal 99 is INVALID_ARGUMENT");
-    h_ok_code(lcd_client_stop(env.client, NULL, 0, 0), LCD_INVALID_ARGUMENT, NULL,
+    h_ok_code(lcd_client_stop(env.client, NULL, 0, 0, NULL), LCD_INVALID_ARGUMENT, NULL,
               "stop with a NULL id is INVALID_ARGUMENT");
 
     const char *always = "{\"restart_policy\":{\"name\":\"always\"}}";
     /* stop cancels an always restart. */
     spec = default_spec(env.rootfs, NULL, "sleep 300");
-    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-always", spec, always), "create ss-always")) {
+    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-always", spec, always, NULL), "create ss-always")) {
         h_wait_for(&rec, "ss-always", LCD_STATE_START_CONTAINER, h_scaled_ms(10000), NULL);
-        h_ok_call(lcd_client_stop(env.client, "ss-always", SIGKILL, 1000), "stop ss-always");
+        h_ok_call(lcd_client_stop(env.client, "ss-always", SIGKILL, 1000, NULL), "stop ss-always");
         h_wait_for(&rec, "ss-always", LCD_STATE_EXIT, h_scaled_ms(10000), NULL);
         h_sleep_ms(500);
         int starts = h_count(&rec, "ss-always", LCD_STATE_START_CONTAINER, NULL);
@@ -142,10 +142,10 @@ int main(int argc, char **argv) {
 
     /* update_restart_policy "no" during the backoff cancels the pending restart. */
     spec = default_spec(env.rootfs, NULL, "exit 4");
-    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-upd-no", spec, always), "create ss-upd-no")) {
+    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-upd-no", spec, always, NULL), "create ss-upd-no")) {
         /* The 5th restart waits 1.6 s. */
         h_wait_nth(&rec, "ss-upd-no", LCD_STATE_RESTART, NULL, 5, h_scaled_ms(20000), NULL);
-        h_ok_call(lcd_client_update_restart_policy(env.client, "ss-upd-no", "{\"name\":\"no\"}"),
+        h_ok_call(lcd_client_update_restart_policy(env.client, "ss-upd-no", "{\"name\":\"no\"}", NULL),
                   "update_restart_policy no");
         h_event ex;
         long i = h_wait_for(&rec, "ss-upd-no", LCD_STATE_EXIT, h_scaled_ms(10000), &ex);
@@ -158,25 +158,25 @@ int main(int argc, char **argv) {
 
     /* update_restart_policy "always" makes a container restart. */
     spec = default_spec(env.rootfs, NULL, USR1_EXITS);
-    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-upd-always", spec, NULL), "create ss-upd-always")) {
+    if (spec != NULL && h_ok_call(lcd_client_create(env.client, "ss-upd-always", spec, NULL, NULL), "create ss-upd-always")) {
         h_ok(wait_ready("ss-upd-always", 10000), "ss-upd-always ready", "no ready line");
-        h_ok_call(lcd_client_update_restart_policy(env.client, "ss-upd-always", "{\"name\":\"always\"}"),
+        h_ok_call(lcd_client_update_restart_policy(env.client, "ss-upd-always", "{\"name\":\"always\"}", NULL),
                   "update_restart_policy always");
-        h_ok_call(lcd_client_signal(env.client, "ss-upd-always", SIGUSR1), "signal SIGUSR1");
+        h_ok_call(lcd_client_signal(env.client, "ss-upd-always", SIGUSR1, NULL), "signal SIGUSR1");
         long i = h_wait_nth(&rec, "ss-upd-always", LCD_STATE_START_CONTAINER, NULL, 2, h_scaled_ms(10000), NULL);
         h_ok(i >= 0 && h_count(&rec, "ss-upd-always", LCD_STATE_RESTART, NULL) == 1,
              "the updated policy restarts the container", "index %ld", i);
-        h_ok_call(lcd_client_stop(env.client, "ss-upd-always", SIGKILL, 1000), "stop ss-upd-always");
+        h_ok_call(lcd_client_stop(env.client, "ss-upd-always", SIGKILL, 1000, NULL), "stop ss-upd-always");
         h_ok(h_wait_for(&rec, "ss-upd-always", LCD_STATE_EXIT, h_scaled_ms(10000), NULL) >= 0, "stopped", "no exit");
     }
     lcd_string_free(spec);
-    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", "{\"name\":\"always\",\"maximum_retry_count\":2}"),
+    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", "{\"name\":\"always\",\"maximum_retry_count\":2}", NULL),
               LCD_INVALID_ARGUMENT, "maximum_retry_count", "a retry count without on-failure is INVALID_ARGUMENT");
-    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", "{\"nme\":\"no\"}"), LCD_INVALID_ARGUMENT,
+    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", "{\"nme\":\"no\"}", NULL), LCD_INVALID_ARGUMENT,
               "nme", "an unknown policy key is INVALID_ARGUMENT naming it");
-    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", NULL), LCD_INVALID_ARGUMENT, NULL,
+    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-x", NULL, NULL), LCD_INVALID_ARGUMENT, NULL,
               "a NULL policy is INVALID_ARGUMENT");
-    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-none", "{\"name\":\"no\"}"), LCD_NOT_FOUND, NULL,
+    h_ok_code(lcd_client_update_restart_policy(env.client, "ss-none", "{\"name\":\"no\"}", NULL), LCD_NOT_FOUND, NULL,
               "update of an unknown container is NOT_FOUND");
 
     h_recorder_join(&rec, 5000);

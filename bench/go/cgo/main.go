@@ -32,11 +32,11 @@ func main() {
 	copts := C.CString(string(opts))
 	defer C.free(unsafe.Pointer(copts))
 	var remote *C.lcd_remote
-	check(C.lcd_remote_new(copts, &remote), "remote")
+	check(C.lcd_remote_new(copts, &remote, nil), "remote")
 	defer C.lcd_remote_free(remote)
 	backend := C.lcd_backend{struct_size: C.uint32_t(unsafe.Sizeof(C.lcd_backend{}))}
 	var client *C.lcd_client
-	check(C.lcd_remote_client(remote, &backend, &client), "client")
+	check(C.lcd_remote_client(remote, &backend, &client, nil), "client")
 	defer C.lcd_client_free(client)
 
 	median := func(n int, f func()) float64 {
@@ -56,7 +56,7 @@ func main() {
 	_ = sink
 	list := median(*iters, func() {
 		var out *C.char
-		check(C.lcd_client_list(client, &out), "list")
+		check(C.lcd_client_list(client, &out, nil), "list")
 		if C.GoString(out) != "[]" {
 			fmt.Fprintln(os.Stderr, "namespace not empty: "+C.GoString(out))
 			os.Exit(1)
