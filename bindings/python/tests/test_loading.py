@@ -33,7 +33,7 @@ def run_python(code: str, env_lib: Optional[str], pythonpath: Optional[str] = No
 def test_library_version_and_path() -> None:
     assert lcd.library_version()
     assert os.path.isfile(lcd.library_path()) or "/" not in lcd.library_path()
-    assert lcd.ABI_VERSION == 1
+    assert lcd.ABI_VERSION == 2
 
 
 def test_env_var_names_the_library() -> None:
@@ -92,5 +92,5 @@ def test_abi_mismatch_is_refused(tmp_path: Path) -> None:
     r = run_python(PROBE, str(so))
     assert r.returncode != 0
     assert "AbiMismatch" in r.stderr
-    assert "C ABI version 999" in r.stderr and "needs version 1" in r.stderr, r.stderr
+    assert "C ABI version 999" in r.stderr and "needs version 2" in r.stderr, r.stderr
     assert str(so) in r.stderr
