@@ -186,8 +186,7 @@ func (c *Client) Resume(ctx context.Context, id string) error {
 // containerd restarted; opts are those it was created with. A running container gets
 // AttachStreams and StateRestore (or, without live restore, is stopped and reported
 // as StateExit); one that exited meanwhile is reported as StateExit with its real
-// code, one gone without a trace as StateExit with 255. ctx bounds the call; a
-// cancelled Restore leaves the container unadopted (Restore may be called again).
+// code, one gone without a trace as StateExit with 255. ctx bounds the call.
 func (c *Client) Restore(ctx context.Context, id string, opts ...CreateOption) error {
 	var cs cstrings
 	defer cs.free()

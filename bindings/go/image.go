@@ -131,8 +131,7 @@ func lcdGoProgress(h C.uintptr_t, js *C.char) {
 // ErrPermissionDenied (credentials refused), ErrInvalidArgument (malformed
 // reference), ErrIO (a blob with the wrong digest or size; nothing is registered),
 // ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms of ctx's end: then no image is registered,
-// and the blobs already downloaded stay in the content store for a later pull.
+// context.DeadlineExceeded) within 100 ms of ctx's end, with no image registered.
 func (r *Remote) Pull(ctx context.Context, ref string, opts ...PullOption) (*Image, error) {
 	var o pullOptions
 	for _, opt := range opts {

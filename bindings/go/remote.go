@@ -107,8 +107,9 @@ func WithNamespace(namespace string) RemoteOption {
 // fails if the loaded library has another C ABI version than this package. ctx bounds
 // the connection and the daemon's start: when it is cancelled or its deadline passes
 // first, New returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms, and a daemon it was starting is stopped.
-// The Remote does not keep ctx: later calls take contexts of their own.
+// context.DeadlineExceeded) within 100 ms and no Remote (lcd_remote_new in
+// libcontainerd.h says what is left of a daemon it was starting). The Remote does
+// not keep ctx: later calls take contexts of their own.
 func New(ctx context.Context, opts ...RemoteOption) (*Remote, error) {
 	if abiErr != nil {
 		return nil, abiErr
@@ -193,8 +194,8 @@ func (r *Remote) Client(ctx context.Context, b Backend) (*Client, error) {
 // daemon if this remote started it and no other remote uses it. Idempotent. ctx
 // bounds the call: when it ends first, Cleanup returns ErrCancelled or
 // ErrDeadlineExceeded (and context.Canceled or context.DeadlineExceeded) within 100
-// ms with the containers it had not stopped yet still running and the daemon still
-// up; a later Cleanup (or Close) carries on.
+// ms, having done part of its work (lcd_remote_cleanup says which); a later Cleanup
+// (or Close) does the rest.
 func (r *Remote) Cleanup(ctx context.Context) error {
 	return r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error { return C.lcd_remote_cleanup(p, call) })
 }

@@ -60,7 +60,7 @@ class Remote(HandleOwner, ImagesMixin):
     :param containerd_path: the containerd binary to start (default: from ``PATH``).
     :param timeout: seconds the connection (and the daemon's start) may take (None: no
         deadline); past it :class:`~libcontainerd.DeadlineExceeded` is raised within
-        100 ms and a daemon being started is stopped.
+        100 ms (``lcd_remote_new`` says what is left of a daemon being started).
     :param cancel: a :class:`~libcontainerd.CancelToken` that cancels the connection
         (:class:`~libcontainerd.Cancelled`). Neither is kept: later calls take their own.
     """
@@ -162,8 +162,8 @@ class Remote(HandleOwner, ImagesMixin):
 
         ``timeout`` (seconds) and ``cancel`` bound the call: when it ends first,
         :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
-        is raised within 100 ms, with what was not stopped yet still running; a later
-        ``cleanup`` (or :meth:`close`) carries on."""
+        is raised within 100 ms, part of the work done (``lcd_remote_cleanup`` says
+        which); a later ``cleanup`` (or :meth:`close`) does the rest."""
         with _call.scope(timeout, cancel) as call, self._handle.use() as r:
             _lib.check(_lib.lib().lcd_remote_cleanup(r, call))
 
