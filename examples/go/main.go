@@ -101,7 +101,9 @@ func main() {
 }
 
 func run(stateDir, rootfsDir string) (err error) {
-	ctx := context.Background()
+	// Every blocking call takes a context: this one bounds the whole demo.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	stateDir, err = filepath.Abs(stateDir)
 	if err != nil {
 		return err

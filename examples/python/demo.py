@@ -87,10 +87,11 @@ def main(argv: List[str]) -> int:
     say(f"libcontainerd {lcd.library_version()} (ABI {lcd.ABI_VERSION})")
     backend = DemoBackend()
     try:
-        with lcd.Remote(state_dir=state_dir, start_daemon=True) as remote:
+        # Every blocking call takes timeout= (seconds) and cancel= (a CancelToken).
+        with lcd.Remote(state_dir=state_dir, start_daemon=True, timeout=60) as remote:
             say(f"containerd is up, state in {state_dir}")
             with remote.client(backend) as client:
-                client.create(CONTAINER, spec(rootfs))
+                client.create(CONTAINER, spec(rootfs), timeout=30)
                 say(f"created and started container {CONTAINER}")
                 threading.Event().wait(2)
                 try:
