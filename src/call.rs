@@ -226,6 +226,49 @@ where
     })
 }
 
+/// Like [`detach`], for a step that runs blocking on a thread of its own (`f`); `undo`
+/// gets an abandoned result on that thread.
+pub(crate) fn detach_thread<T, F, U>(f: F, on_cancel: impl FnOnce(), undo: U) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+    U: FnOnce(Result<T>) + Send + 'static,
+{
+    let Some(call) = current() else {
+        return f();
+    };
+    call.check()?;
+    let (tx, mut rx) = oneshot::channel();
+    let undo = Arc::new(Mutex::new(Some(undo)));
+    let take_undo = undo.clone();
+    std::thread::Builder::new()
+        .name("libcontainerd-call".into())
+        .spawn(move || {
+            if let Err(r) = tx.send(f()) {
+                if let Some(u) = take_undo.lock().unwrap().take() {
+                    u(r);
+                }
+            }
+        })
+        .map_err(|e| Error::io("start a thread", e))?;
+    crate::runtime::block_on(async {
+        tokio::select! {
+            biased;
+            r = &mut rx => r.unwrap_or_else(|_| Err(Error::internal("a detached step ended without a result"))),
+            e = call.done() => {
+                on_cancel();
+                rx.close();
+                if let Ok(r) = rx.try_recv() {
+                    if let Some(u) = undo.lock().unwrap().take() {
+                        std::thread::spawn(move || u(r));
+                    }
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
 /// Waits in slices for `ready` (checked under the caller's own locking), up to `wait`,
 /// giving up when the current call ends; returns whether `ready` became true.
 pub(crate) fn wait_sliced(wait: Duration, mut ready: impl FnMut(Duration) -> bool) -> Result<bool> {

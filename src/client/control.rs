@@ -45,7 +45,7 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
             c.cancel_restarts();
         }
     }
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         if stop && tracked.is_some() {
             set_label(conn, id, STOPPED_LABEL, "true").await;
         }
@@ -94,7 +94,7 @@ pub(crate) fn resize(client: &Arc<ClientInner>, id: &str, process_id: &str, widt
         return Err(Error::invalid(format!("terminal size {width}x{height} is out of range 1..65535")));
     }
     let conn = client.conn();
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         let req = ResizePtyRequest { container_id: id.into(), exec_id: exec_id(Some(process_id)), width, height };
         conn.call(req, |c, r| async move { c.tasks().resize_pty(c.request(r)).await }).await.map_err(|s| Error::from_status(format!("resize {}", what(id, Some(process_id))), &s))?;
         Ok(())
@@ -104,7 +104,7 @@ pub(crate) fn resize(client: &Arc<ClientInner>, id: &str, process_id: &str, widt
 /// `pause` / `resume`: returns once containerd has frozen or thawed the task.
 pub(crate) fn set_paused(client: &Arc<ClientInner>, id: &str, paused: bool) -> Result<()> {
     let conn = client.conn();
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         let r = if paused {
             conn.call(PauseTaskRequest { container_id: id.into() }, |c, r| async move { c.tasks().pause(c.request(r)).await }).await
         } else {
@@ -122,7 +122,7 @@ pub(crate) fn set_paused(client: &Arc<ClientInner>, id: &str, paused: bool) -> R
 pub(crate) fn update_resources(client: &Arc<ClientInner>, id: &str, resources: &LinuxResources) -> Result<()> {
     let json = serde_json::to_vec(resources).map_err(|e| Error::internal(format!("encode resources: {e}")))?;
     let conn = client.conn();
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         let req = UpdateTaskRequest { container_id: id.into(), resources: Some(json_any(RESOURCES_TYPE_URL, json)), annotations: Default::default() };
         conn.call(req, |c, r| async move { c.tasks().update(c.request(r)).await }).await.map_err(|s| Error::from_status(format!("update resources of container {id}"), &s))?;
         Ok(())

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, StartRequest};
+use containerd_client::services::v1::{DeleteProcessRequest, ExecProcessRequest, KillRequest, StartRequest};
+use containerd_client::types::v1::Status;
 
 use super::lifecycle::{stdin_closer, DRAIN_IDLE};
 use super::runc::{json_any, PROCESS_TYPE_URL};
@@ -10,6 +11,7 @@ use super::{info, ClientInner, Container, ExecRun};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::io::{FifoSet, ProcessIo};
+use crate::remote::connection::Connection;
 use crate::spec::ProcessSpec;
 
 /// `add_process`: see [`crate::Client::add_process`].
@@ -47,7 +49,13 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
         }
     };
     // Exit events of this exec wait until it is registered.
-    let guard = c.op.clone().blocking_lock_owned();
+    let guard = match crate::call::check_current().and_then(|()| crate::call::wait(async { Ok(c.op.clone().lock_owned().await) })) {
+        Ok(g) => g,
+        Err(e) => {
+            io.close();
+            return Err(e);
+        }
+    };
     if let Err(e) = client.still_open_after_attach() {
         io.close();
         return Err(e);
@@ -68,30 +76,25 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
     }
     let (stdin, stdout, stderr) = fifos.as_strings();
     let reconnections = client.remote.reconnections();
-    let started = crate::runtime::block_on(async {
-        let req = ExecProcessRequest {
-            container_id: id.into(),
-            stdin,
-            stdout,
-            stderr,
-            terminal,
-            spec: Some(json_any(PROCESS_TYPE_URL, spec)),
-            exec_id: process_id.into(),
-        };
-        conn.call_unrepeated(req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await.map_err(|s| match s.code() {
-            tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
-            _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
-        })?;
-        let start = StartRequest { container_id: id.into(), exec_id: process_id.into() };
-        let r = conn.call_unrepeated(start, |c, r| async move { c.tasks().start(c.request(r)).await }).await;
-        match r {
-            Ok(r) => Ok(r.pid),
-            Err(s) => {
-                let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
-                Err(Error::from_status(format!("start process {process_id} in {id}"), &s))
+    let exec = {
+        let (conn, id, process_id) = (conn.clone(), id.to_string(), process_id.to_string());
+        async move { exec_and_start(&conn, &id, &process_id, stdin, stdout, stderr, terminal, spec).await }
+    };
+    // Given up while containerd works on it: the process, once started, is killed and
+    // removed again, and no event is reported of it; its id stays taken until then.
+    let undo = {
+        let (conn, c, process_id) = (conn.clone(), c.clone(), process_id.to_string());
+        move |r: Result<u32>| async move {
+            if r.is_ok() {
+                discard_exec(&conn, &c.id, &process_id).await;
+            }
+            let mut run = c.run.lock().unwrap();
+            if run.execs.get(&process_id).is_some_and(|e| !e.started) {
+                run.execs.remove(&process_id);
             }
         }
-    });
+    };
+    let started = crate::call::detach(exec, || {}, undo);
     match started {
         Ok(pid) => {
             io.mark_started();
@@ -109,12 +112,55 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
             Ok(pid)
         }
         Err(e) => {
-            c.run.lock().unwrap().execs.remove(process_id);
+            if !crate::call::is_call_end(&e) {
+                c.run.lock().unwrap().execs.remove(process_id);
+            }
             io.close();
             drop(guard);
             Err(e)
         }
     }
+}
+
+/// Creates exec `process_id` in container `id` and starts it; returns its pid.
+#[allow(clippy::too_many_arguments)]
+async fn exec_and_start(
+    conn: &Connection,
+    id: &str,
+    process_id: &str,
+    stdin: String,
+    stdout: String,
+    stderr: String,
+    terminal: bool,
+    spec: Vec<u8>,
+) -> Result<u32> {
+    let req = ExecProcessRequest { container_id: id.into(), stdin, stdout, stderr, terminal, spec: Some(json_any(PROCESS_TYPE_URL, spec)), exec_id: process_id.into() };
+    conn.call_unrepeated(req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await.map_err(|s| match s.code() {
+        tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
+        _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
+    })?;
+    let start = StartRequest { container_id: id.into(), exec_id: process_id.into() };
+    let r = conn.call_unrepeated(start, |c, r| async move { c.tasks().start(c.request(r)).await }).await;
+    match r {
+        Ok(r) => Ok(r.pid),
+        Err(s) => {
+            let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
+            Err(Error::from_status(format!("start process {process_id} in {id}"), &s))
+        }
+    }
+}
+
+/// Kills exec `process_id` of container `id` and removes it once it has exited.
+async fn discard_exec(conn: &Connection, id: &str, process_id: &str) {
+    let kill = KillRequest { container_id: id.into(), exec_id: process_id.into(), signal: 9, all: false };
+    let _ = conn.tasks().kill(conn.request(kill)).await;
+    for _ in 0..100 {
+        match super::lifecycle::process_state(conn, id, process_id).await {
+            Ok((Status::Stopped, ..)) | Err(_) => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
 }
 
 /// The end of an exec: waits for its output to be handed over, reaps it, reports

@@ -2,6 +2,7 @@
 //! and stopping.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +20,7 @@ use super::{info, ClientInner, Container};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
 use crate::events::{unix_nanos, Event};
-use crate::images::rootfs;
+use crate::images::rootfs::{self, PreparedRootfs};
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
 use crate::restart::should_restart_on_restore;
@@ -118,23 +119,46 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     super::restart_run::replace_restarting(client, id);
     let c = client.register(id)?;
     let conn = client.conn().clone();
-    if let Err(e) = crate::runtime::block_on(refuse_existing(&conn, id)) {
+    if let Err(e) = crate::call::wait(refuse_existing(&conn, id)) {
         client.unregister(&c);
         return Err(e);
     }
+    // Given up by its call at any step below, the create is undone: the id stays
+    // taken (as while a container is reaped) until what was made is removed again.
+    let give_up = || client.begin_reaping(&c);
+    let undo = |made_container: bool, run_dir: Option<PathBuf>| {
+        let (client, id) = (client.clone(), id.to_string());
+        move |image: Option<PreparedRootfs>| async move {
+            if made_container {
+                rollback(client.conn(), &id).await;
+            }
+            if let Some(p) = image {
+                p.abandon(client.conn()).await;
+            }
+            client.remote.remove_run_dir(&id, run_dir.as_deref());
+            client.end_reaping(&id);
+        }
+    };
     // With an image: its snapshot, and the spec completed from its config.
-    let prepared = crate::runtime::block_on(rootfs::prepare(&conn, id, spec, options)).and_then(|p| match p {
+    let prepare = {
+        let (conn, id, spec, options) = (conn.clone(), id.to_string(), spec.clone(), options.clone());
+        async move { rootfs::prepare(&conn, &id, &spec, &options).await }
+    };
+    let undo_prepare = undo(false, None);
+    let prepared = crate::call::detach(prepare, give_up, move |r| undo_prepare(r.ok().flatten())).and_then(|p| match p {
         Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id).map(|s| (Some(p), s)),
         None => Ok((None, (spec_bytes, cgroup))),
     });
     let (image, (spec_bytes, cgroup)) = match prepared {
         Ok(x) => x,
+        Err(e) if crate::call::is_call_end(&e) => return Err(e),
         Err(e) => {
             client.unregister(&c);
             return Err(e);
         }
     };
-    let spec = image.as_ref().map_or(spec, |p| &p.spec);
+    let image_spec = image.as_ref().map(|p| p.spec.clone());
+    let spec = image_spec.as_ref().unwrap_or(spec);
     // This run's own fifo directory: a failure below removes it and nothing else.
     let run_dir = remote.new_run_dir(id);
     let fifos = FifoSet::new(&run_dir, INIT_PROCESS_ID, spec.terminal());
@@ -144,8 +168,19 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         client.attach(id, INIT_PROCESS_ID, pipe)?;
         Ok(io)
     })();
-    let io = match setup {
+    let io = match setup.and_then(|io| match crate::call::check_current() {
+        Ok(()) => Ok(io),
+        Err(e) => {
+            io.close();
+            Err(e)
+        }
+    }) {
         Ok(io) => io,
+        Err(e) if crate::call::is_call_end(&e) => {
+            give_up();
+            crate::runtime::handle().spawn(undo(false, Some(run_dir))(image));
+            return Err(e);
+        }
         Err(e) => {
             remote.remove_run_dir(id, Some(&run_dir));
             if let Some(p) = image {
@@ -156,55 +191,42 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         }
     };
     // From here until start-container is queued, exit events of this container wait.
-    let guard = c.op.clone().blocking_lock_owned();
+    let guard = match crate::call::wait(async { Ok(c.op.clone().lock_owned().await) }) {
+        Ok(g) => g,
+        Err(e) => {
+            io.close();
+            give_up();
+            crate::runtime::handle().spawn(undo(false, Some(run_dir))(image));
+            return Err(e);
+        }
+    };
     let reconnections = remote.reconnections();
-    let started = client.still_open_after_attach().and_then(|()| crate::runtime::block_on(async {
-        let mut container = CtrContainer {
-            id: id.to_string(),
-            labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
-            runtime: Some(Runtime {
-                name: RUNC_RUNTIME.into(),
-                options: Some(runc_options_any(&binary, &remote.runc_root().to_string_lossy())),
-            }),
-            spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
-            ..Default::default()
-        };
-        if let Some(p) = &image {
-            p.fill_record(&mut container);
-        }
-        let req = CreateContainerRequest { container: Some(container) };
-        // After an outage: ours if the record there carries our options.
-        let ours = |c: Connection| {
-            let (id, options_json) = (id.to_string(), options_json.clone());
-            async move {
-                match c.containers().get(c.request(GetContainerRequest { id: id.clone() })).await {
-                    Ok(r) => match r.into_inner().container {
-                        Some(k) if k.labels.get(OPTIONS_LABEL) == Some(&options_json) => Ok(Some(CreateContainerResponse { container: Some(k) })),
-                        Some(_) => Err(tonic::Status::already_exists(format!("container \"{id}\": already exists"))),
-                        None => Ok(None),
-                    },
-                    Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-                    Err(s) => Err(s),
-                }
-            }
-        };
-        conn.call_once(req, |c, r| async move { c.containers().create(c.request(r)).await }, ours)
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::AlreadyExists => Error::new(
-                    Code::AlreadyExists,
-                    format!("container {id} already exists in containerd namespace {}", conn.namespace()),
-                ),
-                _ => Error::from_status(format!("create container {id}"), &s),
-            })?;
-        let r = start_task(&conn, id, &fifos, image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default()).await;
-        if r.is_err() {
-            let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
-        }
-        r
-    }));
+    let mut container = CtrContainer {
+        id: id.to_string(),
+        labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
+        runtime: Some(Runtime { name: RUNC_RUNTIME.into(), options: Some(runc_options_any(&binary, &remote.runc_root().to_string_lossy())) }),
+        spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
+        ..Default::default()
+    };
+    if let Some(p) = &image {
+        p.fill_record(&mut container);
+    }
+    let mounts = image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
+    let start = {
+        let (conn, id, fifos) = (conn.clone(), id.to_string(), fifos.clone());
+        async move { make_and_start(&conn, &id, container, options_json, &fifos, mounts).await }
+    };
+    // Given up while containerd works on it: the container and its task, once made,
+    // are removed again (no event is reported of them), and so is the snapshot.
+    let image = std::sync::Arc::new(std::sync::Mutex::new(image));
+    let undo_start = {
+        let (image, undo) = (image.clone(), undo(true, Some(run_dir.clone())));
+        move |_: Result<u32>| undo(image.lock().unwrap().take())
+    };
+    let started = client.still_open_after_attach().and_then(|()| crate::call::detach(start, give_up, undo_start));
     match started {
         Ok(pid) => {
+            let image = image.lock().unwrap().take();
             {
                 let mut run = c.run.lock().unwrap();
                 run.begin(pid, io);
@@ -224,10 +246,15 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             drop(guard);
             Ok(())
         }
+        Err(e) if crate::call::is_call_end(&e) => {
+            io.close();
+            drop(guard);
+            Err(e)
+        }
         Err(e) => {
             io.close();
             remote.remove_run_dir(id, Some(&run_dir));
-            if let Some(p) = image {
+            if let Some(p) = image.lock().unwrap().take() {
                 crate::runtime::block_on(p.abandon(&conn));
             }
             client.unregister(&c);
@@ -235,6 +262,55 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             Err(e)
         }
     }
+}
+
+/// Makes container `id` in containerd from `container` and starts its task; on
+/// failure nothing of it is left.
+async fn make_and_start(conn: &Connection, id: &str, container: CtrContainer, options_json: String, fifos: &FifoSet, mounts: Vec<Mount>) -> Result<u32> {
+    let req = CreateContainerRequest { container: Some(container) };
+    // After an outage: ours if the record there carries our options.
+    let ours = |c: Connection| {
+        let (id, options_json) = (id.to_string(), options_json.clone());
+        async move {
+            match c.containers().get(c.request(GetContainerRequest { id: id.clone() })).await {
+                Ok(r) => match r.into_inner().container {
+                    Some(k) if k.labels.get(OPTIONS_LABEL) == Some(&options_json) => Ok(Some(CreateContainerResponse { container: Some(k) })),
+                    Some(_) => Err(tonic::Status::already_exists(format!("container \"{id}\": already exists"))),
+                    None => Ok(None),
+                },
+                Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+                Err(s) => Err(s),
+            }
+        }
+    };
+    conn.call_once(req, |c, r| async move { c.containers().create(c.request(r)).await }, ours).await.map_err(|s| match s.code() {
+        tonic::Code::AlreadyExists => {
+            Error::new(Code::AlreadyExists, format!("container {id} already exists in containerd namespace {}", conn.namespace()))
+        }
+        _ => Error::from_status(format!("create container {id}"), &s),
+    })?;
+    let r = start_task(conn, id, fifos, mounts).await;
+    if r.is_err() {
+        let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
+    }
+    r
+}
+
+/// How often [`rollback`] tries to remove a container before it gives up.
+const ROLLBACK_ATTEMPTS: u32 = 60;
+
+/// Removes container `id` (task, record, snapshot) made by a create given up by its
+/// call, waiting out an outage: until containerd says it has no such container.
+async fn rollback(conn: &Connection, id: &str) {
+    for _ in 0..ROLLBACK_ATTEMPTS {
+        remove_unwatched(conn, id).await;
+        let req = GetContainerRequest { id: id.to_string() };
+        match conn.call(req, |c, r| async move { c.containers().get(c.request(r)).await }).await {
+            Err(s) if s.code() == tonic::Code::NotFound => return,
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+    log::warn!("could not remove container {id} of a create given up by its call");
 }
 
 /// After a run or an exec was marked started: if the event subscription came back

@@ -23,7 +23,7 @@ pub(crate) fn status_of(s: Status) -> ContainerStatus {
 pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
     let conn = client.conn();
     let before = client.reaping_ids();
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         let containers = conn
             .call(ListContainersRequest { filters: vec![] }, |c, r| async move { c.containers().list(c.request(r)).await })
             .await

@@ -26,7 +26,7 @@ fn run_dir_of(container_dir: &std::path::Path, stdout: &str) -> Option<std::path
 pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptions) -> Result<()> {
     let conn = client.conn().clone();
     let c = client.register(id)?;
-    let found = crate::runtime::block_on(async {
+    let found = crate::call::wait(async {
         let ctr = match conn.call(GetContainerRequest { id: id.into() }, |c, r| async move { c.containers().get(c.request(r)).await }).await {
             Ok(r) => r.container,
             Err(s) if s.code() == tonic::Code::NotFound => None,
@@ -63,7 +63,13 @@ pub(crate) fn restore(client: &Arc<ClientInner>, id: &str, options: &CreateOptio
     let spec = ctr.as_ref().and_then(|k| k.spec.as_ref()).and_then(|a| serde_json::from_slice::<oci_spec::runtime::Spec>(&a.value).ok());
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let cgroup = spec.as_ref().and_then(|s| s.linux().as_ref()).and_then(|l| l.cgroups_path().clone()).map(|p| p.to_string_lossy().into_owned());
-    let guard = c.op.clone().blocking_lock_owned();
+    let guard = match crate::call::wait(async { Ok(c.op.clone().lock_owned().await) }) {
+        Ok(g) => g,
+        Err(e) => {
+            client.unregister(&c);
+            return Err(e);
+        }
+    };
     {
         let mut run = c.run.lock().unwrap();
         run.options = options;

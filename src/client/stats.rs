@@ -13,7 +13,7 @@ use crate::spec::INIT_PROCESS_ID;
 /// `stats`.
 pub(crate) fn stats(client: &Arc<ClientInner>, id: &str) -> Result<serde_json::Value> {
     let conn = client.conn();
-    let metrics = crate::runtime::block_on(async {
+    let metrics = crate::call::wait(async {
         let req = MetricsRequest { filters: vec![format!("id=={id}")] };
         conn.call(req, |c, r| async move { c.tasks().metrics(c.request(r)).await })
             .await
@@ -35,15 +35,19 @@ async fn list_pids(client: &ClientInner, id: &str) -> Result<Vec<containerd_clie
 
 /// `get_pids`.
 pub(crate) fn pids(client: &Arc<ClientInner>, id: &str) -> Result<Vec<u32>> {
-    crate::runtime::block_on(async { Ok(list_pids(client, id).await?.into_iter().map(|p| p.pid).collect()) })
+    crate::call::wait(async { Ok(list_pids(client, id).await?.into_iter().map(|p| p.pid).collect()) })
 }
 
 /// `summary`: each pid with `init`, its exec id, or "" for a process started inside.
 pub(crate) fn summary(client: &Arc<ClientInner>, id: &str) -> Result<Vec<ProcessSummary>> {
-    let procs = crate::runtime::block_on(list_pids(client, id))?;
+    let procs = crate::call::wait(list_pids(client, id))?;
     let init_pid = match client.container(id) {
         Some(c) => c.run.lock().unwrap().pid,
-        None => crate::runtime::block_on(super::lifecycle::process_state(client.conn(), id, "")).map(|s| s.3).unwrap_or(0),
+        None => match crate::call::wait(super::lifecycle::process_state(client.conn(), id, "")) {
+            Ok(s) => s.3,
+            Err(e) if crate::call::is_call_end(&e) => return Err(e),
+            Err(_) => 0,
+        },
     };
     Ok(procs
         .into_iter()

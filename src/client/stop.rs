@@ -146,7 +146,7 @@ fn stop(client: &Arc<ClientInner>, id: &str, signal: i32, timeout: Duration) -> 
         c.run.lock().unwrap().manual_stop = true;
         c.cancel_restarts();
     }
-    crate::runtime::block_on(async {
+    crate::call::wait(async {
         if tracked.is_some() {
             set_label(conn, id, STOPPED_LABEL, "true").await;
         }
@@ -188,7 +188,7 @@ fn update_restart_policy(client: &Arc<ClientInner>, id: &str, policy: &RestartPo
     let conn = client.conn();
     let Some(c) = client.container(id) else {
         // Not tracked here: only the record kept for a later `restore` changes.
-        return crate::runtime::block_on(async {
+        return crate::call::wait(async {
             let req = GetContainerRequest { id: id.into() };
             let ctr = conn
                 .call(req, |c, r| async move { c.containers().get(c.request(r)).await })
@@ -224,8 +224,10 @@ fn update_restart_policy(client: &Arc<ClientInner>, id: &str, policy: &RestartPo
     if policy.name == PolicyName::No && pending && client.is_tracked(&c) {
         c.cancel_restarts();
     }
-    crate::runtime::block_on(set_label(conn, id, OPTIONS_LABEL, &options_json));
-    Ok(())
+    crate::call::wait(async {
+        set_label(conn, id, OPTIONS_LABEL, &options_json).await;
+        Ok(())
+    })
 }
 
 impl Client {

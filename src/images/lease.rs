@@ -21,8 +21,9 @@ pub const EXPIRE_LABEL: &str = "containerd.io/gc.expire";
 /// How long a lease outlives a client that never released it.
 pub const LEASE_EXPIRY: Duration = Duration::from_secs(3600);
 
-/// A lease held in containerd; [`Lease::release`] ends it (dropping it without that
-/// leaves it to expire).
+/// A lease held in containerd; [`Lease::release`] ends it. Dropped without that (a
+/// pull or import given up half-way, its future dropped), it is released in the
+/// background.
 pub struct Lease {
     conn: Connection,
     id: String,
@@ -89,12 +90,27 @@ impl Lease {
 
     /// Ends the lease (what it protected is now kept only by its references). A
     /// failure is logged: the lease expires anyway.
-    pub async fn release(self) {
-        let req = DeleteRequest { id: self.id.clone(), sync: false };
-        if let Err(s) = self.conn.call(req, |c, r| async move { c.leases().delete(c.request(r)).await }).await {
-            if s.code() != tonic::Code::NotFound {
-                log::warn!("release lease {}: {}", self.id, s.message());
-            }
+    pub async fn release(mut self) {
+        let id = std::mem::take(&mut self.id);
+        delete(&self.conn, id).await;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.id.is_empty() {
+            let (conn, id) = (self.conn.clone(), std::mem::take(&mut self.id));
+            crate::runtime::handle().spawn(async move { delete(&conn, id).await });
+        }
+    }
+}
+
+/// Deletes lease `id`; a failure is logged (the lease expires anyway).
+async fn delete(conn: &Connection, id: String) {
+    let req = DeleteRequest { id: id.clone(), sync: false };
+    if let Err(s) = conn.call(req, |c, r| async move { c.leases().delete(c.request(r)).await }).await {
+        if s.code() != tonic::Code::NotFound {
+            log::warn!("release lease {id}: {}", s.message());
         }
     }
 }

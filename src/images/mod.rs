@@ -43,7 +43,7 @@ impl Remote {
         let platform = options.platform()?;
         let reporter = progress::Reporter::new(&reference.to_string(), progress);
         let conn = self.inner.conn.clone();
-        let result = crate::runtime::block_on(async {
+        let result = crate::call::wait(async {
             pull::pull(&conn, &reference, options, &reporter).await?;
             let name = reference.to_string();
             if options.unpack.unwrap_or(true) {
@@ -60,7 +60,7 @@ impl Remote {
     /// images it registered.
     pub fn import_images(&self, archive: &Path, options: &ImportOptions) -> Result<Vec<ImageInfo>> {
         let conn = self.inner.conn.clone();
-        crate::runtime::block_on(async {
+        crate::call::wait(async {
             let names = import::import(&conn, archive, options).await?;
             let mut out = Vec::new();
             for n in names {
@@ -74,7 +74,7 @@ impl Remote {
     /// Every image of the remote's namespace, by name.
     pub fn images(&self) -> Result<Vec<ImageInfo>> {
         let conn = self.inner.conn.clone();
-        crate::runtime::block_on(async {
+        crate::call::wait(async {
             let mut out = Vec::new();
             for image in store::list(&conn).await? {
                 match store::describe(&conn, &image, None).await {
@@ -95,7 +95,7 @@ impl Remote {
     pub fn remove_image(&self, reference: &str) -> Result<()> {
         let name = Reference::parse(reference)?.to_string();
         let conn = self.inner.conn.clone();
-        crate::runtime::block_on(store::delete(&conn, &name))
+        crate::call::wait(store::delete(&conn, &name))
     }
 }
 

@@ -124,7 +124,7 @@ impl crate::Remote {
     pub fn unpack_image(&self, name: &str, snapshotter: Option<&str>, progress: Progress<'_>) -> Result<String> {
         self.inner.check_live()?;
         let conn = &self.inner.conn;
-        crate::runtime::block_on(async {
+        crate::call::wait(async {
             let snapshotter = snapshotter_for(conn, snapshotter).await?;
             unpack_image(conn, name, &snapshotter, progress).await
         })

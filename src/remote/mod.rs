@@ -103,7 +103,9 @@ impl Remote {
             oom_score: options.oom_score,
         };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        crate::runtime::block_on(async move {
+        // Given up by its call, a remote made meanwhile is ended again (stopping a
+        // daemon it started).
+        crate::call::detach_thread(move || crate::runtime::block_on(async move {
             let daemon = if start {
                 Some(Daemon::start_or_adopt(&state_dir, daemon_cfg, &conn).await?)
             } else {
@@ -160,7 +162,7 @@ impl Remote {
                 return Err(Error::new(Code::Unavailable, format!("containerd's event stream did not open within {SUBSCRIBE_TIMEOUT:?}")));
             }
             Ok(Remote { _handle: HandleRef::new(&inner), inner })
-        })
+        }), || {}, drop)
     }
 
     /// Applies the options that may change on a live remote (`live_restore`,
@@ -222,7 +224,9 @@ impl Remote {
         // From inside a callback, that client's remaining events can only be
         // delivered after the callback returns: cleanup must not wait for them.
         let caller = events::current_dispatcher();
-        crate::runtime::block_on(self.inner.shutdown(caller))
+        // Given up by its call, the cleanup goes on to its end in the background.
+        let inner = self.inner.clone();
+        crate::call::detach(async move { inner.shutdown(caller).await }, || {}, |_| async {})
     }
 
     /// Pid of the supervised daemon (0 with `remote_addr`).

@@ -26,16 +26,24 @@ pub(crate) struct Registry {
 
 impl Registry {
     /// Claims `id` for `client`; waits up to `wait` while an earlier container of the
-    /// id is being removed. ALREADY_EXISTS when another claim holds it.
+    /// id is being removed (giving up when the current call ends). ALREADY_EXISTS when
+    /// another claim holds it.
     pub(crate) fn claim(&self, id: &str, client: usize, wait: Duration) -> Result<()> {
-        let ids = self.ids.lock().unwrap();
-        let (mut ids, timeout) = self.changed.wait_timeout_while(ids, wait, |m| m.get(id) == Some(&Claim::Reaping)).unwrap();
+        let reaping = |m: &HashMap<String, Claim>| m.get(id) == Some(&Claim::Reaping);
+        let mut timed_out = false;
+        if reaping(&self.ids.lock().unwrap()) {
+            timed_out = !crate::call::wait_sliced(wait, |slice| {
+                let (g, _) = self.changed.wait_timeout_while(self.ids.lock().unwrap(), slice, |m| reaping(m)).unwrap();
+                !reaping(&g)
+            })?;
+        }
+        let mut ids = self.ids.lock().unwrap();
         match ids.get(id) {
             None => {
                 ids.insert(id.to_string(), Claim::Held(client));
                 Ok(())
             }
-            Some(Claim::Reaping) if timeout.timed_out() => {
+            Some(Claim::Reaping) if timed_out => {
                 Err(Error::new(Code::AlreadyExists, format!("container {id} is still being removed")))
             }
             Some(_) => Err(Error::new(Code::AlreadyExists, format!("container {id} is already active"))),
