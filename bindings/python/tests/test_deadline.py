@@ -173,7 +173,9 @@ def test_aio_task_cancel_cancels_the_call(daemon: Containerd, ext_dir: str) -> N
     id = unique_id("aiocancel")
 
     async def main() -> None:
-        async with aio.Remote(state_dir=ext_dir, remote_addr=daemon.socket, namespace="pyaio") as remote:
+        # One executor thread: it is free again only once the library call has ended.
+        async with aio.Remote(state_dir=ext_dir, remote_addr=daemon.socket, namespace="pyaio",
+                              max_workers=1) as remote:
             async with await remote.client() as client:
                 daemon.kill()
                 task = asyncio.ensure_future(client.create(id, spec(["true"])))
@@ -185,8 +187,9 @@ def test_aio_task_cancel_cancels_the_call(daemon: Containerd, ext_dir: str) -> N
                     await task
                 took = time.monotonic() - cancelled
                 assert took <= BOUND, took
-                # The executor thread is free again: the library call itself ended.
-                await asyncio.get_running_loop().run_in_executor(remote.executor, lambda: None)
+                # The library call itself ended (not just the task): the thread is free.
+                loop = asyncio.get_running_loop()
+                await asyncio.wait_for(loop.run_in_executor(remote.executor, lambda: None), BOUND)
                 daemon.launch()
                 assert id not in [c.id for c in await client.list(timeout=TIMEOUT)]
                 # timeout= in aio too, with no daemon behind it any more.
