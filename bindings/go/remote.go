@@ -107,9 +107,9 @@ func WithNamespace(namespace string) RemoteOption {
 // fails if the loaded library has another C ABI version than this package. ctx bounds
 // the connection and the daemon's start: when it is cancelled or its deadline passes
 // first, New returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms and no Remote (lcd_remote_new in
-// libcontainerd.h says what is left of a daemon it was starting). The Remote does
-// not keep ctx: later calls take contexts of their own.
+// context.DeadlineExceeded) within 100 ms, and what it had begun (a daemon's start)
+// is undone in the background. The Remote does not keep ctx: later calls take
+// contexts of their own.
 func New(ctx context.Context, opts ...RemoteOption) (*Remote, error) {
 	if abiErr != nil {
 		return nil, abiErr

@@ -338,7 +338,8 @@ class Client(HandleOwner):
         or the token is cancelled first, it raises
         :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
         within 100 ms and the container is undone (nothing of it is left, no event is
-        reported). The other methods take the same two keywords.
+        reported; the undoing may finish in the background, the id staying taken
+        until it has). The other methods take the same two keywords.
         """
         opts = _create_options(runtime, restart_policy, image, snapshotter)
         with _call.scope(timeout, cancel) as call, self._handle.use() as c:

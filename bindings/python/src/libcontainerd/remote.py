@@ -60,7 +60,7 @@ class Remote(HandleOwner, ImagesMixin):
     :param containerd_path: the containerd binary to start (default: from ``PATH``).
     :param timeout: seconds the connection (and the daemon's start) may take (None: no
         deadline); past it :class:`~libcontainerd.DeadlineExceeded` is raised within
-        100 ms (``lcd_remote_new`` says what is left of a daemon being started).
+        100 ms, and what was begun (a daemon's start) is undone in the background.
     :param cancel: a :class:`~libcontainerd.CancelToken` that cancels the connection
         (:class:`~libcontainerd.Cancelled`). Neither is kept: later calls take their own.
     """
