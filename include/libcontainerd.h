@@ -398,6 +398,11 @@ uint32_t lcd_abi_version(void);
  * started). A started containerd gets a clean environment: only `PATH` (a default
  * one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
  * variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up (`LCD_CANCELLED`,
+ * `LCD_DEADLINE_EXCEEDED`): not done, `*out` is untouched; a remote being made
+ * meanwhile is ended again in the background once that has finished (stopping a daemon
+ * it started, unless another remote uses it).
  */
 struct lcd_error *lcd_remote_new(const char *options_json, struct lcd_remote **out, const struct lcd_call *call);
 
@@ -418,6 +423,9 @@ struct lcd_error *lcd_remote_update_options(struct lcd_remote *r, const char *op
  * (released with `user_data_free` when the client is freed). On failure
  * `user_data_free` is not called: `user_data` stays the caller's. The client keeps
  * the remote alive. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: not done (no client; `user_data`
+ * stays the caller's).
  */
 struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backend *backend, struct lcd_client **out, const struct lcd_call *call);
 
@@ -433,6 +441,10 @@ struct lcd_error *lcd_remote_client(struct lcd_remote *r, const struct lcd_backe
  * it. Idempotent; later calls on the remote's clients fail with
  * `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
  * thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: the cleanup is not undone but goes
+ * on to its end in the background (later calls on the remote's clients fail as after a
+ * cleanup); a second `lcd_remote_cleanup` waits for it.
  */
 struct lcd_error *lcd_remote_cleanup(struct lcd_remote *r, const struct lcd_call *call);
 
@@ -473,6 +485,13 @@ void lcd_remote_free(struct lcd_remote *r);
  * whose container waits out a restart backoff is taken over: that restart is
  * cancelled and the old container's `exit` reported before this one's
  * `start-container`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+ * short. Given up (`LCD_CANCELLED`, `LCD_DEADLINE_EXCEEDED`): not done. Whatever
+ * containerd made of it (container, task, snapshot) is removed again in the
+ * background, no event is reported for it (the pipes given to `attach_streams` see
+ * EOF), and the id stays taken until that removal has ended: a later create of it
+ * waits for the removal (as for a container being reaped).
  */
 struct lcd_error *lcd_client_create(struct lcd_client *c, const char *id, const char *spec_json, const char *options_json, const struct lcd_call *call);
 
@@ -480,12 +499,19 @@ struct lcd_error *lcd_client_create(struct lcd_client *c, const char *id, const 
  * Sends signal `sig` to the init process of container `id`. SIGTERM and SIGKILL are
  * an explicit stop (no restart follows); a paused container is thawed so that the
  * signal is delivered. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+ * if the request had reached containerd; SIGTERM and SIGKILL count as an explicit stop
+ * either way.
  */
 struct lcd_error *lcd_client_signal(struct lcd_client *c, const char *id, int sig, const struct lcd_call *call);
 
 /**
  * Sends signal `sig` to process `process_id` (`"init"` or an exec's id) of container
  * `id`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+ * if the request had reached containerd.
  */
 struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id, const char *process_id, int sig, const struct lcd_call *call);
 
@@ -501,24 +527,38 @@ struct lcd_error *lcd_client_signal_process(struct lcd_client *c, const char *id
  * listed in `ambientCapabilities`. `consoleSize` (with `terminal`) is the terminal's
  * size from the start. Strings are borrowed. Blocking,
  * thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+ * short. Given up: not done. The process, if containerd started it, is killed and
+ * removed in the background, with no `start-process` or `exit-process` reported; its
+ * process id stays taken until then.
  */
 struct lcd_error *lcd_client_add_process(struct lcd_client *c, const char *id, const char *process_id, const char *process_json, const struct lcd_call *call);
 
 /**
  * Resizes the terminal of process `process_id` (`"init"` or an exec's id) of
  * container `id` to `width` columns and `height` rows. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+ * containerd, the terminal may have been resized.
  */
 struct lcd_error *lcd_client_resize(struct lcd_client *c, const char *id, const char *process_id, uint32_t width, uint32_t height, const struct lcd_call *call);
 
 /**
  * Freezes container `id`; returns once containerd has paused it (`pause` follows
  * through `state_changed`). Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+ * containerd, the container may be paused (its `pause` event then follows).
  */
 struct lcd_error *lcd_client_pause(struct lcd_client *c, const char *id, const struct lcd_call *call);
 
 /**
  * Thaws container `id`; returns once containerd has resumed it (`resume` follows
  * through `state_changed`). Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+ * containerd, the container may be resumed (its `resume` event then follows).
  */
 struct lcd_error *lcd_client_resume(struct lcd_client *c, const char *id, const struct lcd_call *call);
 
@@ -529,6 +569,11 @@ struct lcd_error *lcd_client_resume(struct lcd_client *c, const char *id, const 
  * as `exit` with `live_restore` off); one that exited meanwhile is reported as `exit`
  * with its real code, one gone without a trace as `exit` 255 (and this returns OK).
  * Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up while containerd is asked about the
+ * container: not done, the client is unchanged (restore it later). Once containerd has
+ * answered, the re-adoption is carried out to its end (and so is the stop with
+ * `live_restore` off).
  */
 struct lcd_error *lcd_client_restore(struct lcd_client *c, const char *id, const char *options_json, const struct lcd_call *call);
 
@@ -536,6 +581,8 @@ struct lcd_error *lcd_client_restore(struct lcd_client *c, const char *id, const
  * The cgroup figures of container `id` as JSON: `read` (RFC 3339), `cgroup`, `cpu`,
  * `memory`, `pids`, `blkio`. On success `*stats_json` receives a string the caller
  * frees with `lcd_string_free`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
  */
 struct lcd_error *lcd_client_stats(struct lcd_client *c, const char *id, char **stats_json, const struct lcd_call *call);
 
@@ -543,6 +590,8 @@ struct lcd_error *lcd_client_stats(struct lcd_client *c, const char *id, char **
  * The host pids of every process in container `id`, as a JSON array of numbers. On
  * success `*pids_json` receives a string the caller frees with `lcd_string_free`.
  * Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
  */
 struct lcd_error *lcd_client_get_pids(struct lcd_client *c, const char *id, char **pids_json, const struct lcd_call *call);
 
@@ -551,12 +600,17 @@ struct lcd_error *lcd_client_get_pids(struct lcd_client *c, const char *id, char
  * (`process_id` is `"init"`, an exec's id, or empty for a process the library did not
  * start). On success `*summary_json` receives a string the caller frees with
  * `lcd_string_free`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
  */
 struct lcd_error *lcd_client_summary(struct lcd_client *c, const char *id, char **summary_json, const struct lcd_call *call);
 
 /**
  * Applies OCI `LinuxResources` (`resources_json`, borrowed) to running container
  * `id`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+ * containerd, the resources may have been applied.
  */
 struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *id, const char *resources_json, const struct lcd_call *call);
 
@@ -565,6 +619,8 @@ struct lcd_error *lcd_client_update_resources(struct lcd_client *c, const char *
  * "status", "processes": [{"process_id", "pid", "status"}]}`, status one of
  * `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
  * a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
  */
 struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json, const struct lcd_call *call);
 
@@ -578,6 +634,10 @@ struct lcd_error *lcd_client_list(struct lcd_client *c, char **containers_json, 
  * `restore` remembers it. A container between two runs of its restart policy is
  * ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
  * does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: the stop counts as explicit (restart
+ * policies stay cancelled) and its signal, or the SIGKILL, may have been sent; the
+ * container may still be running or exit later (its `exit` is reported as usual).
  */
 struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig, uint32_t timeout_ms, const struct lcd_call *call);
 
@@ -590,6 +650,11 @@ struct lcd_error *lcd_client_stop(struct lcd_client *c, const char *id, int sig,
  * without options uses it. `{"name": "no"}` also cancels a restart already pending:
  * the container then ends with its `exit`. An explicitly stopped container stays
  * stopped. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: for a container this client tracks
+ * the new policy is in effect, and only its record in containerd (which a later
+ * `lcd_client_restore` reads) may not have been updated; otherwise that record may or
+ * may not have been updated.
  */
 struct lcd_error *lcd_client_update_restart_policy(struct lcd_client *c, const char *id, const char *policy_json, const struct lcd_call *call);
 
@@ -630,6 +695,12 @@ void lcd_client_free(struct lcd_client *c);
  * `LCD_UNAVAILABLE`; credentials refused `LCD_PERMISSION_DENIED`; malformed reference
  * `LCD_INVALID_ARGUMENT`; a blob whose digest or size is wrong `LCD_IO` naming it (no
  * image is registered then). Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: not done. The transfer stops, its
+ * lease is released in the background and the content it wrote is left to containerd's
+ * garbage collector; no image is recorded, unless the final registration had already
+ * reached containerd (the image is then complete). Every progress call still happens
+ * before this returns.
  */
 struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, const char *options_json, lcd_progress_fn progress, void *user_data, char **image_json, const struct lcd_call *call);
 
@@ -644,6 +715,10 @@ struct lcd_error *lcd_remote_image_pull(struct lcd_remote *r, const char *ref, c
  * archive's single image. On success `*images_json` receives a library-owned JSON
  * array (free with `lcd_string_free`) of the images created, each shaped as
  * `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: as for `lcd_remote_image_pull`: the
+ * import stops and its lease is released; an image is recorded only if its
+ * registration had already reached containerd (complete).
  */
 struct lcd_error *lcd_remote_image_import(struct lcd_remote *r, const char *archive_path, const char *options_json, char **images_json, const struct lcd_call *call);
 
@@ -651,6 +726,8 @@ struct lcd_error *lcd_remote_image_import(struct lcd_remote *r, const char *arch
  * Lists the images of the remote's namespace. On success `*images_json` receives a
  * library-owned JSON array (free with `lcd_string_free`), sorted by name, each
  * element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
  */
 struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json, const struct lcd_call *call);
 
@@ -659,6 +736,9 @@ struct lcd_error *lcd_remote_image_list(struct lcd_remote *r, char **images_json
  * images service; containerd's garbage collector reclaims the content nothing else
  * refers to before this returns. Containers created from it keep running. Unknown
  * image: `LCD_NOT_FOUND`. Blocking, thread-safe.
+ *
+ * `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+ * containerd, the image may have been removed.
  */
 struct lcd_error *lcd_remote_image_remove(struct lcd_remote *r, const char *ref, const struct lcd_call *call);
 

@@ -6,6 +6,8 @@
 //! and each process's stdio.
 //!
 //! All calls are blocking and thread-safe; the core runs on an internal tokio runtime.
+//! A [`Call`] bounds them: inside [`Call::run`] every blocking step gives up when the
+//! call is cancelled or its deadline passes (the C ABI's `lcd_call`).
 //! Do not call them from inside an async runtime's worker thread.
 
 #![warn(missing_docs)]

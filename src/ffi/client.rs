@@ -92,6 +92,13 @@ unsafe fn checked_process_id<'a>(p: *const c_char) -> Result<&'a str> {
 /// whose container waits out a restart backoff is taken over: that restart is
 /// cancelled and the old container's `exit` reported before this one's
 /// `start-container`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+/// short. Given up (`LCD_CANCELLED`, `LCD_DEADLINE_EXCEEDED`): not done. Whatever
+/// containerd made of it (container, task, snapshot) is removed again in the
+/// background, no event is reported for it (the pipes given to `attach_streams` see
+/// EOF), and the id stays taken until that removal has ended: a later create of it
+/// waits for the removal (as for a container being reaped).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_create(
     c: *mut lcd_client,
@@ -116,6 +123,10 @@ pub unsafe extern "C" fn lcd_client_create(
 /// Sends signal `sig` to the init process of container `id`. SIGTERM and SIGKILL are
 /// an explicit stop (no restart follows); a paused container is thawed so that the
 /// signal is delivered. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+/// if the request had reached containerd; SIGTERM and SIGKILL count as an explicit stop
+/// either way.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char, sig: c_int, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -127,6 +138,9 @@ pub unsafe extern "C" fn lcd_client_signal(c: *mut lcd_client, id: *const c_char
 
 /// Sends signal `sig` to process `process_id` (`"init"` or an exec's id) of container
 /// `id`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the signal may have been delivered
+/// if the request had reached containerd.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_signal_process(
     c: *mut lcd_client,
@@ -154,6 +168,11 @@ pub unsafe extern "C" fn lcd_client_signal_process(
 /// listed in `ambientCapabilities`. `consoleSize` (with `terminal`) is the terminal's
 /// size from the start. Strings are borrowed. Blocking,
 /// thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`; the time spent in `attach_streams` is not cut
+/// short. Given up: not done. The process, if containerd started it, is killed and
+/// removed in the background, with no `start-process` or `exit-process` reported; its
+/// process id stays taken until then.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_add_process(
     c: *mut lcd_client,
@@ -174,6 +193,9 @@ pub unsafe extern "C" fn lcd_client_add_process(
 
 /// Resizes the terminal of process `process_id` (`"init"` or an exec's id) of
 /// container `id` to `width` columns and `height` rows. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the terminal may have been resized.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_resize(
     c: *mut lcd_client,
@@ -193,6 +215,9 @@ pub unsafe extern "C" fn lcd_client_resize(
 
 /// Freezes container `id`; returns once containerd has paused it (`pause` follows
 /// through `state_changed`). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the container may be paused (its `pause` event then follows).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -204,6 +229,9 @@ pub unsafe extern "C" fn lcd_client_pause(c: *mut lcd_client, id: *const c_char,
 
 /// Thaws container `id`; returns once containerd has resumed it (`resume` follows
 /// through `state_changed`). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the container may be resumed (its `resume` event then follows).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -219,6 +247,11 @@ pub unsafe extern "C" fn lcd_client_resume(c: *mut lcd_client, id: *const c_char
 /// as `exit` with `live_restore` off); one that exited meanwhile is reported as `exit`
 /// with its real code, one gone without a trace as `exit` 255 (and this returns OK).
 /// Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up while containerd is asked about the
+/// container: not done, the client is unchanged (restore it later). Once containerd has
+/// answered, the re-adoption is carried out to its end (and so is the stop with
+/// `live_restore` off).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_restore(
     c: *mut lcd_client,
@@ -237,6 +270,8 @@ pub unsafe extern "C" fn lcd_client_restore(
 /// The cgroup figures of container `id` as JSON: `read` (RFC 3339), `cgroup`, `cpu`,
 /// `memory`, `pids`, `blkio`. On success `*stats_json` receives a string the caller
 /// frees with `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_stats(
     c: *mut lcd_client,
@@ -259,6 +294,8 @@ pub unsafe extern "C" fn lcd_client_stats(
 /// The host pids of every process in container `id`, as a JSON array of numbers. On
 /// success `*pids_json` receives a string the caller frees with `lcd_string_free`.
 /// Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_get_pids(
     c: *mut lcd_client,
@@ -281,6 +318,8 @@ pub unsafe extern "C" fn lcd_client_get_pids(
 /// (`process_id` is `"init"`, an exec's id, or empty for a process the library did not
 /// start). On success `*summary_json` receives a string the caller frees with
 /// `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_summary(
     c: *mut lcd_client,
@@ -301,6 +340,9 @@ pub unsafe extern "C" fn lcd_client_summary(
 
 /// Applies OCI `LinuxResources` (`resources_json`, borrowed) to running container
 /// `id`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the resources may have been applied.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_update_resources(
     c: *mut lcd_client,
@@ -320,6 +362,8 @@ pub unsafe extern "C" fn lcd_client_update_resources(
 /// "status", "processes": [{"process_id", "pid", "status"}]}`, status one of
 /// `created`, `running`, `paused`, `stopped`. On success `*containers_json` receives
 /// a string the caller frees with `lcd_string_free`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -341,6 +385,10 @@ pub unsafe extern "C" fn lcd_client_list(c: *mut lcd_client, containers_json: *m
 /// `restore` remembers it. A container between two runs of its restart policy is
 /// ended (OK). `sig` outside 0..64 is `LCD_INVALID_ARGUMENT`; a container containerd
 /// does not have is `LCD_NOT_FOUND`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the stop counts as explicit (restart
+/// policies stay cancelled) and its signal, or the SIGKILL, may have been sent; the
+/// container may still be running or exit later (its `exit` is reported as usual).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, sig: c_int, timeout_ms: u32, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -359,6 +407,11 @@ pub unsafe extern "C" fn lcd_client_stop(c: *mut lcd_client, id: *const c_char, 
 /// without options uses it. `{"name": "no"}` also cancels a restart already pending:
 /// the container then ends with its `exit`. An explicitly stopped container stays
 /// stopped. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: for a container this client tracks
+/// the new policy is in effect, and only its record in containerd (which a later
+/// `lcd_client_restore` reads) may not have been updated; otherwise that record may or
+/// may not have been updated.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_client_update_restart_policy(
     c: *mut lcd_client,

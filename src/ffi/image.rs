@@ -63,6 +63,12 @@ impl ProgressTarget {
 /// `LCD_UNAVAILABLE`; credentials refused `LCD_PERMISSION_DENIED`; malformed reference
 /// `LCD_INVALID_ARGUMENT`; a blob whose digest or size is wrong `LCD_IO` naming it (no
 /// image is registered then). Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: not done. The transfer stops, its
+/// lease is released in the background and the content it wrote is left to containerd's
+/// garbage collector; no image is recorded, unless the final registration had already
+/// reached containerd (the image is then complete). Every progress call still happens
+/// before this returns.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_pull(
     r: *mut lcd_remote,
@@ -104,6 +110,10 @@ pub unsafe extern "C" fn lcd_remote_image_pull(
 /// archive's single image. On success `*images_json` receives a library-owned JSON
 /// array (free with `lcd_string_free`) of the images created, each shaped as
 /// `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: as for `lcd_remote_image_pull`: the
+/// import stops and its lease is released; an image is recorded only if its
+/// registration had already reached containerd (complete).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_import(
     r: *mut lcd_remote,
@@ -135,6 +145,8 @@ pub unsafe extern "C" fn lcd_remote_image_import(
 /// Lists the images of the remote's namespace. On success `*images_json` receives a
 /// library-owned JSON array (free with `lcd_string_free`), sorted by name, each
 /// element shaped as `lcd_remote_image_pull`'s `image_json`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: nothing happened.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: *mut *mut c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -153,6 +165,9 @@ pub unsafe extern "C" fn lcd_remote_image_list(r: *mut lcd_remote, images_json: 
 /// images service; containerd's garbage collector reclaims the content nothing else
 /// refers to before this returns. Containers created from it keep running. Unknown
 /// image: `LCD_NOT_FOUND`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: one request; if it had reached
+/// containerd, the image may have been removed.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_image_remove(r: *mut lcd_remote, r#ref: *const c_char, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {

@@ -34,6 +34,11 @@ pub struct lcd_remote {
 /// started). A started containerd gets a clean environment: only `PATH` (a default
 /// one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
 /// variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up (`LCD_CANCELLED`,
+/// `LCD_DEADLINE_EXCEEDED`): not done, `*out` is untouched; a remote being made
+/// meanwhile is ended again in the background once that has finished (stopping a daemon
+/// it started, unless another remote uses it).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_new(options_json: *const c_char, out: *mut *mut lcd_remote, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
@@ -75,6 +80,9 @@ pub unsafe extern "C" fn lcd_remote_update_options(r: *mut lcd_remote, options_j
 /// (released with `user_data_free` when the client is freed). On failure
 /// `user_data_free` is not called: `user_data` stays the caller's. The client keeps
 /// the remote alive. Blocking, thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: not done (no client; `user_data`
+/// stays the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_client(
     r: *mut lcd_remote,
@@ -122,6 +130,10 @@ pub unsafe extern "C" fn lcd_remote_client(
 /// it. Idempotent; later calls on the remote's clients fail with
 /// `LCD_FAILED_PRECONDITION`. `r` is borrowed and stays to be freed. Blocking,
 /// thread-safe.
+///
+/// `call` (may be NULL): see `lcd_call`. Given up: the cleanup is not undone but goes
+/// on to its end in the background (later calls on the remote's clients fail as after a
+/// cleanup); a second `lcd_remote_cleanup` waits for it.
 #[no_mangle]
 pub unsafe extern "C" fn lcd_remote_cleanup(r: *mut lcd_remote, call: *const lcd_call) -> *mut lcd_error {
     guard(|| {
