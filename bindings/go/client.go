@@ -86,7 +86,7 @@ func optionsJSON(cs *cstrings, opts []CreateOption) *C.char {
 // passes first, Create returns ErrCancelled or ErrDeadlineExceeded (errors.Is also
 // finds context.Canceled or context.DeadlineExceeded) within 100 ms, and the
 // container is undone: nothing of it is left in containerd and no event is reported
-// (the undoing may finish in the background; the id stays taken until it has).
+// (the removal may finish in the background; a later Create of the id waits for it).
 func (c *Client) Create(ctx context.Context, id string, spec Spec, opts ...CreateOption) error {
 	var cs cstrings
 	defer cs.free()
@@ -141,7 +141,7 @@ func (c *Client) SignalProcess(ctx context.Context, id, processID string, sig in
 // are reported. When ctx is cancelled or its deadline passes first, AddProcess
 // returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
 // context.DeadlineExceeded) within 100 ms and the exec is undone: no process is
-// left running and no event is reported (the undoing may finish in the background;
+// left running and no event is reported (the removal may finish in the background;
 // processID stays taken until it has).
 func (c *Client) AddProcess(ctx context.Context, id, processID string, p Process) error {
 	var cs cstrings

@@ -131,7 +131,9 @@ func lcdGoProgress(h C.uintptr_t, js *C.char) {
 // ErrPermissionDenied (credentials refused), ErrInvalidArgument (malformed
 // reference), ErrIO (a blob with the wrong digest or size; nothing is registered),
 // ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms of ctx's end, with no image registered.
+// context.DeadlineExceeded) within 100 ms of ctx's end: no image is registered,
+// unless its final registration had already reached containerd (it is then
+// complete); the content written is left to containerd's garbage collector.
 func (r *Remote) Pull(ctx context.Context, ref string, opts ...PullOption) (*Image, error) {
 	var o pullOptions
 	for _, opt := range opts {
@@ -176,7 +178,7 @@ func WithImageName(ref string) ImportOption { return func(o *importOptions) { o.
 // Import registers the images of an OCI image layout archive (as skopeo's
 // oci-archive: writes it) or a docker save archive, and returns them. A malformed or
 // hostile archive is ErrInvalidArgument; nothing is written outside containerd. ctx
-// bounds the call; a cancelled Import registers no image.
+// bounds the call as it does Pull's.
 func (r *Remote) Import(ctx context.Context, archivePath string, opts ...ImportOption) ([]Image, error) {
 	var o importOptions
 	for _, opt := range opts {

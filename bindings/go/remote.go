@@ -107,8 +107,8 @@ func WithNamespace(namespace string) RemoteOption {
 // fails if the loaded library has another C ABI version than this package. ctx bounds
 // the connection and the daemon's start: when it is cancelled or its deadline passes
 // first, New returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms, and what it had begun (a daemon's start)
-// is undone in the background. The Remote does not keep ctx: later calls take
+// context.DeadlineExceeded) within 100 ms; a remote it was making is ended again in
+// the background (stopping a daemon it started, unless another remote uses it). The Remote does not keep ctx: later calls take
 // contexts of their own.
 func New(ctx context.Context, opts ...RemoteOption) (*Remote, error) {
 	if abiErr != nil {
@@ -194,8 +194,9 @@ func (r *Remote) Client(ctx context.Context, b Backend) (*Client, error) {
 // daemon if this remote started it and no other remote uses it. Idempotent. ctx
 // bounds the call: when it ends first, Cleanup returns ErrCancelled or
 // ErrDeadlineExceeded (and context.Canceled or context.DeadlineExceeded) within 100
-// ms, having done part of its work (lcd_remote_cleanup says which); a later Cleanup
-// (or Close) does the rest.
+// ms; the cleanup is not undone but goes on to its end in the background (later
+// calls on the remote's clients fail as after a cleanup), and a second Cleanup
+// waits for it.
 func (r *Remote) Cleanup(ctx context.Context) error {
 	return r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error { return C.lcd_remote_cleanup(p, call) })
 }

@@ -21,7 +21,10 @@ import (
 // A timeout beyond about 49 days is capped there. ctx bounds the whole call (the
 // grace period included): when it is cancelled or its deadline passes first, Stop
 // returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
-// context.DeadlineExceeded) within 100 ms; the signals already sent stay sent.
+// context.DeadlineExceeded) within 100 ms: the stop still counts as explicit
+// (restart policies stay cancelled) and its signal, or the SIGKILL, may have been
+// sent; the container may still be running or exit later (its StateExit is reported
+// as usual).
 func (c *Client) Stop(ctx context.Context, id string, sig int, timeout time.Duration) error {
 	s, err := cSignal(sig)
 	if err != nil {

@@ -338,8 +338,9 @@ class Client(HandleOwner):
         or the token is cancelled first, it raises
         :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
         within 100 ms and the container is undone (nothing of it is left, no event is
-        reported; the undoing may finish in the background, the id staying taken
-        until it has). The other methods take the same two keywords.
+        reported; the removal may finish in the background, and a later create of the
+        id waits for it). The other methods take the same two keywords; what each
+        leaves when given up is what its C function documents in ``libcontainerd.h``.
         """
         opts = _create_options(runtime, restart_policy, image, snapshotter)
         with _call.scope(timeout, cancel) as call, self._handle.use() as c:
@@ -381,7 +382,9 @@ class Client(HandleOwner):
         returns.
 
         ``timeout``/``cancel`` bound the whole call, the grace period included, as for
-        :meth:`create`; signals already sent stay sent. Before ``grace`` existed,
+        :meth:`create`: given up, the stop still counts as explicit and its signal,
+        or the SIGKILL, may have been sent; the container may exit later (its
+        ``exit`` is reported as usual). Before ``grace`` existed,
         ``timeout=`` was the grace period (as in docker-py's ``stop``): ``timeout=``
         without ``grace=`` still means the grace period, with a
         :class:`DeprecationWarning`; pass ``grace=`` to give ``timeout=`` its meaning

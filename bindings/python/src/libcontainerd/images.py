@@ -132,7 +132,8 @@ class ImagesMixin:
         :class:`~libcontainerd.IoError` (a blob with the wrong digest or size; nothing
         is registered), :class:`~libcontainerd.DeadlineExceeded` or
         :class:`~libcontainerd.Cancelled` within 100 ms of ``timeout`` seconds or of a
-        ``cancel`` (no image is registered then).
+        ``cancel`` (no image is registered then, unless its final registration had
+        already reached containerd: it is then complete).
         """
         opts: Dict[str, Any] = {"unpack": bool(unpack)}
         if platform is not None:
@@ -180,8 +181,7 @@ class ImagesMixin:
         ``oci-archive:`` writes it) or a ``docker save`` archive; ``name`` renames its
         single image. A malformed or hostile archive is
         :class:`~libcontainerd.InvalidArgument` and nothing is written outside
-        containerd. ``timeout``/``cancel`` bound the call (no image is registered if
-        it ends first)."""
+        containerd. ``timeout``/``cancel`` bound the call as they do :meth:`pull`'s."""
         opts: Dict[str, Any] = {} if name is None else {"name": name}
         with _call.scope(timeout, cancel) as call, self._handle.use() as r:
             out = _lib.call_json(

@@ -60,7 +60,8 @@ class Remote(HandleOwner, ImagesMixin):
     :param containerd_path: the containerd binary to start (default: from ``PATH``).
     :param timeout: seconds the connection (and the daemon's start) may take (None: no
         deadline); past it :class:`~libcontainerd.DeadlineExceeded` is raised within
-        100 ms, and what was begun (a daemon's start) is undone in the background.
+        100 ms; a remote being made is ended again in the background (stopping a
+        daemon it started, unless another remote uses it).
     :param cancel: a :class:`~libcontainerd.CancelToken` that cancels the connection
         (:class:`~libcontainerd.Cancelled`). Neither is kept: later calls take their own.
     """
@@ -162,8 +163,8 @@ class Remote(HandleOwner, ImagesMixin):
 
         ``timeout`` (seconds) and ``cancel`` bound the call: when it ends first,
         :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
-        is raised within 100 ms, part of the work done (``lcd_remote_cleanup`` says
-        which); a later ``cleanup`` (or :meth:`close`) does the rest."""
+        is raised within 100 ms; the cleanup is not undone but goes on to its end in
+        the background, and a second ``cleanup`` waits for it."""
         with _call.scope(timeout, cancel) as call, self._handle.use() as r:
             _lib.check(_lib.lib().lcd_remote_cleanup(r, call))
 
