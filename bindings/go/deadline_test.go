@@ -202,6 +202,18 @@ func TestDeadlineOnAHungDaemon(t *testing.T) {
 	if took < wait || took > wait+cancelBound {
 		t.Errorf("list returned after %v, want %v (+%v at most)", took, wait, cancelBound)
 	}
+	// Connecting is bounded too.
+	ctxNew, cancelNew := context.WithTimeout(context.Background(), wait)
+	defer cancelNew()
+	start = time.Now()
+	if r, err := New(ctxNew, WithStateDir(tempDir(t)), WithRemoteAddr(ext.socket)); !errors.Is(err, context.DeadlineExceeded) {
+		if r != nil {
+			r.Close()
+		}
+		t.Errorf("new remote on a hung daemon: %v, want context.DeadlineExceeded", err)
+	} else if took := time.Since(start); took > wait+cancelBound {
+		t.Errorf("new returned after %v, want at most %v", took, wait+cancelBound)
+	}
 
 	// A create whose deadline passes while containerd hangs is undone, also once
 	// containerd, resumed, gets to the requests it had queued.

@@ -117,6 +117,15 @@ def test_timeout_on_a_hung_daemon(daemon: Containerd, ext_dir: str) -> None:
             took = time.monotonic() - t0
             assert isinstance(e.value, TimeoutError) and e.value.code == 6
             assert 0.5 <= took <= 0.5 + BOUND, took
+            # Connecting is bounded too.
+            other = make_state_dir()
+            try:
+                t0 = time.monotonic()
+                with pytest.raises(lcd.DeadlineExceeded):
+                    lcd.Remote(state_dir=other, remote_addr=daemon.socket, timeout=0.5)
+                assert time.monotonic() - t0 <= 0.5 + BOUND
+            finally:
+                remove_state_dir(other)
 
             # A create whose deadline passes while containerd hangs is undone, also
             # once containerd, resumed, gets to the requests it had queued.
