@@ -415,7 +415,7 @@ static bool pull_and_run(lcd_remote *remote, lcd_client *client, const char *reg
     progress_tty = isatty(STDOUT_FILENO);
     say("pulling %s", ref);
     char *image_json = NULL;
-    lcd_error *e = lcd_remote_image_pull(remote, ref, buf, on_progress, NULL, &image_json);
+    lcd_error *e = lcd_remote_image_pull(remote, ref, buf, on_progress, NULL, &image_json, NULL);
     if (progress_line_open) {
         say("%s", "");
     }
@@ -434,7 +434,7 @@ static bool pull_and_run(lcd_remote *remote, lcd_client *client, const char *reg
     append(buf, sizeof buf, &len, "{\"image\":");
     json_str(buf, sizeof buf, &len, ref);
     append(buf, sizeof buf, &len, "}");
-    bool created = check(lcd_client_create(client, IMAGE_CONTAINER, spec, buf), "create " IMAGE_CONTAINER);
+    bool created = check(lcd_client_create(client, IMAGE_CONTAINER, spec, buf, NULL), "create " IMAGE_CONTAINER);
     lcd_string_free(spec);
     if (!created) {
         return false;

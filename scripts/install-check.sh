@@ -200,8 +200,10 @@ EOF
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	libcontainerd "github.com/libcontainerd/libcontainerd/bindings/go"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -224,14 +226,16 @@ func (b *backend) AttachStreams(id, processID string, io libcontainerd.IOPipe) e
 }
 
 func main() {
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(os.Args[1]))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(os.Args[1]))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	defer remote.Close()
 	b := &backend{exited: make(chan uint32, 1)}
-	client, err := remote.Client(b)
+	client, err := remote.Client(ctx, b)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -244,7 +248,7 @@ func main() {
 		Mounts:  []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
 		Linux:   &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}}},
 	}
-	if err := client.Create("install-check", spec); err != nil {
+	if err := client.Create(ctx, "install-check", spec); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -1,6 +1,7 @@
 package libcontainerd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 )
 
 func TestErrorsIsForEachClass(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	sentinels := map[Code]*Error{
 		CodeInvalidArgument: ErrInvalidArgument, CodeNotFound: ErrNotFound, CodeAlreadyExists: ErrAlreadyExists,
@@ -33,16 +35,16 @@ func TestErrorsIsForEachClass(t *testing.T) {
 	}
 
 	// Errors the library reports for what it is asked.
-	matchesOnly("bad id", c.Create("../escape", busyboxSpec("true")), CodeInvalidArgument)
-	matchesOnly("NUL in id", c.Signal("a\x00b", 9), CodeInvalidArgument)
-	matchesOnly("unknown container", c.Signal(uniqueID("nothere"), 9), CodeNotFound)
+	matchesOnly("bad id", c.Create(ctx, "../escape", busyboxSpec("true")), CodeInvalidArgument)
+	matchesOnly("NUL in id", c.Signal(ctx, "a\x00b", 9), CodeInvalidArgument)
+	matchesOnly("unknown container", c.Signal(ctx, uniqueID("nothere"), 9), CodeNotFound)
 	id := uniqueID("dup")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatal(err)
 	}
-	matchesOnly("taken id", c.Create(id, busyboxSpec("true")), CodeAlreadyExists)
+	matchesOnly("taken id", c.Create(ctx, id, busyboxSpec("true")), CodeAlreadyExists)
 	matchesOnly("namespace change", testRemote.UpdateOptions(WithNamespace("other")), CodeFailedPrecondition)
-	_, err := New(WithRemoteAddr("/nonexistent/containerd.sock"))
+	_, err := New(ctx, WithRemoteAddr("/nonexistent/containerd.sock"))
 	matchesOnly("no containerd", err, CodeUnavailable)
 	kill(t, c, rec, id)
 
@@ -55,7 +57,7 @@ func TestErrorsIsForEachClass(t *testing.T) {
 			return &Error{Code: code, Message: "refused by the backend"}
 		}
 		rec.mu.Unlock()
-		err := c.Create(uniqueID("code"), busyboxSpec("true"))
+		err := c.Create(ctx, uniqueID("code"), busyboxSpec("true"))
 		matchesOnly(fmt.Sprintf("attach error %v", code), err, code)
 		if err != nil && !strings.Contains(err.Error(), "refused by the backend") {
 			t.Errorf("attach error %v lost its message: %v", code, err)
@@ -65,16 +67,16 @@ func TestErrorsIsForEachClass(t *testing.T) {
 	rec.mu.Lock()
 	rec.onAttach = func(_, _ string, io IOPipe) error { return errors.New("plain") }
 	rec.mu.Unlock()
-	matchesOnly("plain error", c.Create(uniqueID("plain"), busyboxSpec("true")), CodeInternal)
+	matchesOnly("plain error", c.Create(ctx, uniqueID("plain"), busyboxSpec("true")), CodeInternal)
 
 	// Closed handles.
-	c2, err := testRemote.Client(newRecorder())
+	c2, err := testRemote.Client(ctx, newRecorder())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c2.Close()
 	c2.Close()
-	if _, err := c2.List(); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrFailedPrecondition) {
+	if _, err := c2.List(ctx); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrFailedPrecondition) {
 		t.Errorf("closed client: %v", err)
 	}
 }
@@ -102,8 +104,9 @@ func (p *panicky) StateChanged(id string, info StateInfo) error {
 }
 
 func TestPanickingCallback(t *testing.T) {
+	ctx := context.Background()
 	b := &panicky{recorder: newRecorder(), panicAttach: true, panicState: StateStart}
-	c, err := testRemote.Client(b)
+	c, err := testRemote.Client(ctx, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +114,7 @@ func TestPanickingCallback(t *testing.T) {
 
 	// A panic in AttachStreams fails the Create with an INTERNAL error naming it.
 	id := uniqueID("panic")
-	err = c.Create(id, busyboxSpec("sleep", "300"))
+	err = c.Create(ctx, id, busyboxSpec("sleep", "300"))
 	if !errors.Is(err, ErrInternal) || !strings.Contains(err.Error(), "attach boom") {
 		t.Fatalf("create with a panicking AttachStreams: %v", err)
 	}
@@ -121,7 +124,7 @@ func TestPanickingCallback(t *testing.T) {
 
 	// A panic in StateChanged is contained: later events still arrive.
 	b.panicAttach = false
-	if err := c.Create(id, busyboxSpec("sh", "-c", "echo still here; exit 5")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sh", "-c", "echo still here; exit 5")); err != nil {
 		t.Fatalf("create after the panic: %v", err)
 	}
 	if exit := b.waitFor(t, id, StateExit); exit.ExitCode != 5 {
@@ -133,8 +136,9 @@ func TestPanickingCallback(t *testing.T) {
 }
 
 func TestCallbackCallsBackIn(t *testing.T) {
+	ctx := context.Background()
 	rec := newRecorder()
-	c, err := testRemote.Client(rec)
+	c, err := testRemote.Client(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func TestCallbackCallsBackIn(t *testing.T) {
 	var callErrs []error
 	// From StateChanged (a library thread): list, and kill the container once it starts.
 	rec.onState = func(id string, info StateInfo) error {
-		l, err := c.List()
+		l, err := c.List(ctx)
 		mu.Lock()
 		listed = append(listed, len(l))
 		if err != nil {
@@ -152,7 +156,7 @@ func TestCallbackCallsBackIn(t *testing.T) {
 		}
 		mu.Unlock()
 		if info.State == StateStart {
-			if err := c.Signal(id, 9); err != nil {
+			if err := c.Signal(ctx, id, 9); err != nil {
 				mu.Lock()
 				callErrs = append(callErrs, err)
 				mu.Unlock()
@@ -162,7 +166,7 @@ func TestCallbackCallsBackIn(t *testing.T) {
 	}
 	// From AttachStreams (inside Create, on its goroutine): list, then capture.
 	rec.onAttach = func(id, processID string, io IOPipe) error {
-		if _, err := c.List(); err != nil {
+		if _, err := c.List(ctx); err != nil {
 			return err
 		}
 		io.Stdin.Close()
@@ -171,7 +175,7 @@ func TestCallbackCallsBackIn(t *testing.T) {
 		return nil
 	}
 	id := uniqueID("reenter")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 137 {
@@ -194,7 +198,7 @@ func TestCallbackCallsBackIn(t *testing.T) {
 		return nil
 	}
 	id2 := uniqueID("closein")
-	if err := c2.Create(id2, busyboxSpec("sleep", "300")); err != nil {
+	if err := c2.Create(ctx, id2, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -202,10 +206,10 @@ func TestCallbackCallsBackIn(t *testing.T) {
 	case <-time.After(timeout):
 		t.Fatal("Close inside StateChanged did not return")
 	}
-	if err := c2.Signal(id2, 9); !errors.Is(err, ErrClosed) {
+	if err := c2.Signal(ctx, id2, 9); !errors.Is(err, ErrClosed) {
 		t.Errorf("signal after close: %v", err)
 	}
-	if err := c.Signal(id2, 9); err != nil { // another client of the namespace stops it
+	if err := c.Signal(ctx, id2, 9); err != nil { // another client of the namespace stops it
 		t.Errorf("signal from another client: %v", err)
 	}
 }
@@ -221,7 +225,7 @@ func TestConcurrentCreates(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := c.Create(ids[i], busyboxSpec("sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i))); err != nil {
+			if err := c.Create(context.Background(), ids[i], busyboxSpec("sh", "-c", fmt.Sprintf("echo %d; exit %d", i, i))); err != nil {
 				errs <- fmt.Errorf("create %s: %w", ids[i], err)
 			}
 		}(i)
@@ -288,7 +292,7 @@ func TestFinalizerClosesAForgottenClient(t *testing.T) {
 	func() {
 		b := &plainBackend{name: "forgotten"}
 		runtime.SetFinalizer(b, func(*plainBackend) { close(released) })
-		if _, err := testRemote.Client(b); err != nil {
+		if _, err := testRemote.Client(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
 	}()
@@ -341,14 +345,15 @@ func (g *gatedAttach) StateChanged(id string, info StateInfo) error {
 }
 
 func TestCloseWaitsForACallInFlight(t *testing.T) {
+	ctx := context.Background()
 	g := &gatedAttach{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
-	c, err := testRemote.Client(g)
+	c, err := testRemote.Client(ctx, g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := uniqueID("closewait")
 	created := make(chan error, 1)
-	go func() { created <- c.Create(id, busyboxSpec("true")) }()
+	go func() { created <- c.Create(ctx, id, busyboxSpec("true")) }()
 	<-g.entered
 	closed := make(chan struct{})
 	go func() {
@@ -384,16 +389,17 @@ func TestCloseWaitsForACallInFlight(t *testing.T) {
 // A Close from inside the client's own callback, during a call on it, returns (it
 // cannot wait for that call).
 func TestCloseInsideAttachStreamsReturns(t *testing.T) {
+	ctx := context.Background()
 	r := newRecorder()
 	var c *Client
 	b := &closer{recorder: r, close: func() { c.Close() }}
 	var err error
-	c, err = testRemote.Client(b)
+	c, err = testRemote.Client(ctx, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- c.Create(uniqueID("closein"), busyboxSpec("true")) }()
+	go func() { done <- c.Create(ctx, uniqueID("closein"), busyboxSpec("true")) }()
 	select {
 	case err := <-done:
 		// The client is freed when the create returns, so the create completes.

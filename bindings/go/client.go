@@ -14,23 +14,27 @@ import (
 )
 
 // Client creates and drives containers, reporting to one Backend. Its methods are
-// blocking and safe for concurrent use, also from inside the Backend's methods. Close
-// it when done; a finalizer closes a Client that is dropped unclosed, but only as a
-// backstop.
+// blocking and safe for concurrent use, also from inside the Backend's methods; each
+// but Close takes a context.Context first whose deadline and cancellation bound the
+// library's call (see the package docs). Close it when done; a finalizer closes a
+// Client that is dropped unclosed, but only as a backstop.
 type Client struct {
 	h      handle
 	target *callbackTarget
 }
 
-// call runs f on the client's handle, unless the client is closed.
-func (c *Client) call(f func(p *C.lcd_client) *C.lcd_error) error {
-	return c.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_client)(p)) })
+// call runs f on the client's handle with the lcd_call of ctx (see withCall), unless
+// the client is closed.
+func (c *Client) call(ctx context.Context, f func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error) error {
+	return withCall(ctx, func(call *C.lcd_call) error {
+		return c.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_client)(p), call) })
+	})
 }
 
 // callJSON runs f, which returns a JSON string, and decodes that into out.
-func (c *Client) callJSON(out interface{}, f func(p *C.lcd_client, js **C.char) *C.lcd_error) error {
+func (c *Client) callJSON(ctx context.Context, out interface{}, f func(p *C.lcd_client, call *C.lcd_call, js **C.char) *C.lcd_error) error {
 	var js *C.char
-	if err := c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, &js) }); err != nil {
+	if err := c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error { return f(p, call, &js) }); err != nil {
 		return err
 	}
 	if err := json.Unmarshal([]byte(takeString(js)), out); err != nil {
@@ -39,19 +43,19 @@ func (c *Client) callJSON(out interface{}, f func(p *C.lcd_client, js **C.char) 
 	return nil
 }
 
-// withID runs f with id (and processID, when not empty) as C strings.
-func (c *Client) withID(id string, f func(p *C.lcd_client, id *C.char) *C.lcd_error) error {
+// withID runs f with id as a C string.
+func (c *Client) withID(ctx context.Context, id string, f func(p *C.lcd_client, id *C.char, call *C.lcd_call) *C.lcd_error) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error { return f(p, cid, call) })
 }
 
 // withProcess runs f with id and processID as C strings.
-func (c *Client) withProcess(id, processID string, f func(p *C.lcd_client, id, processID *C.char) *C.lcd_error) error {
+func (c *Client) withProcess(ctx context.Context, id, processID string, f func(p *C.lcd_client, id, processID *C.char, call *C.lcd_call) *C.lcd_error) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -59,7 +63,7 @@ func (c *Client) withProcess(id, processID string, f func(p *C.lcd_client, id, p
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return f(p, cid, pid) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error { return f(p, cid, pid, call) })
 }
 
 // optionsJSON encodes create options; nil (NULL to the library) when there are none.
@@ -75,10 +79,15 @@ func optionsJSON(cs *cstrings, opts []CreateOption) *C.char {
 }
 
 // Create creates and starts container id (1–64 characters: runs of [A-Za-z0-9]
-// joined by single '.', '_' or '-', containerd's identifier grammar) from spec: it makes the container and its task, calls
-// the Backend's AttachStreams (on this goroutine, before the process starts), starts
-// the init process and reports StateStart. A taken id is ErrAlreadyExists.
-func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {
+// joined by single '.', '_' or '-', containerd's identifier grammar) from spec: it
+// makes the container and its task, calls the Backend's AttachStreams (on this
+// goroutine, before the process starts), starts the init process and reports
+// StateStart. A taken id is ErrAlreadyExists. When ctx is cancelled or its deadline
+// passes first, Create returns ErrCancelled or ErrDeadlineExceeded (errors.Is also
+// finds context.Canceled or context.DeadlineExceeded) within 100 ms, and the
+// container is undone: nothing of it is left in containerd and no event is reported
+// (the removal may finish in the background; a later Create of the id waits for it).
+func (c *Client) Create(ctx context.Context, id string, spec Spec, opts ...CreateOption) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -87,7 +96,9 @@ func (c *Client) Create(id string, spec Spec, opts ...CreateOption) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_create(p, cid, js, ojs, nil) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_create(p, cid, js, ojs, call)
+	})
 }
 
 // cSignal checks that sig fits a C int.
@@ -100,37 +111,39 @@ func cSignal(sig int) (C.int, error) {
 
 // Signal sends signal sig to the init process of container id. SIGTERM and SIGKILL
 // are an explicit stop (no restart follows); a paused container is thawed so that the
-// signal is delivered.
-func (c *Client) Signal(id string, sig int) error {
+// signal is delivered. ctx bounds the call (see Create); a cancelled Signal may or
+// may not have been delivered.
+func (c *Client) Signal(ctx context.Context, id string, sig int) error {
 	s, err := cSignal(sig)
 	if err != nil {
 		return err
 	}
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_signal(p, cid, s, nil) })
+	return c.withID(ctx, id, func(p *C.lcd_client, cid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_signal(p, cid, s, call)
+	})
 }
 
 // SignalProcess sends signal sig to process processID (InitProcessID or an exec's
-// id) of container id.
-func (c *Client) SignalProcess(id, processID string, sig int) error {
+// id) of container id. ctx bounds the call, as for Signal.
+func (c *Client) SignalProcess(ctx context.Context, id, processID string, sig int) error {
 	s, err := cSignal(sig)
 	if err != nil {
 		return err
 	}
-	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
-		return C.lcd_client_signal_process(p, cid, pid, s, nil)
+	return c.withProcess(ctx, id, processID, func(p *C.lcd_client, cid, pid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_signal_process(p, cid, pid, s, call)
 	})
 }
 
 // AddProcess runs process p in container id under processID (the id rules apply; not
 // InitProcessID): AttachStreams is called on this goroutine before it starts, then
 // StateStartProcess (with its pid) and later StateExitProcess (with its exit code)
-// are reported. A ctx that is done before the call starts fails it with ctx's error
-// (errors.Is finds both ErrCancelled or ErrDeadlineExceeded and ctx.Err()); once
-// started, the call runs to completion.
+// are reported. When ctx is cancelled or its deadline passes first, AddProcess
+// returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
+// context.DeadlineExceeded) within 100 ms and the exec is undone: no process is
+// left running and no event is reported (the removal may finish in the background;
+// processID stays taken until it has).
 func (c *Client) AddProcess(ctx context.Context, id, processID string, p Process) error {
-	if err := ctx.Err(); err != nil {
-		return contextError(err)
-	}
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -139,38 +152,44 @@ func (c *Client) AddProcess(ctx context.Context, id, processID string, p Process
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(cp *C.lcd_client) *C.lcd_error { return C.lcd_client_add_process(cp, cid, pid, js, nil) })
+	return c.call(ctx, func(cp *C.lcd_client, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_add_process(cp, cid, pid, js, call)
+	})
 }
 
 // Resize resizes the terminal of process processID (InitProcessID or an exec's id) of
-// container id to width columns and height rows.
-func (c *Client) Resize(id, processID string, width, height int) error {
+// container id to width columns and height rows. ctx bounds the call.
+func (c *Client) Resize(ctx context.Context, id, processID string, width, height int) error {
 	if width < 0 || width > math.MaxUint32 || height < 0 || height > math.MaxUint32 {
 		return invalidArgument("terminal size %dx%d out of range", width, height)
 	}
-	return c.withProcess(id, processID, func(p *C.lcd_client, cid, pid *C.char) *C.lcd_error {
-		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height), nil)
+	return c.withProcess(ctx, id, processID, func(p *C.lcd_client, cid, pid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_resize(p, cid, pid, C.uint32_t(width), C.uint32_t(height), call)
 	})
 }
 
 // Pause freezes container id; it returns once containerd has paused it, and
-// StatePause follows through the Backend.
-func (c *Client) Pause(id string) error {
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_pause(p, cid, nil) })
+// StatePause follows through the Backend. ctx bounds the call.
+func (c *Client) Pause(ctx context.Context, id string) error {
+	return c.withID(ctx, id, func(p *C.lcd_client, cid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_pause(p, cid, call)
+	})
 }
 
 // Resume thaws container id; it returns once containerd has resumed it, and
-// StateResume follows through the Backend.
-func (c *Client) Resume(id string) error {
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error { return C.lcd_client_resume(p, cid, nil) })
+// StateResume follows through the Backend. ctx bounds the call.
+func (c *Client) Resume(ctx context.Context, id string) error {
+	return c.withID(ctx, id, func(p *C.lcd_client, cid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_resume(p, cid, call)
+	})
 }
 
 // Restore re-adopts container id, created by this library, after the host program or
 // containerd restarted; opts are those it was created with. A running container gets
 // AttachStreams and StateRestore (or, without live restore, is stopped and reported
 // as StateExit); one that exited meanwhile is reported as StateExit with its real
-// code, one gone without a trace as StateExit with 255.
-func (c *Client) Restore(id string, opts ...CreateOption) error {
+// code, one gone without a trace as StateExit with 255. ctx bounds the call.
+func (c *Client) Restore(ctx context.Context, id string, opts ...CreateOption) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -178,14 +197,16 @@ func (c *Client) Restore(id string, opts ...CreateOption) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_restore(p, cid, ojs, nil) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_restore(p, cid, ojs, call)
+	})
 }
 
-// Stats returns the cgroup figures of container id.
-func (c *Client) Stats(id string) (*Stats, error) {
+// Stats returns the cgroup figures of container id. ctx bounds the call.
+func (c *Client) Stats(ctx context.Context, id string) (*Stats, error) {
 	var s Stats
-	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_stats(p, cid, js, nil)
+	err := c.withIDJSON(ctx, id, &s, func(p *C.lcd_client, cid *C.char, call *C.lcd_call, js **C.char) *C.lcd_error {
+		return C.lcd_client_stats(p, cid, js, call)
 	})
 	if err != nil {
 		return nil, err
@@ -194,36 +215,38 @@ func (c *Client) Stats(id string) (*Stats, error) {
 }
 
 // withIDJSON runs f, which returns JSON, with id as a C string and decodes into out.
-func (c *Client) withIDJSON(id string, out interface{}, f func(p *C.lcd_client, id *C.char, js **C.char) *C.lcd_error) error {
+func (c *Client) withIDJSON(ctx context.Context, id string, out interface{}, f func(p *C.lcd_client, id *C.char, call *C.lcd_call, js **C.char) *C.lcd_error) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.callJSON(out, func(p *C.lcd_client, js **C.char) *C.lcd_error { return f(p, cid, js) })
+	return c.callJSON(ctx, out, func(p *C.lcd_client, call *C.lcd_call, js **C.char) *C.lcd_error { return f(p, cid, call, js) })
 }
 
-// GetPidsForContainer returns the host pids of every process in container id.
-func (c *Client) GetPidsForContainer(id string) ([]int, error) {
+// GetPidsForContainer returns the host pids of every process in container id. ctx
+// bounds the call.
+func (c *Client) GetPidsForContainer(ctx context.Context, id string) ([]int, error) {
 	var pids []int
-	err := c.withIDJSON(id, &pids, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_get_pids(p, cid, js, nil)
+	err := c.withIDJSON(ctx, id, &pids, func(p *C.lcd_client, cid *C.char, call *C.lcd_call, js **C.char) *C.lcd_error {
+		return C.lcd_client_get_pids(p, cid, js, call)
 	})
 	return pids, err
 }
 
-// Summary lists every process of container id.
-func (c *Client) Summary(id string) ([]Summary, error) {
+// Summary lists every process of container id. ctx bounds the call.
+func (c *Client) Summary(ctx context.Context, id string) ([]Summary, error) {
 	var s []Summary
-	err := c.withIDJSON(id, &s, func(p *C.lcd_client, cid *C.char, js **C.char) *C.lcd_error {
-		return C.lcd_client_summary(p, cid, js, nil)
+	err := c.withIDJSON(ctx, id, &s, func(p *C.lcd_client, cid *C.char, call *C.lcd_call, js **C.char) *C.lcd_error {
+		return C.lcd_client_summary(p, cid, js, call)
 	})
 	return s, err
 }
 
-// UpdateResources applies resources to running container id.
-func (c *Client) UpdateResources(id string, resources Resources) error {
+// UpdateResources applies resources to running container id. ctx bounds the call; a
+// cancelled update may or may not have been applied.
+func (c *Client) UpdateResources(ctx context.Context, id string, resources Resources) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -231,13 +254,17 @@ func (c *Client) UpdateResources(id string, resources Resources) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_resources(p, cid, js, nil) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_update_resources(p, cid, js, call)
+	})
 }
 
-// List returns the containers of the client's namespace.
-func (c *Client) List() ([]Container, error) {
+// List returns the containers of the client's namespace. ctx bounds the call.
+func (c *Client) List(ctx context.Context) ([]Container, error) {
 	var l []Container
-	err := c.callJSON(&l, func(p *C.lcd_client, js **C.char) *C.lcd_error { return C.lcd_client_list(p, js, nil) })
+	err := c.callJSON(ctx, &l, func(p *C.lcd_client, call *C.lcd_call, js **C.char) *C.lcd_error {
+		return C.lcd_client_list(p, js, call)
+	})
 	return l, err
 }
 
@@ -247,7 +274,8 @@ func (c *Client) List() ([]Container, error) {
 // Called from inside one of the client's own callbacks it cannot wait for that
 // callback (nor for the call it runs in): it returns at once and the client is freed
 // when they end. Containers keep running. Later calls return ErrClosed; a second
-// Close waits the same way and does nothing else.
+// Close waits the same way and does nothing else. It takes no context: the calls it
+// waits for are bounded by their own.
 func (c *Client) Close() error {
 	if c.h.close() {
 		runtime.SetFinalizer(c, nil)

@@ -54,11 +54,11 @@ func streamsDiscarded(b Backend) (Backend, bool) {
 
 // cRemoteClient calls lcd_remote_client with the binding's callback table for the
 // cgo.Handle h; without attach, the table has no attach_streams callback.
-func cRemoteClient(r *C.lcd_remote, h C.uintptr_t, attach bool, out **C.lcd_client) *C.lcd_error {
+func cRemoteClient(r *C.lcd_remote, h C.uintptr_t, attach bool, out **C.lcd_client, call *C.lcd_call) *C.lcd_error {
 	if attach {
-		return C.lcd_go_remote_client(r, h, out)
+		return C.lcd_go_remote_client(r, h, out, call)
 	}
-	return C.lcd_go_remote_client_events_only(r, h, out)
+	return C.lcd_go_remote_client_events_only(r, h, out, call)
 }
 
 // Discard closes the process's stdin (it reads end of file) and reads its stdout and

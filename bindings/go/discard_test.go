@@ -29,14 +29,15 @@ func (b *ignoring) AttachStreams(id, processID string, pipe IOPipe) error {
 }
 
 func TestDiscardStreamsLetsLargeOutputExit(t *testing.T) {
+	ctx := context.Background()
 	b := &ignoring{recorder: newRecorder()}
-	c, err := testRemote.Client(DiscardStreams(b))
+	c, err := testRemote.Client(ctx, DiscardStreams(b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	id := uniqueID("discard")
-	if err := c.Create(id, busyboxSpec(bigOutput...)); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec(bigOutput...)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if exit := b.waitFor(t, id, StateExit); exit.ExitCode != 0 {
@@ -44,10 +45,10 @@ func TestDiscardStreamsLetsLargeOutputExit(t *testing.T) {
 	}
 	// An exec's output is discarded too.
 	id2 := uniqueID("discardexec")
-	if err := c.Create(id2, busyboxSpec("sleep", "60")); err != nil {
+	if err := c.Create(ctx, id2, busyboxSpec("sleep", "60")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	if err := c.AddProcess(context.Background(), id2, "big", Process{Args: bigOutput}); err != nil {
+	if err := c.AddProcess(ctx, id2, "big", Process{Args: bigOutput}); err != nil {
 		t.Fatalf("exec: %v", err)
 	}
 	if exit := b.waitForNth(t, id2, "big", StateExitProcess, 1); exit.ExitCode != 0 {
@@ -63,18 +64,19 @@ func TestDiscardStreamsLetsLargeOutputExit(t *testing.T) {
 }
 
 func TestIOPipeDiscardLetsLargeOutputExit(t *testing.T) {
+	ctx := context.Background()
 	rec := newRecorder()
 	rec.onAttach = func(id, processID string, pipe IOPipe) error {
 		pipe.Discard()
 		return nil
 	}
-	c, err := testRemote.Client(rec)
+	c, err := testRemote.Client(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	id := uniqueID("pipediscard")
-	if err := c.Create(id, busyboxSpec(bigOutput...)); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec(bigOutput...)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 0 {

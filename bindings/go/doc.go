@@ -10,18 +10,32 @@
 // once) and receives every process's stdio through AttachStreams before the process
 // starts, so no output is lost.
 //
-//	remote, err := libcontainerd.New(libcontainerd.WithStateDir("/run/my-app"))
+//	ctx := context.Background()
+//	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir("/run/my-app"))
 //	...
 //	defer remote.Close()
-//	client, err := remote.Client(myBackend)
+//	client, err := remote.Client(ctx, myBackend)
 //	...
 //	defer client.Close()
-//	err = client.Create("web", spec) // spec: an OCI runtime spec (specs.Spec)
+//	err = client.Create(ctx, "web", spec) // spec: an OCI runtime spec (specs.Spec)
 //
 // Errors are *Error values carrying the library's code and message; test them with
 // errors.Is against ErrNotFound, ErrAlreadyExists, ErrInvalidArgument and the other
 // sentinels. Every method blocks until done and is safe for concurrent use, including
 // from inside the Backend's methods.
+//
+// # Deadlines and cancellation
+//
+// Every method that can block (that waits for containerd, a registry or a daemon's
+// start) takes a context.Context first. Its deadline becomes the library call's
+// deadline, and cancelling it cancels the library's work itself, not just the wait
+// for it: the call returns within 100 ms with an error that errors.Is matches against
+// both ErrCancelled and context.Canceled (or ErrDeadlineExceeded and
+// context.DeadlineExceeded), and each method's doc says what a cancelled call leaves
+// behind (a cancelled Create leaves no container). A context already done fails the
+// call before it reaches the library. UpdateOptions, DefaultSpec and the Close
+// methods do not wait for containerd and take no context; Close may wait for a
+// cleanup, which Remote.Cleanup(ctx) bounds when called first.
 //
 // Close every Remote and Client when done: finalizers close forgotten ones, but only
 // as a backstop.
@@ -38,12 +52,24 @@
 //
 // The package keeps the API of Docker's libcontainerd of v1.12 (the seed). Where a
 // name or shape differs, the table says how the seed's item is spelled here; the
-// seed's names marked "kept" work as they are.
+// seed's names marked "kept" work as they are. The seed's AddProcess took a
+// context.Context first; here every blocking method does, as in Docker's later
+// libcontainerd (17.10 on: Create(ctx, id, spec, …), SignalProcess(ctx, …),
+// Pause(ctx, id), Stats(ctx, id), …) and containerd's Go client.
 //
 //	Seed (Docker 1.12 libcontainerd)              This package
-//	New(stateDir, opts...) (Remote, error)        New(WithStateDir(stateDir), opts...) (*Remote, error)
+//	New(stateDir, opts...) (Remote, error)        New(ctx, WithStateDir(stateDir), opts...) (*Remote, error)
 //	Remote, Client (interfaces)                   *Remote, *Client (structs; Close() when done)
-//	Remote.Cleanup()                              Remote.Cleanup() error
+//	Remote.Client(b)                              Remote.Client(ctx, b)
+//	Remote.Cleanup()                              Remote.Cleanup(ctx) error
+//	Create(id, spec, opts...)                     Create(ctx, id, spec, opts...)
+//	Signal(id, sig), SignalProcess(id, name, sig) Signal(ctx, id, sig), SignalProcess(ctx, id, processID, sig)
+//	Resize(id, name, w, h)                        Resize(ctx, id, processID, w, h)
+//	Pause(id), Resume(id)                         Pause(ctx, id), Resume(ctx, id)
+//	Restore(id, opts...)                          Restore(ctx, id, opts...)
+//	Stats(id), Summary(id)                        Stats(ctx, id), Summary(ctx, id)
+//	GetPidsForContainer(id)                       GetPidsForContainer(ctx, id)
+//	UpdateResources(id, Resources)                UpdateResources(ctx, id, Resources)
 //	RemoteOption, CreateOption (Apply methods)    RemoteOption, CreateOption (functions)
 //	InitFriendlyName                              InitProcessID (InitFriendlyName kept)
 //	processFriendlyName (parameters)              processID
@@ -59,11 +85,12 @@
 //	User (specs.User)                             User{UID, GID, AdditionalGids}
 //	Spec (specs.Spec)                             Spec (specs.Spec, runtime-spec v1.3.0)
 //	AddProcess(ctx, id, name, Process)            AddProcess(ctx, id, processID, Process) (kept)
-//	(none)                                        Client.List, Container, ProcessStatus
+//	(none)                                        Client.List(ctx), Container, ProcessStatus
+//	(none)                                        Client.Stop(ctx, id, sig, timeout), Client.UpdateRestartPolicy(ctx, id, p)
 //
 // The remote options (WithRemoteAddr, WithRuntimePath, WithRuntimeArgs,
-// WithStartDaemon, WithDebugLog, WithLiveRestore, WithOOMScore), WithRuntime and the
-// other Client methods keep the seed's names and arguments.
+// WithStartDaemon, WithDebugLog, WithLiveRestore, WithOOMScore) and WithRuntime keep
+// the seed's names and arguments.
 //
 // # Linking
 //

@@ -84,8 +84,9 @@ func (e *Error) Is(target error) bool {
 	return t.Code == e.Code && (t.Message == "" || t.Message == e.Message)
 }
 
-// Unwrap returns the Go error behind e, if any (for example context.Canceled for an
-// AddProcess whose context was done), so errors.Is finds it too.
+// Unwrap returns the Go error behind e, if any: context.DeadlineExceeded for a
+// CodeDeadlineExceeded error, context.Canceled for a CodeCancelled one, so
+// errors.Is(err, context.Canceled) and errors.Is(err, ErrCancelled) both hold.
 func (e *Error) Unwrap() error { return e.cause }
 
 // The sentinels: one per error class, for errors.Is.
@@ -118,7 +119,9 @@ var (
 	ErrClosed = &Error{Code: CodeFailedPrecondition, Message: "use of a closed handle"}
 )
 
-// takeError turns a library error into an *Error and frees it; nil for success.
+// takeError turns a library error into an *Error and frees it; nil for success. A
+// CodeDeadlineExceeded error unwraps to context.DeadlineExceeded and a CodeCancelled
+// one to context.Canceled, so errors.Is finds the context's errors too.
 func takeError(e *C.lcd_error) error {
 	if e == nil {
 		return nil
@@ -128,6 +131,12 @@ func takeError(e *C.lcd_error) error {
 		Message: C.GoString(C.lcd_error_message(e)),
 	}
 	C.lcd_error_free(e)
+	switch err.Code {
+	case CodeDeadlineExceeded:
+		err.cause = context.DeadlineExceeded
+	case CodeCancelled:
+		err.cause = context.Canceled
+	}
 	return err
 }
 

@@ -86,28 +86,29 @@ func (w *watcher) waitFor(state libcontainerd.State) libcontainerd.StateInfo {
 
 // Runs a process next to a container's own with AddProcess and reads its output.
 func ExampleClient_AddProcess() {
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(exampleStateDir()))
+	ctx := context.Background()
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(exampleStateDir()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close()
 	w := newWatcher()
-	client, err := remote.Client(w)
+	client, err := remote.Client(ctx, w)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
 
-	if err := client.Create("ex-exec", exampleSpec("sleep", "60")); err != nil {
+	if err := client.Create(ctx, "ex-exec", exampleSpec("sleep", "60")); err != nil {
 		log.Fatal(err)
 	}
 	w.waitFor(libcontainerd.StateStart)
 	p := libcontainerd.Process{Args: []string{"sh", "-c", "echo hello from an exec; exit 3"}}
-	if err := client.AddProcess(context.Background(), "ex-exec", "hello", p); err != nil {
+	if err := client.AddProcess(ctx, "ex-exec", "hello", p); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("exec exit code", w.waitFor(libcontainerd.StateExitProcess).ExitCode)
-	if err := client.Signal("ex-exec", int(syscall.SIGKILL)); err != nil {
+	if err := client.Signal(ctx, "ex-exec", int(syscall.SIGKILL)); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("container exit code", w.waitFor(libcontainerd.StateExit).ExitCode)
@@ -121,31 +122,32 @@ func ExampleClient_AddProcess() {
 
 // Freezes and thaws a container; the Backend hears of both.
 func ExampleClient_Pause() {
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(exampleStateDir()))
+	ctx := context.Background()
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(exampleStateDir()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close()
 	w := newWatcher()
-	client, err := remote.Client(w)
+	client, err := remote.Client(ctx, w)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
 
-	if err := client.Create("ex-pause", exampleSpec("sleep", "60")); err != nil {
+	if err := client.Create(ctx, "ex-pause", exampleSpec("sleep", "60")); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(w.waitFor(libcontainerd.StateStart).State)
-	if err := client.Pause("ex-pause"); err != nil {
+	if err := client.Pause(ctx, "ex-pause"); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(w.waitFor(libcontainerd.StatePause).State)
-	if err := client.Resume("ex-pause"); err != nil {
+	if err := client.Resume(ctx, "ex-pause"); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(w.waitFor(libcontainerd.StateResume).State)
-	client.Signal("ex-pause", int(syscall.SIGKILL))
+	client.Signal(ctx, "ex-pause", int(syscall.SIGKILL))
 	fmt.Println(w.waitFor(libcontainerd.StateExit).State)
 	// Output:
 	// start-container
@@ -156,29 +158,30 @@ func ExampleClient_Pause() {
 
 // Reads a running container's figures and process list, and the client's containers.
 func ExampleClient_Stats() {
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(exampleStateDir()))
+	ctx := context.Background()
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(exampleStateDir()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close()
 	w := newWatcher()
-	client, err := remote.Client(w)
+	client, err := remote.Client(ctx, w)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
 
-	if err := client.Create("ex-stats", exampleSpec("sleep", "60")); err != nil {
+	if err := client.Create(ctx, "ex-stats", exampleSpec("sleep", "60")); err != nil {
 		log.Fatal(err)
 	}
 	w.waitFor(libcontainerd.StateStart)
-	stats, err := client.Stats("ex-stats")
+	stats, err := client.Stats(ctx, "ex-stats")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("has processes:", stats.Pids.Current > 0)
 	fmt.Println("memory used:", stats.Memory.Usage.Usage > 0)
-	procs, err := client.Summary("ex-stats")
+	procs, err := client.Summary(ctx, "ex-stats")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -187,7 +190,7 @@ func ExampleClient_Stats() {
 			fmt.Println("init process: pid", p.Pid > 0)
 		}
 	}
-	list, err := client.List()
+	list, err := client.List(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -199,7 +202,7 @@ func ExampleClient_Stats() {
 	}
 	sort.Strings(ids)
 	fmt.Println("listed:", ids)
-	client.Signal("ex-stats", int(syscall.SIGKILL))
+	client.Signal(ctx, "ex-stats", int(syscall.SIGKILL))
 	w.waitFor(libcontainerd.StateExit)
 	// Output:
 	// has processes: true
@@ -226,20 +229,21 @@ func (q quiet) AttachStreams(containerID, processID string, pipe libcontainerd.I
 // Runs a container whose output nobody wants: with DiscardStreams the library
 // throws it away, so the container never blocks on a full pipe.
 func ExampleDiscardStreams() {
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(exampleStateDir()))
+	ctx := context.Background()
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(exampleStateDir()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close()
 	q := quiet{exited: make(chan uint32, 1)}
-	client, err := remote.Client(libcontainerd.DiscardStreams(q))
+	client, err := remote.Client(ctx, libcontainerd.DiscardStreams(q))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer client.Close()
 
 	// 1 MiB of output, far more than a pipe holds.
-	if err := client.Create("ex-discard", exampleSpec("sh", "-c", "head -c 1048576 /dev/zero")); err != nil {
+	if err := client.Create(ctx, "ex-discard", exampleSpec("sh", "-c", "head -c 1048576 /dev/zero")); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("exit code", <-q.exited)

@@ -1,6 +1,7 @@
 package libcontainerd_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -42,6 +43,7 @@ func (p *printer) AttachStreams(containerID, processID string, pipe libcontainer
 // Runs `echo hello` in a container, on a containerd that the library starts for the
 // occasion in a state directory of its own.
 func Example() {
+	ctx := context.Background()
 	stateDir, err := os.MkdirTemp(os.Getenv("LCD_TEST_TMPDIR"), "ex-")
 	if err != nil {
 		log.Fatal(err)
@@ -50,14 +52,14 @@ func Example() {
 	// A directory holding a root filesystem with /bin/echo (the tests' busybox one).
 	rootfs := os.Getenv("LCD_TEST_ROOTFS")
 
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(stateDir))
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(stateDir))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close() // the last reference stops the daemon it started
 
 	p := &printer{output: make(chan string, 1), exited: make(chan uint32, 1)}
-	client, err := remote.Client(p)
+	client, err := remote.Client(ctx, p)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func Example() {
 			{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
 		}},
 	}
-	if err := client.Create("hello", spec); err != nil {
+	if err := client.Create(ctx, "hello", spec); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Print(<-p.output)

@@ -10,11 +10,12 @@ package libcontainerd
 #include "libcontainerd.h"
 
 lcd_error *lcd_go_remote_image_pull(lcd_remote *r, const char *ref, const char *options_json,
-                                    uintptr_t handle, char **image_json);
+                                    uintptr_t handle, char **image_json, const lcd_call *call);
 */
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"runtime/cgo"
 )
@@ -128,8 +129,12 @@ func lcdGoProgress(h C.uintptr_t, js *C.char) {
 // from its registry into containerd, and unpacks it unless WithUnpack(false).
 // Errors: ErrNotFound (unknown image or tag), ErrUnavailable (registry unreachable),
 // ErrPermissionDenied (credentials refused), ErrInvalidArgument (malformed
-// reference), ErrIO (a blob with the wrong digest or size; nothing is registered).
-func (r *Remote) Pull(ref string, opts ...PullOption) (*Image, error) {
+// reference), ErrIO (a blob with the wrong digest or size; nothing is registered),
+// ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
+// context.DeadlineExceeded) within 100 ms of ctx's end: no image is registered,
+// unless its final registration had already reached containerd (it is then
+// complete); the content written is left to containerd's garbage collector.
+func (r *Remote) Pull(ctx context.Context, ref string, opts ...PullOption) (*Image, error) {
 	var o pullOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -147,8 +152,8 @@ func (r *Remote) Pull(ref string, opts ...PullOption) (*Image, error) {
 		defer h.Delete()
 	}
 	var out *C.char
-	err := r.call(func(p *C.lcd_remote) *C.lcd_error {
-		return C.lcd_go_remote_image_pull(p, cref, js, C.uintptr_t(h), &out)
+	err := r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_go_remote_image_pull(p, cref, js, C.uintptr_t(h), &out, call)
 	})
 	if err != nil {
 		return nil, err
@@ -172,8 +177,9 @@ func WithImageName(ref string) ImportOption { return func(o *importOptions) { o.
 
 // Import registers the images of an OCI image layout archive (as skopeo's
 // oci-archive: writes it) or a docker save archive, and returns them. A malformed or
-// hostile archive is ErrInvalidArgument; nothing is written outside containerd.
-func (r *Remote) Import(archivePath string, opts ...ImportOption) ([]Image, error) {
+// hostile archive is ErrInvalidArgument; nothing is written outside containerd. ctx
+// bounds the call as it does Pull's.
+func (r *Remote) Import(ctx context.Context, archivePath string, opts ...ImportOption) ([]Image, error) {
 	var o importOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -186,7 +192,9 @@ func (r *Remote) Import(archivePath string, opts ...ImportOption) ([]Image, erro
 		return nil, cs.err
 	}
 	var out *C.char
-	err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_import(p, cpath, js, &out, nil) })
+	err := r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_remote_image_import(p, cpath, js, &out, call)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +205,14 @@ func (r *Remote) Import(archivePath string, opts ...ImportOption) ([]Image, erro
 	return imgs, nil
 }
 
-// Images lists the images of the remote's namespace, sorted by name.
-func (r *Remote) Images() ([]Image, error) {
+// Images lists the images of the remote's namespace, sorted by name. ctx bounds the
+// call.
+func (r *Remote) Images(ctx context.Context) ([]Image, error) {
 	var out *C.char
-	if err := r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_list(p, &out, nil) }); err != nil {
+	err := r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_remote_image_list(p, &out, call)
+	})
+	if err != nil {
 		return nil, err
 	}
 	imgs := []Image{}
@@ -212,14 +224,17 @@ func (r *Remote) Images() ([]Image, error) {
 
 // RemoveImage removes image ref; containerd's garbage collector reclaims the content
 // nothing else refers to before it returns. Containers created from it keep running.
-func (r *Remote) RemoveImage(ref string) error {
+// ctx bounds the call; a cancelled RemoveImage may or may not have removed it.
+func (r *Remote) RemoveImage(ctx context.Context, ref string) error {
 	var cs cstrings
 	defer cs.free()
 	cref := cs.str("ref", ref)
 	if cs.err != nil {
 		return cs.err
 	}
-	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_image_remove(p, cref, nil) })
+	return r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_remote_image_remove(p, cref, call)
+	})
 }
 
 // decodeOwned decodes the library-owned JSON string s into v and frees s.

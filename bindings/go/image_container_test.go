@@ -2,6 +2,7 @@
 package libcontainerd
 
 import (
+	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -63,12 +64,13 @@ func importTestImage(t *testing.T) {
 }
 
 func TestWithImage(t *testing.T) {
+	ctx := context.Background()
 	importTestImage(t)
 	c, rec := newClient(t)
 	id := uniqueID("image")
 	spec := busyboxSpec()
 	spec.Process = nil // all of it from the image
-	if err := c.Create(id, spec, WithImage(testImage)); err != nil {
+	if err := c.Create(ctx, id, spec, WithImage(testImage)); err != nil {
 		t.Fatalf("create from %s: %v", testImage, err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 0 {
@@ -80,14 +82,14 @@ func TestWithImage(t *testing.T) {
 	}
 	// Another snapshotter; the spec's args win over the image's.
 	id2 := uniqueID("image-native")
-	if err := c.Create(id2, busyboxSpec("cat", "/srv/layer2.txt"), WithImage(testImage), WithSnapshotter("native")); err != nil {
+	if err := c.Create(ctx, id2, busyboxSpec("cat", "/srv/layer2.txt"), WithImage(testImage), WithSnapshotter("native")); err != nil {
 		t.Fatalf("create on native: %v", err)
 	}
 	rec.waitFor(t, id2, StateExit)
 	if stdout, stderr := rec.output(t, id2, "init"); stdout != "layer-two\n" {
 		t.Errorf("native: stdout %q, stderr %q", stdout, stderr)
 	}
-	err := c.Create(uniqueID("noimage"), busyboxSpec("true"), WithImage("lcd.test/none:here"))
+	err := c.Create(ctx, uniqueID("noimage"), busyboxSpec("true"), WithImage("lcd.test/none:here"))
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing image: %v", err)
 	}

@@ -11,7 +11,7 @@ static void go_progress(void *user_data, const char *progress_json) {
 }
 
 lcd_error *lcd_go_remote_image_pull(lcd_remote *r, const char *ref, const char *options_json,
-                                    uintptr_t handle, char **image_json) {
+                                    uintptr_t handle, char **image_json, const lcd_call *call) {
     return lcd_remote_image_pull(r, ref, options_json, handle ? go_progress : NULL,
-                                 (void *)handle, image_json, NULL);
+                                 (void *)handle, image_json, call);
 }

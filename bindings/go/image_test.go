@@ -1,6 +1,7 @@
 package libcontainerd
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -37,11 +38,12 @@ func startRegistry(t *testing.T) (addr, dir string) {
 }
 
 func TestImagesPullListRemoveImport(t *testing.T) {
+	ctx := context.Background()
 	addr, dir := startRegistry(t)
 	ref := addr + "/test/busybox:latest"
 	var mu sync.Mutex
 	var seen []PullProgress
-	img, err := testRemote.Pull(ref, WithPlainHTTP(addr), WithUnpack(false), WithProgress(func(p PullProgress) {
+	img, err := testRemote.Pull(ctx, ref, WithPlainHTTP(addr), WithUnpack(false), WithProgress(func(p PullProgress) {
 		mu.Lock()
 		seen = append(seen, p)
 		mu.Unlock()
@@ -58,7 +60,7 @@ func TestImagesPullListRemoveImport(t *testing.T) {
 	}
 	mu.Unlock()
 	has := func(name string) bool {
-		imgs, err := testRemote.Images()
+		imgs, err := testRemote.Images(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,35 +74,35 @@ func TestImagesPullListRemoveImport(t *testing.T) {
 	if !has(ref) {
 		t.Fatalf("%s not listed", ref)
 	}
-	if err := testRemote.RemoveImage(ref); err != nil {
+	if err := testRemote.RemoveImage(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 	if has(ref) {
 		t.Fatalf("%s still listed", ref)
 	}
-	if err := testRemote.RemoveImage(ref); !errors.Is(err, ErrNotFound) {
+	if err := testRemote.RemoveImage(ctx, ref); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second remove: %v", err)
 	}
 
-	if _, err := testRemote.Pull(addr+"/test/busybox:nosuchtag", WithPlainHTTP(addr), WithUnpack(false)); !errors.Is(err, ErrNotFound) {
+	if _, err := testRemote.Pull(ctx, addr+"/test/busybox:nosuchtag", WithPlainHTTP(addr), WithUnpack(false)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown tag: %v", err)
 	}
-	if _, err := testRemote.Pull("Bad:Ref:Here"); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := testRemote.Pull(ctx, "Bad:Ref:Here"); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("bad ref: %v", err)
 	}
 
 	name := "example.com/goimport:v1"
-	imgs, err := testRemote.Import(filepath.Join(dir, "archives", "busybox-oci.tar"), WithImageName(name))
+	imgs, err := testRemote.Import(ctx, filepath.Join(dir, "archives", "busybox-oci.tar"), WithImageName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(imgs) != 1 || imgs[0].Name != name || imgs[0].Config.StopSignal != "SIGINT" {
 		t.Fatalf("imported %+v", imgs)
 	}
-	if err := testRemote.RemoveImage(name); err != nil {
+	if err := testRemote.RemoveImage(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testRemote.Import("/nonexistent.tar"); !errors.Is(err, ErrNotFound) {
+	if _, err := testRemote.Import(ctx, "/nonexistent.tar"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing archive: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ func TestCreateReportsStartAndExitCode(t *testing.T) {
 	c, rec := newClient(t)
 	id := uniqueID("exit")
 	before := time.Now()
-	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 3")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("sh", "-c", "exit 3")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	start := rec.waitFor(t, id, StateStart)
@@ -47,7 +47,7 @@ func TestCreateReportsStartAndExitCode(t *testing.T) {
 func TestExactStdoutAndStderr(t *testing.T) {
 	c, rec := newClient(t)
 	id := uniqueID("out")
-	if err := c.Create(id, busyboxSpec("sh", "-c", "printf 'hello\\n  world'; printf oops >&2")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("sh", "-c", "printf 'hello\\n  world'; printf oops >&2")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitFor(t, id, StateExit)
@@ -61,7 +61,7 @@ func TestStdinCloseDeliversEOF(t *testing.T) {
 	c, rec := newClient(t)
 	rec.keepStdin = true
 	id := uniqueID("stdin")
-	if err := c.Create(id, busyboxSpec("cat")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("cat")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	in := rec.stdin(t, id, InitProcessID)
@@ -85,7 +85,7 @@ func TestStdinCloseDeliversEOF(t *testing.T) {
 func TestExecExitCode(t *testing.T) {
 	c, rec := newClient(t)
 	id := uniqueID("exec")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitFor(t, id, StateStart)
@@ -124,17 +124,18 @@ func TestExecExitCode(t *testing.T) {
 }
 
 func TestTerminalResize(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	rec.keepStdin = true
 	id := uniqueID("tty")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	p := Process{Args: []string{"sh", "-c", "read x; stty size"}, Terminal: true}
-	if err := c.AddProcess(context.Background(), id, "t", p); err != nil {
+	if err := c.AddProcess(ctx, id, "t", p); err != nil {
 		t.Fatalf("add process: %v", err)
 	}
-	if err := c.Resize(id, "t", 100, 40); err != nil {
+	if err := c.Resize(ctx, id, "t", 100, 40); err != nil {
 		t.Fatalf("resize: %v", err)
 	}
 	in := rec.stdin(t, id, "t")
@@ -153,16 +154,17 @@ func TestTerminalResize(t *testing.T) {
 		t.Errorf("IOPipe.Terminal false for a terminal exec")
 	}
 	in.Close()
-	if err := c.Resize(id, "t", -1, 40); !errors.Is(err, ErrInvalidArgument) {
+	if err := c.Resize(ctx, id, "t", -1, 40); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("negative width: %v", err)
 	}
 	kill(t, c, rec, id)
 }
 
 func TestPauseResume(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("pause")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitFor(t, id, StateStart)
@@ -172,14 +174,14 @@ func TestPauseResume(t *testing.T) {
 		}
 		return "missing"
 	}
-	if err := c.Pause(id); err != nil {
+	if err := c.Pause(ctx, id); err != nil {
 		t.Fatalf("pause: %v", err)
 	}
 	rec.waitFor(t, id, StatePause)
 	if s := status(); s != StatusPaused {
 		t.Errorf("status after pause: %s", s)
 	}
-	if err := c.Resume(id); err != nil {
+	if err := c.Resume(ctx, id); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
 	rec.waitFor(t, id, StateResume)
@@ -192,14 +194,15 @@ func TestPauseResume(t *testing.T) {
 }
 
 func TestStatsPidsSummaryAndResources(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("stats")
-	if err := c.Create(id, busyboxSpec("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	start := rec.waitFor(t, id, StateStart)
 	time.Sleep(300 * time.Millisecond)
-	s, err := c.Stats(id)
+	s, err := c.Stats(ctx, id)
 	if err != nil {
 		t.Fatalf("stats: %v", err)
 	}
@@ -214,27 +217,27 @@ func TestStatsPidsSummaryAndResources(t *testing.T) {
 	}
 
 	limit := int64(64 << 20)
-	if err := c.UpdateResources(id, Resources{Memory: &specs.LinuxMemory{Limit: &limit}}); err != nil {
+	if err := c.UpdateResources(ctx, id, Resources{Memory: &specs.LinuxMemory{Limit: &limit}}); err != nil {
 		t.Fatalf("update resources: %v", err)
 	}
-	if s, err = c.Stats(id); err != nil {
+	if s, err = c.Stats(ctx, id); err != nil {
 		t.Fatal(err)
 	} else if s.Memory.Usage.Limit != uint64(limit) {
 		t.Errorf("memory limit after update: %d", s.Memory.Usage.Limit)
 	}
 
-	pids, err := c.GetPidsForContainer(id)
+	pids, err := c.GetPidsForContainer(ctx, id)
 	if err != nil {
 		t.Fatalf("pids: %v", err)
 	}
 	if !containsInt(pids, int(start.Pid)) {
 		t.Errorf("pids %v lack init's %d", pids, start.Pid)
 	}
-	if err := c.AddProcess(context.Background(), id, "side", Process{Args: []string{"sleep", "300"}}); err != nil {
+	if err := c.AddProcess(ctx, id, "side", Process{Args: []string{"sleep", "300"}}); err != nil {
 		t.Fatal(err)
 	}
 	side := rec.waitForNth(t, id, "side", StateStartProcess, 1)
-	sum, err := c.Summary(id)
+	sum, err := c.Summary(ctx, id)
 	if err != nil {
 		t.Fatalf("summary: %v", err)
 	}
@@ -258,7 +261,7 @@ func TestOOMIsReported(t *testing.T) {
 	spec := busyboxSpec("sh", "-c", "x=0123456789; while true; do x=$x$x; done")
 	limit := int64(32 << 20)
 	spec.Linux.Resources = &Resources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
-	if err := c.Create(id, spec); err != nil {
+	if err := c.Create(context.Background(), id, spec); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	exit := rec.waitFor(t, id, StateExit)
@@ -272,9 +275,10 @@ func TestOOMIsReported(t *testing.T) {
 }
 
 func TestRestartPolicyOnFailure(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("restart")
-	err := c.Create(id, busyboxSpec("sh", "-c", "exit 1"), WithRestartPolicy(RestartPolicy{Name: RestartPolicyOnFailure, MaximumRetryCount: 2}))
+	err := c.Create(ctx, id, busyboxSpec("sh", "-c", "exit 1"), WithRestartPolicy(RestartPolicy{Name: RestartPolicyOnFailure, MaximumRetryCount: 2}))
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -293,16 +297,17 @@ func TestRestartPolicyOnFailure(t *testing.T) {
 	}
 
 	// An unknown policy name is refused before anything is created.
-	err = c.Create(uniqueID("badpolicy"), busyboxSpec("true"), WithRestartPolicy(RestartPolicy{Name: "sometimes"}))
+	err = c.Create(ctx, uniqueID("badpolicy"), busyboxSpec("true"), WithRestartPolicy(RestartPolicy{Name: "sometimes"}))
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("bad policy: %v", err)
 	}
 }
 
 func TestWithRuntime(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("runtime")
-	err := c.Create(id, busyboxSpec("true"), WithRuntime("/nonexistent/runc", nil))
+	err := c.Create(ctx, id, busyboxSpec("true"), WithRuntime("/nonexistent/runc", nil))
 	if err == nil {
 		rec.waitFor(t, id, StateExit)
 		t.Fatalf("create with a missing runtime succeeded")
@@ -314,7 +319,7 @@ func TestWithRuntime(t *testing.T) {
 	// The exit is reported before containerd has removed the container (with runc
 	// delete, through this wrapper): the wrapper outlives the test.
 	wrapper, log := runcWrapper(t, suiteTempDir(t), "runc-wrapper")
-	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 4"), WithRuntime(wrapper, []string{"--debug"})); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sh", "-c", "exit 4"), WithRuntime(wrapper, []string{"--debug"})); err != nil {
 		t.Fatalf("create with runtime %s: %v", wrapper, err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 4 {
@@ -326,7 +331,7 @@ func TestWithRuntime(t *testing.T) {
 func TestRestoreOfAVanishedContainer(t *testing.T) {
 	c, rec := newClient(t)
 	id := uniqueID("vanished")
-	if err := c.Restore(id); err != nil {
+	if err := c.Restore(context.Background(), id); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 255 {
@@ -335,13 +340,14 @@ func TestRestoreOfAVanishedContainer(t *testing.T) {
 }
 
 func TestRemoteOptions(t *testing.T) {
+	ctx := context.Background()
 	dir := tempDir(t)
 	wrapper, log := runcWrapper(t, dir, "runc-wrapper")
 	containerd, err := exec.LookPath("containerd")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(WithStateDir(filepath.Join(dir, "s")), WithStartDaemon(true), WithContainerdPath(containerd),
+	r, err := New(ctx, WithStateDir(filepath.Join(dir, "s")), WithStartDaemon(true), WithContainerdPath(containerd),
 		WithDebugLog(true), WithLiveRestore(false), WithOOMScore(200), WithRuntimePath(wrapper),
 		WithRuntimeArgs([]string{"--log-format", "json"}), WithNamespace("gotest"))
 	if err != nil {
@@ -374,13 +380,13 @@ func TestRemoteOptions(t *testing.T) {
 	}
 
 	rec := newRecorder()
-	c, err := r.Client(rec)
+	c, err := r.Client(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	id := uniqueID("opts")
-	if err := c.Create(id, busyboxSpec("sh", "-c", "trap 'exit 3' TERM; echo ready; sleep 300 & wait")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sh", "-c", "trap 'exit 3' TERM; echo ready; sleep 300 & wait")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitUntil(t, "the trap", func() bool {
@@ -389,7 +395,7 @@ func TestRemoteOptions(t *testing.T) {
 	})
 	loggedCall(t, log, "--log-format json", " create ", id)
 	// Without live restore, Cleanup stops the container and delivers its exit first.
-	if err := r.Cleanup(); err != nil {
+	if err := r.Cleanup(ctx); err != nil {
 		t.Fatalf("cleanup: %v", err)
 	}
 	rec.mu.Lock()
@@ -404,27 +410,28 @@ func TestRemoteOptions(t *testing.T) {
 		t.Errorf("containerd %s still running after Cleanup", pid)
 	}
 	r.Close()
-	if err := r.Cleanup(); !errors.Is(err, ErrClosed) {
+	if err := r.Cleanup(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("cleanup after close: %v", err)
 	}
 }
 
 func TestNamespaceOnAnExistingDaemon(t *testing.T) {
+	ctx := context.Background()
 	sock := filepath.Join(testStateDir, "containerd", "containerd.sock")
-	r, err := New(WithRemoteAddr(sock), WithNamespace("gotest-other"))
+	r, err := New(ctx, WithRemoteAddr(sock), WithNamespace("gotest-other"))
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
 	defer r.Close()
 	rec := newRecorder()
-	c, err := r.Client(rec)
+	c, err := r.Client(ctx, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	main, mainRec := newClient(t)
 	id := uniqueID("ns")
-	if err := c.Create(id, busyboxSpec("sleep", "300")); err != nil {
+	if err := c.Create(ctx, id, busyboxSpec("sleep", "300")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitFor(t, id, StateStart)
@@ -435,7 +442,7 @@ func TestNamespaceOnAnExistingDaemon(t *testing.T) {
 		t.Errorf("%s listed in the default namespace", id)
 	}
 	// The same id is free in the other namespace.
-	if err := main.Create(id, busyboxSpec("true")); err != nil {
+	if err := main.Create(ctx, id, busyboxSpec("true")); err != nil {
 		t.Errorf("create %s in the default namespace: %v", id, err)
 	} else {
 		mainRec.waitFor(t, id, StateExit)

@@ -82,7 +82,7 @@ func waitRecord(t *testing.T, h *collectingHandler, s string) logRecord {
 func runTrue(t *testing.T, c *Client, rec *recorder, prefix string) string {
 	t.Helper()
 	id := uniqueID(prefix)
-	if err := c.Create(id, busyboxSpec("true")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("true")); err != nil {
 		t.Fatalf("create %s: %v", id, err)
 	}
 	rec.waitFor(t, id, StateExit)
@@ -114,6 +114,7 @@ func killDaemon(t *testing.T, stateDir string) {
 // TestSetLogger: warnings when containerd is relaunched, lifecycle records at debug,
 // nothing after SetLogger(nil).
 func TestSetLogger(t *testing.T) {
+	ctx := context.Background()
 	t.Cleanup(func() { SetLogger(nil) })
 	stateDir, err := os.MkdirTemp(testTmp, "golog-")
 	if err != nil {
@@ -125,13 +126,13 @@ func TestSetLogger(t *testing.T) {
 	if err := SetLogger(slog.New(warn)); err != nil {
 		t.Fatalf("SetLogger: %v", err)
 	}
-	r, err := New(WithStateDir(stateDir))
+	r, err := New(ctx, WithStateDir(stateDir))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	defer r.Close()
 	rec := newRecorder()
-	c, err := r.Client(rec)
+	c, err := r.Client(ctx, rec)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -218,7 +219,7 @@ func TestBlockingLoggerDelaysNoEvent(t *testing.T) {
 		}
 		return nil
 	}
-	if err := c.Create(id, busyboxSpec("true")); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("true")); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	rec.waitFor(t, id, StateExit)

@@ -2,6 +2,7 @@ package libcontainerd
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
+	ctx := context.Background()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "the libcontainerd tests run containers: they need root")
 		return 1
@@ -76,13 +78,13 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(suiteDir)
 	testSuiteDir = suiteDir
-	testRemote, err = New(WithStateDir(stateDir), WithStartDaemon(true))
+	testRemote, err = New(ctx, WithStateDir(stateDir), WithStartDaemon(true))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting containerd:", err)
 		return 1
 	}
 	code := m.Run()
-	if err := testRemote.Cleanup(); err != nil {
+	if err := testRemote.Cleanup(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "cleanup:", err)
 		code = 1
 	}
@@ -322,7 +324,7 @@ func (r *recorder) stdin(t *testing.T, id, process string) io.WriteCloser {
 func newClient(t *testing.T) (*Client, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	c, err := testRemote.Client(rec)
+	c, err := testRemote.Client(context.Background(), rec)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -333,7 +335,7 @@ func newClient(t *testing.T) (*Client, *recorder) {
 // kill stops a container and waits for its exit.
 func kill(t *testing.T, c *Client, rec *recorder, id string) StateInfo {
 	t.Helper()
-	if err := c.Signal(id, 9); err != nil {
+	if err := c.Signal(context.Background(), id, 9); err != nil {
 		t.Fatalf("signal %s: %v", id, err)
 	}
 	return rec.waitFor(t, id, StateExit)
@@ -342,7 +344,7 @@ func kill(t *testing.T, c *Client, rec *recorder, id string) StateInfo {
 // listed returns container id's entry in c.List, if any.
 func listed(t *testing.T, c *Client, id string) (Container, bool) {
 	t.Helper()
-	l, err := c.List()
+	l, err := c.List(context.Background())
 	if err != nil {
 		t.Fatalf("list: %v", err)
 	}

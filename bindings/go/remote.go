@@ -6,6 +6,7 @@ package libcontainerd
 import "C"
 
 import (
+	"context"
 	"runtime"
 	"runtime/cgo"
 	"unsafe"
@@ -103,8 +104,13 @@ func WithNamespace(namespace string) RemoteOption {
 
 // New connects to containerd as the options say, starting a daemon of its own unless
 // WithRemoteAddr is given. Invalid options are rejected before anything happens. It
-// fails if the loaded library has another C ABI version than this package.
-func New(opts ...RemoteOption) (*Remote, error) {
+// fails if the loaded library has another C ABI version than this package. ctx bounds
+// the connection and the daemon's start: when it is cancelled or its deadline passes
+// first, New returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
+// context.DeadlineExceeded) within 100 ms; a remote it was making is ended again in
+// the background (stopping a daemon it started, unless another remote uses it). The Remote does not keep ctx: later calls take
+// contexts of their own.
+func New(ctx context.Context, opts ...RemoteOption) (*Remote, error) {
 	if abiErr != nil {
 		return nil, abiErr
 	}
@@ -119,7 +125,8 @@ func New(opts ...RemoteOption) (*Remote, error) {
 		return nil, cs.err
 	}
 	var p *C.lcd_remote
-	if err := takeError(C.lcd_remote_new(js, &p, nil)); err != nil {
+	err := withCall(ctx, func(call *C.lcd_call) error { return takeError(C.lcd_remote_new(js, &p, call)) })
+	if err != nil {
 		return nil, err
 	}
 	r := &Remote{}
@@ -128,14 +135,18 @@ func New(opts ...RemoteOption) (*Remote, error) {
 	return r, nil
 }
 
-// call runs f on the remote's handle, unless the remote is closed.
-func (r *Remote) call(f func(p *C.lcd_remote) *C.lcd_error) error {
-	return r.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_remote)(p)) })
+// call runs f on the remote's handle with the lcd_call of ctx (see withCall), unless
+// the remote is closed.
+func (r *Remote) call(ctx context.Context, f func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error) error {
+	return withCall(ctx, func(call *C.lcd_call) error {
+		return r.h.call(func(p unsafe.Pointer) *C.lcd_error { return f((*C.lcd_remote)(p), call) })
+	})
 }
 
 // UpdateOptions changes the options a live remote may change: WithLiveRestore,
 // WithOOMScore, WithDebugLog, WithRuntimePath and WithRuntimeArgs. Others are
-// CodeFailedPrecondition errors.
+// CodeFailedPrecondition errors. It does not wait for containerd, so it takes no
+// context.
 func (r *Remote) UpdateOptions(opts ...RemoteOption) error {
 	var o remoteOptions
 	for _, opt := range opts {
@@ -147,14 +158,15 @@ func (r *Remote) UpdateOptions(opts ...RemoteOption) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_update_options(p, js) })
+	return r.h.call(func(p unsafe.Pointer) *C.lcd_error { return C.lcd_remote_update_options((*C.lcd_remote)(p), js) })
 }
 
 // Client makes a client whose events and stdio go to b. Close it when done; it keeps
 // the remote alive until then. With a Backend made by DiscardStreams, the library
 // discards every process's output itself; any other Backend must read the streams
-// AttachStreams hands it (see IOPipe).
-func (r *Remote) Client(b Backend) (*Client, error) {
+// AttachStreams hands it (see IOPipe). ctx bounds the call; a cancelled Client call
+// makes no client. The Client does not keep ctx.
+func (r *Remote) Client(ctx context.Context, b Backend) (*Client, error) {
 	if b == nil {
 		return nil, invalidArgument("backend is nil")
 	}
@@ -162,8 +174,8 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 	target := &callbackTarget{backend: b}
 	h := cgo.NewHandle(target)
 	var cp *C.lcd_client
-	err := r.call(func(p *C.lcd_remote) *C.lcd_error {
-		return cRemoteClient(p, C.uintptr_t(h), !discarded, &cp)
+	err := r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error {
+		return cRemoteClient(p, C.uintptr_t(h), !discarded, &cp, call)
 	})
 	if err != nil {
 		h.Delete() // the library calls user_data_free only on success
@@ -179,16 +191,22 @@ func (r *Remote) Client(b Backend) (*Client, error) {
 // SIGTERM, then SIGKILL after 10 s (their StateExit events are delivered before it
 // returns), those of closed clients, whom nothing reaches any more, with SIGKILL at
 // once and no event; pending restarts are cancelled. Then it stops the containerd
-// daemon if this remote started it and no other remote uses it. Idempotent.
-func (r *Remote) Cleanup() error {
-	return r.call(func(p *C.lcd_remote) *C.lcd_error { return C.lcd_remote_cleanup(p, nil) })
+// daemon if this remote started it and no other remote uses it. Idempotent. ctx
+// bounds the call: when it ends first, Cleanup returns ErrCancelled or
+// ErrDeadlineExceeded (and context.Canceled or context.DeadlineExceeded) within 100
+// ms; the cleanup is not undone but goes on to its end in the background (later
+// calls on the remote's clients fail as after a cleanup), and a second Cleanup
+// waits for it.
+func (r *Remote) Cleanup(ctx context.Context) error {
+	return r.call(ctx, func(p *C.lcd_remote, call *C.lcd_call) *C.lcd_error { return C.lcd_remote_cleanup(p, call) })
 }
 
 // Close drops this reference to the remote; clients made from it keep it alive. The
 // last reference (this Close or the last Client's) ends it exactly as Cleanup does, so
 // containers of clients closed before are killed at once (call Cleanup first for a
 // graceful stop with StateExit events), and Close may block until containers and
-// the daemon are stopped. Later calls return ErrClosed; a second Close does nothing.
+// the daemon are stopped: it takes no context, so call Cleanup with one first to
+// bound that. Later calls return ErrClosed; a second Close does nothing.
 func (r *Remote) Close() error {
 	if r.h.close() {
 		runtime.SetFinalizer(r, nil)

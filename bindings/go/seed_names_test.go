@@ -5,6 +5,7 @@ package libcontainerd_test
 // compared with StateInfo.State, and AttachStreams taking process friendly names.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -32,15 +33,16 @@ func (b *seedBackend) AttachStreams(containerID, processFriendlyName string, iop
 // A container restarted by the seed's restart manager: an on-failure policy with 3
 // retries for a container that already had 2 restarts leaves it one.
 func Example_seedNames() {
+	ctx := context.Background()
 	var remote *libcontainerd.Remote
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(exampleStateDir()), libcontainerd.WithLiveRestore(false))
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(exampleStateDir()), libcontainerd.WithLiveRestore(false))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer remote.Close()
 	b := &seedBackend{states: make(chan libcontainerd.StateInfo, 16)}
 	var client *libcontainerd.Client
-	client, err = remote.Client(b)
+	client, err = remote.Client(ctx, b)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func Example_seedNames() {
 
 	policy := libcontainerd.RestartPolicy{Name: "on-failure", MaximumRetryCount: 3}
 	rm := libcontainerd.NewRestartManager(policy, 2)
-	if err := client.Create("ex-seed", exampleSpec("sh", "-c", "exit 3"), libcontainerd.WithRestartManager(rm)); err != nil {
+	if err := client.Create(ctx, "ex-seed", exampleSpec("sh", "-c", "exit 3"), libcontainerd.WithRestartManager(rm)); err != nil {
 		log.Fatal(err)
 	}
 	for {

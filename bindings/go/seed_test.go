@@ -4,6 +4,7 @@ package libcontainerd
 // manager's count on a real containerd.
 
 import (
+	"context"
 	"fmt"
 	"testing"
 )
@@ -44,7 +45,7 @@ func TestWithRestartManagerSpentCount(t *testing.T) {
 	c, rec := newClient(t)
 	id := uniqueID("rmspent")
 	rm := NewRestartManager(RestartPolicy{Name: RestartPolicyOnFailure, MaximumRetryCount: 2}, 2)
-	if err := c.Create(id, busyboxSpec("sh", "-c", "exit 1"), WithRestartManager(rm)); err != nil {
+	if err := c.Create(context.Background(), id, busyboxSpec("sh", "-c", "exit 1"), WithRestartManager(rm)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 1 {

@@ -21,7 +21,8 @@ static void go_user_data_free(void *user_data) {
     lcdGoUserDataFree((uintptr_t)user_data);
 }
 
-lcd_error *lcd_go_remote_client(lcd_remote *r, uintptr_t handle, lcd_client **out) {
+lcd_error *lcd_go_remote_client(lcd_remote *r, uintptr_t handle, lcd_client **out,
+                                          const lcd_call *call) {
     lcd_backend backend = {
         .struct_size = sizeof(lcd_backend),
         .user_data = (void *)handle,
@@ -29,10 +30,11 @@ lcd_error *lcd_go_remote_client(lcd_remote *r, uintptr_t handle, lcd_client **ou
         .attach_streams = go_attach_streams,
         .user_data_free = go_user_data_free,
     };
-    return lcd_remote_client(r, &backend, out, NULL);
+    return lcd_remote_client(r, &backend, out, call);
 }
 
-lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd_client **out) {
+lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd_client **out,
+                                          const lcd_call *call) {
     lcd_backend backend = {
         .struct_size = sizeof(lcd_backend),
         .user_data = (void *)handle,
@@ -40,5 +42,5 @@ lcd_error *lcd_go_remote_client_events_only(lcd_remote *r, uintptr_t handle, lcd
         .attach_streams = NULL,
         .user_data_free = go_user_data_free,
     };
-    return lcd_remote_client(r, &backend, out, NULL);
+    return lcd_remote_client(r, &backend, out, call);
 }

@@ -8,6 +8,7 @@ package libcontainerd
 import "C"
 
 import (
+	"context"
 	"math"
 	"time"
 )
@@ -17,8 +18,14 @@ import (
 // thaws it if paused, sends SIGKILL if init is still alive after timeout, and returns
 // once init has exited (its StateExit is queued, not necessarily delivered). It is an
 // explicit stop: restart policies are cancelled, also a restart already pending.
-// A timeout beyond about 49 days is capped there.
-func (c *Client) Stop(id string, sig int, timeout time.Duration) error {
+// A timeout beyond about 49 days is capped there. ctx bounds the whole call (the
+// grace period included): when it is cancelled or its deadline passes first, Stop
+// returns ErrCancelled or ErrDeadlineExceeded (and context.Canceled or
+// context.DeadlineExceeded) within 100 ms: the stop still counts as explicit
+// (restart policies stay cancelled) and its signal, or the SIGKILL, may have been
+// sent; the container may still be running or exit later (its StateExit is reported
+// as usual).
+func (c *Client) Stop(ctx context.Context, id string, sig int, timeout time.Duration) error {
 	s, err := cSignal(sig)
 	if err != nil {
 		return err
@@ -30,8 +37,8 @@ func (c *Client) Stop(id string, sig int, timeout time.Duration) error {
 	if ms > math.MaxUint32 {
 		ms = math.MaxUint32
 	}
-	return c.withID(id, func(p *C.lcd_client, cid *C.char) *C.lcd_error {
-		return C.lcd_client_stop(p, cid, s, C.uint32_t(ms), nil)
+	return c.withID(ctx, id, func(p *C.lcd_client, cid *C.char, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_stop(p, cid, s, C.uint32_t(ms), call)
 	})
 }
 
@@ -39,8 +46,8 @@ func (c *Client) Stop(id string, sig int, timeout time.Duration) error {
 // manager's SetPolicy): the new policy decides the container's next exits (the
 // restart count and backoff carry on) and is recorded with the container, so that a
 // Restore without options uses it. RestartPolicyNo also cancels a restart already
-// pending; the container then ends with its StateExit.
-func (c *Client) UpdateRestartPolicy(id string, policy RestartPolicy) error {
+// pending; the container then ends with its StateExit. ctx bounds the call.
+func (c *Client) UpdateRestartPolicy(ctx context.Context, id string, policy RestartPolicy) error {
 	var cs cstrings
 	defer cs.free()
 	cid := cs.str("container id", id)
@@ -48,5 +55,7 @@ func (c *Client) UpdateRestartPolicy(id string, policy RestartPolicy) error {
 	if cs.err != nil {
 		return cs.err
 	}
-	return c.call(func(p *C.lcd_client) *C.lcd_error { return C.lcd_client_update_restart_policy(p, cid, js, nil) })
+	return c.call(ctx, func(p *C.lcd_client, call *C.lcd_call) *C.lcd_error {
+		return C.lcd_client_update_restart_policy(p, cid, js, call)
+	})
 }

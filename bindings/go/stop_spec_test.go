@@ -63,14 +63,15 @@ func (r *recorder) count(id string, state State) int {
 }
 
 func TestStopKillsAfterTimeoutAndReportsOnce(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("stop")
-	if err := c.Create(id, defaultSpec(t, SpecOptions{}, "trap '' TERM; while true; do sleep 0.1; done")); err != nil {
+	if err := c.Create(ctx, id, defaultSpec(t, SpecOptions{}, "trap '' TERM; while true; do sleep 0.1; done")); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, id, StateStart)
 	t0 := time.Now()
-	if err := c.Stop(id, 0, 1500*time.Millisecond); err != nil {
+	if err := c.Stop(ctx, id, 0, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(t0); took < 1500*time.Millisecond {
@@ -83,22 +84,23 @@ func TestStopKillsAfterTimeoutAndReportsOnce(t *testing.T) {
 	if n := rec.count(id, StateExit); n != 1 {
 		t.Fatalf("%d exits", n)
 	}
-	if err := c.Stop("go-none", 0, 0); !errors.Is(err, ErrNotFound) {
+	if err := c.Stop(ctx, "go-none", 0, 0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("stop of an unknown container: %v", err)
 	}
-	if err := c.Stop(id, 0, -time.Second); !errors.Is(err, ErrInvalidArgument) {
+	if err := c.Stop(ctx, id, 0, -time.Second); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("negative timeout: %v", err)
 	}
 }
 
 func TestStopCancelsAlwaysRestart(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("stopalways")
-	if err := c.Create(id, defaultSpec(t, SpecOptions{}, usr1Exits), WithRestartPolicy(RestartPolicy{Name: RestartPolicyAlways})); err != nil {
+	if err := c.Create(ctx, id, defaultSpec(t, SpecOptions{}, usr1Exits), WithRestartPolicy(RestartPolicy{Name: RestartPolicyAlways})); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitReady(t, id)
-	if err := c.Stop(id, int(syscall.SIGUSR1), 10*time.Second); err != nil {
+	if err := c.Stop(ctx, id, int(syscall.SIGUSR1), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if code := rec.waitFor(t, id, StateExit).ExitCode; code != 3 {
@@ -111,14 +113,15 @@ func TestStopCancelsAlwaysRestart(t *testing.T) {
 }
 
 func TestUpdateRestartPolicy(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	// "no" during a backoff cancels the pending restart.
 	id := uniqueID("updno")
-	if err := c.Create(id, defaultSpec(t, SpecOptions{}, "exit 4"), WithRestartPolicy(RestartPolicy{Name: RestartPolicyAlways})); err != nil {
+	if err := c.Create(ctx, id, defaultSpec(t, SpecOptions{}, "exit 4"), WithRestartPolicy(RestartPolicy{Name: RestartPolicyAlways})); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitForNth(t, id, "", StateRestart, 5)
-	if err := c.UpdateRestartPolicy(id, RestartPolicy{Name: RestartPolicyNo}); err != nil {
+	if err := c.UpdateRestartPolicy(ctx, id, RestartPolicy{Name: RestartPolicyNo}); err != nil {
 		t.Fatal(err)
 	}
 	if code := rec.waitFor(t, id, StateExit).ExitCode; code != 4 {
@@ -130,23 +133,23 @@ func TestUpdateRestartPolicy(t *testing.T) {
 	}
 	// "always" makes a container restart.
 	id2 := uniqueID("updalways")
-	if err := c.Create(id2, defaultSpec(t, SpecOptions{}, usr1Exits)); err != nil {
+	if err := c.Create(ctx, id2, defaultSpec(t, SpecOptions{}, usr1Exits)); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitReady(t, id2)
-	if err := c.UpdateRestartPolicy(id2, RestartPolicy{Name: RestartPolicyAlways}); err != nil {
+	if err := c.UpdateRestartPolicy(ctx, id2, RestartPolicy{Name: RestartPolicyAlways}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Signal(id2, int(syscall.SIGUSR1)); err != nil {
+	if err := c.Signal(ctx, id2, int(syscall.SIGUSR1)); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, id2, StateRestart)
 	rec.waitForNth(t, id2, "", StateStart, 2)
-	if err := c.Stop(id2, 9, time.Second); err != nil {
+	if err := c.Stop(ctx, id2, 9, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, id2, StateExit)
-	if err := c.UpdateRestartPolicy(id2, RestartPolicy{Name: RestartPolicyAlways, MaximumRetryCount: 2}); !errors.Is(err, ErrInvalidArgument) {
+	if err := c.UpdateRestartPolicy(ctx, id2, RestartPolicy{Name: RestartPolicyAlways, MaximumRetryCount: 2}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("a retry count with always: %v", err)
 	}
 }
@@ -159,7 +162,7 @@ func TestDefaultSpecRunsAsRootAndAsUser(t *testing.T) {
 	} {
 		id := uniqueID("dspec")
 		script := "id -u; [ \"$(wc -c < /proc/timer_list)\" = 0 ] && echo \"[ $(id -g) == $(id -u) ]\""
-		if err := c.Create(id, defaultSpec(t, SpecOptions{User: tc.user, Readonly: true}, script)); err != nil {
+		if err := c.Create(context.Background(), id, defaultSpec(t, SpecOptions{User: tc.user, Readonly: true}, script)); err != nil {
 			t.Fatal(err)
 		}
 		if code := rec.waitFor(t, id, StateExit).ExitCode; code != 0 {
@@ -179,9 +182,10 @@ func TestDefaultSpecRunsAsRootAndAsUser(t *testing.T) {
 }
 
 func TestExecAmbientCapabilitiesAndConsoleSize(t *testing.T) {
+	ctx := context.Background()
 	c, rec := newClient(t)
 	id := uniqueID("execcaps")
-	if err := c.Create(id, defaultSpec(t, SpecOptions{}, "sleep 300")); err != nil {
+	if err := c.Create(ctx, id, defaultSpec(t, SpecOptions{}, "sleep 300")); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitFor(t, id, StateStart)
@@ -196,7 +200,7 @@ func TestExecAmbientCapabilitiesAndConsoleSize(t *testing.T) {
 		{"asked", []string{"CAP_NET_BIND_SERVICE"}, "CapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n"},
 	} {
 		p := Process{Args: []string{"sh", "-c", status}, User: user, Capabilities: []string{"CAP_NET_BIND_SERVICE"}, AmbientCapabilities: tc.ambient}
-		if err := c.AddProcess(context.Background(), id, tc.name, p); err != nil {
+		if err := c.AddProcess(ctx, id, tc.name, p); err != nil {
 			t.Fatal(err)
 		}
 		rec.waitForNth(t, id, tc.name, StateExitProcess, 1)
@@ -205,7 +209,7 @@ func TestExecAmbientCapabilitiesAndConsoleSize(t *testing.T) {
 		}
 	}
 	p := Process{Args: []string{"stty", "size"}, Terminal: true, ConsoleSize: &specs.Box{Height: 33, Width: 111}}
-	if err := c.AddProcess(context.Background(), id, "tty", p); err != nil {
+	if err := c.AddProcess(ctx, id, "tty", p); err != nil {
 		t.Fatal(err)
 	}
 	rec.waitForNth(t, id, "tty", StateExitProcess, 1)

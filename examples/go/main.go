@@ -108,6 +108,9 @@ func main() {
 }
 
 func run(stateDir, rootfsDir string) (err error) {
+	// Every blocking call takes a context: this one bounds the whole demo.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	stateDir, err = filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -122,12 +125,12 @@ func run(stateDir, rootfsDir string) (err error) {
 	say("libcontainerd %s (ABI %d)", libcontainerd.Version(), libcontainerd.LibraryABIVersion())
 
 	// A containerd of our own, under stateDir.
-	remote, err := libcontainerd.New(libcontainerd.WithStateDir(stateDir), libcontainerd.WithStartDaemon(true))
+	remote, err := libcontainerd.New(ctx, libcontainerd.WithStateDir(stateDir), libcontainerd.WithStartDaemon(true))
 	if err != nil {
 		return fmt.Errorf("start containerd: %w", err)
 	}
 	defer func() {
-		if cerr := remote.Cleanup(); cerr != nil && err == nil {
+		if cerr := remote.Cleanup(ctx); cerr != nil && err == nil {
 			err = fmt.Errorf("stop containerd: %w", cerr)
 		}
 		remote.Close()
@@ -135,7 +138,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	say("containerd is up, state in %s", stateDir)
 
 	b := &backend{exits: make(chan libcontainerd.StateInfo, 16)}
-	client, err := remote.Client(b)
+	client, err := remote.Client(ctx, b)
 	if err != nil {
 		return fmt.Errorf("make a client: %w", err)
 	}
@@ -147,7 +150,7 @@ func run(stateDir, rootfsDir string) (err error) {
 		if image == "" {
 			image = "test/busybox:latest"
 		}
-		if err := pullAndRun(remote, client, b, registry+"/"+image, registry); err != nil {
+		if err := pullAndRun(ctx, remote, client, b, registry+"/"+image, registry); err != nil {
 			return err
 		}
 	}
@@ -164,7 +167,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	if err != nil {
 		return fmt.Errorf("default spec: %w", err)
 	}
-	if err := client.Create(container, *spec); err != nil {
+	if err := client.Create(ctx, container, *spec); err != nil {
 		return fmt.Errorf("create %s: %w", container, err)
 	}
 	say("created and started container %s", container)
@@ -173,7 +176,7 @@ func run(stateDir, rootfsDir string) (err error) {
 	// Run ps inside it, with its output and exit code.
 	result := func() error {
 		p := libcontainerd.Process{Args: []string{"sh", "-c", "ps; echo exec says hi"}}
-		if err := client.AddProcess(context.Background(), container, execID, p); err != nil {
+		if err := client.AddProcess(ctx, container, execID, p); err != nil {
 			return fmt.Errorf("exec %s: %w", execID, err)
 		}
 		info, err := b.waitExit(execID)
@@ -181,13 +184,13 @@ func run(stateDir, rootfsDir string) (err error) {
 			return err
 		}
 		say("exec %s exited with %d", execID, info.ExitCode)
-		stats, err := client.Stats(container)
+		stats, err := client.Stats(ctx, container)
 		if err != nil {
 			return fmt.Errorf("stats: %w", err)
 		}
 		js, _ := json.Marshal(stats)
 		say("stats: %s", js)
-		list, err := client.List()
+		list, err := client.List(ctx)
 		if err != nil {
 			return fmt.Errorf("list: %w", err)
 		}
@@ -196,7 +199,7 @@ func run(stateDir, rootfsDir string) (err error) {
 		return nil
 	}()
 
-	if err := client.Signal(container, int(syscall.SIGKILL)); err != nil {
+	if err := client.Signal(ctx, container, int(syscall.SIGKILL)); err != nil {
 		return fmt.Errorf("kill %s: %w", container, err)
 	}
 	info, err := b.waitExit(libcontainerd.InitProcessID)
@@ -210,10 +213,10 @@ func run(stateDir, rootfsDir string) (err error) {
 
 // pullAndRun pulls ref from registry (plain HTTP) with the live progress line, then
 // runs a container from it until it exits with 0.
-func pullAndRun(remote *libcontainerd.Remote, client *libcontainerd.Client, b *backend, ref, registry string) error {
+func pullAndRun(ctx context.Context, remote *libcontainerd.Remote, client *libcontainerd.Client, b *backend, ref, registry string) error {
 	say("pulling %s", ref)
 	p := newProgress()
-	img, err := remote.Pull(ref, libcontainerd.WithPlainHTTP(registry), libcontainerd.WithProgress(p.report))
+	img, err := remote.Pull(ctx, ref, libcontainerd.WithPlainHTTP(registry), libcontainerd.WithProgress(p.report))
 	p.end()
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
@@ -225,7 +228,7 @@ func pullAndRun(remote *libcontainerd.Remote, client *libcontainerd.Client, b *b
 	if err != nil {
 		return fmt.Errorf("default spec: %w", err)
 	}
-	if err := client.Create(imageContainer, *spec, libcontainerd.WithImage(ref)); err != nil {
+	if err := client.Create(ctx, imageContainer, *spec, libcontainerd.WithImage(ref)); err != nil {
 		return fmt.Errorf("create %s: %w", imageContainer, err)
 	}
 	say("created and started container %s from %s", imageContainer, ref)

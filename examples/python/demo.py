@@ -115,13 +115,14 @@ def main(argv: List[str]) -> int:
     say(f"libcontainerd {lcd.library_version()} (ABI {lcd.ABI_VERSION})")
     backend = DemoBackend()
     try:
-        with lcd.Remote(state_dir=state_dir, start_daemon=True) as remote:
+        # Every blocking call takes timeout= (seconds) and cancel= (a CancelToken).
+        with lcd.Remote(state_dir=state_dir, start_daemon=True, timeout=60) as remote:
             say(f"containerd is up, state in {state_dir}")
             with remote.client(backend) as client:
                 registry = os.environ.get("LCD_DEMO_REGISTRY")
                 if registry:
                     pull_and_run(remote, client, backend, registry, os.environ.get("LCD_DEMO_IMAGE") or "test/busybox:latest")
-                client.create(CONTAINER, spec(rootfs))
+                client.create(CONTAINER, spec(rootfs), timeout=30)
                 say(f"created and started container {CONTAINER}")
                 threading.Event().wait(2)
                 try:

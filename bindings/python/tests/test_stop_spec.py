@@ -37,24 +37,24 @@ def test_stop_kills_after_the_timeout_and_reports_once(
     client.create(cid, sh("trap '' TERM; while true; do sleep 0.1; done"))
     backend.wait_for(cid, lcd.State.START_CONTAINER, TIMEOUT)
     t0 = time.monotonic()
-    client.stop(cid, timeout=1.5)
+    client.stop(cid, grace=1.5)
     assert time.monotonic() - t0 >= 1.5
     assert backend.wait_for(cid, lcd.State.EXIT, TIMEOUT).exit_code == 137
     time.sleep(0.5)
     assert states(backend, cid) == [lcd.State.START_CONTAINER, lcd.State.EXIT]
     with pytest.raises(lcd.NotFound):
-        client.stop("py-none", timeout=0)
+        client.stop("py-none", grace=0)
     with pytest.raises(lcd.InvalidArgument):
         client.stop(cid, sig=2**32 + 15)
     with pytest.raises(lcd.InvalidArgument):
-        client.stop(cid, timeout=-1)
+        client.stop(cid, grace=-1)
 
 
 def test_stop_cancels_an_always_restart(client: lcd.Client, backend: lcd.CollectingBackend) -> None:
     cid = unique_id("stopalways")
     client.create(cid, sh(USR1_EXITS), restart_policy="always")
     wait_ready(backend, cid)
-    client.stop(cid, sig=signal.SIGUSR1, timeout=10)
+    client.stop(cid, sig=signal.SIGUSR1, grace=10)
     assert backend.wait_for(cid, lcd.State.EXIT, TIMEOUT).exit_code == 3
     time.sleep(0.5)
     assert states(backend, cid) == [lcd.State.START_CONTAINER, lcd.State.EXIT]
@@ -76,7 +76,7 @@ def test_update_restart_policy(client: lcd.Client, backend: lcd.CollectingBacken
     client.update_restart_policy(cid, {"name": "always"})
     client.signal(cid, signal.SIGUSR1)
     backend.wait_for(cid, lcd.State.START_CONTAINER, TIMEOUT, nth=2)
-    client.stop(cid, sig=signal.SIGKILL, timeout=1)
+    client.stop(cid, sig=signal.SIGKILL, grace=1)
     backend.wait_for(cid, lcd.State.EXIT, TIMEOUT)
     assert states(backend, cid) == [
         lcd.State.START_CONTAINER, lcd.State.RESTART, lcd.State.START_CONTAINER, lcd.State.EXIT
@@ -126,4 +126,4 @@ def test_exec_ambient_capabilities_and_console_size(
     client.add_process(cid, "tty", {"args": ["stty", "size"], "terminal": True, "consoleSize": {"height": 33, "width": 111}})
     backend.wait_for(cid, lcd.State.EXIT_PROCESS, TIMEOUT, process_id="tty")
     assert backend.wait_output(cid, "tty").stdout.decode().strip() == "33 111"
-    client.stop(cid, sig=signal.SIGKILL, timeout=1)
+    client.stop(cid, sig=signal.SIGKILL, grace=1)

@@ -22,6 +22,7 @@ another C ABI version is refused with :class:`AbiMismatch`. Its log records go t
 from __future__ import annotations
 
 from . import _lib
+from ._call import CancelToken
 from .backend import Backend, CollectingBackend, Event, IOPipe, Output, State, StateInfo
 from .client import (
     Client,
@@ -63,6 +64,7 @@ __all__ = [
     "AbiMismatch",
     "AlreadyExists",
     "Backend",
+    "CancelToken",
     "Cancelled",
     "Client",
     "CollectingBackend",

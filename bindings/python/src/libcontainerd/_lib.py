@@ -97,6 +97,11 @@ _PROTOTYPES: dict[str, Tuple[Any, List[Any]]] = {
     "lcd_string_free": (None, [_P]),
     "lcd_version": (_S, []),
     "lcd_abi_version": (ctypes.c_uint32, []),
+    "lcd_call_new": (_P, []),
+    "lcd_call_set_timeout_ms": (None, [_P, ctypes.c_uint64]),
+    "lcd_call_cancel": (None, [_P]),
+    "lcd_call_free": (None, [_P]),
+    # Every call that can block takes a trailing ``const lcd_call *`` (NULL: none).
     "lcd_remote_new": (_P, [_S, _OUT, _P]),
     "lcd_remote_update_options": (_P, [_P, _S]),
     "lcd_remote_client": (_P, [_P, ctypes.POINTER(BackendC), _OUT, _P]),
@@ -234,11 +239,13 @@ def check(err: Optional[int]) -> None:
         raise exc
 
 
-def call_json(fn: Callable[..., Optional[int]], *args: Any, **call: Any) -> Any:
-    """Calls ``fn(*args, &out)`` (``fn(*args, &out, call)`` for a blocking export, given
-    ``call=``), which returns a JSON string, and decodes it."""
+def call_json(
+    fn: Callable[..., Optional[int]], *args: Any, call: Optional[int] = None, takes_call: bool = True
+) -> Any:
+    """Calls ``fn(*args, &out, call)`` (``fn(*args, &out)`` unless ``takes_call``),
+    which returns a JSON string, and decodes it."""
     out = ctypes.c_void_p()
-    check(fn(*args, ctypes.byref(out), *call.values()))
+    check(fn(*args, ctypes.byref(out), call) if takes_call else fn(*args, ctypes.byref(out)))
     if not out.value:
         return None
     try:

@@ -26,8 +26,13 @@ it must see). A stream's queue is unbounded unless ``max_pending`` is given: a s
 nobody reads grows; with a bound, a stream that falls that far behind ends with
 :class:`EventOverflow` instead of dropping events silently.
 
-Cancelling a task that awaits a call does not stop the call: it runs to completion on
-its thread, and its outcome is lost to the cancelled task. Process stdio goes to the
+Cancelling a task that awaits a call cancels the library's call: the coroutine hands
+the cancellation to the call (as a :class:`~libcontainerd.CancelToken`, the one given
+as ``cancel=`` or its own), waits for it to return (within 100 ms), then raises
+:class:`asyncio.CancelledError`; the call's outcome is then what its ``Cancelled``
+documents (a create is undone), unless the call had already completed. Every method
+that calls into the library also takes ``timeout=`` (seconds), as in the blocking API.
+Process stdio goes to the
 :class:`~libcontainerd.Backend` given to :meth:`Remote.client` (its
 ``attach_streams`` runs on an executor thread, inside the call that starts the
 process); without one, stdin is closed and output discarded by the library itself.
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 import threading
 import time
@@ -56,8 +62,10 @@ from typing import (
     Union,
 )
 
+from . import _call
 from . import client as _client
 from . import remote as _remote
+from ._call import CancelToken
 from .backend import Backend, Event, IOPipe, StateInfo
 from .client import ContainerInfo, ProcessArg, ProcessSummary, ResourcesArg, RestartPolicyArg, RuntimeArg, SpecArg
 from .types import Stats
@@ -278,20 +286,48 @@ class _Runner:
         self.executor = executor
 
     async def run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs)`` on the executor; not cancellable once started."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+
+    async def call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs, cancel=token)`` on the executor, for a method that
+        takes ``cancel=``: cancelling the awaiting task cancels the token (the one in
+        ``kwargs``, else a new one), waits for the call to return, and re-raises the
+        :class:`asyncio.CancelledError`."""
+        token = kwargs.get("cancel")
+        if token is None:
+            token = kwargs["cancel"] = _call.CancelToken()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            token.cancel()
+            # The library returns within 100 ms of the cancel; its outcome (Cancelled,
+            # or a result that came first) is superseded by the task's cancellation.
+            await asyncio.wait([fut])
+            if not fut.cancelled():
+                fut.exception()  # retrieved: no "exception never retrieved" warning
+            raise
 
 
 def _async_method(
     target: Optional[object],
     name: str,
-    run: Optional[Callable[..., Awaitable[Any]]],
+    runner: Optional[_Runner],
 ) -> Callable[..., Awaitable[Any]]:
-    """``target.name`` as a coroutine function that runs it with ``run``; raises
+    """``target.name`` as a coroutine function that runs it on ``runner`` (cancellable,
+    see :meth:`_Runner.call`, when it takes ``cancel=``); raises
     :class:`AttributeError` for a private name or one ``target`` lacks."""
     fn = getattr(target, name, None) if target is not None and not name.startswith("_") else None
-    if fn is None or not callable(fn) or run is None:
+    if fn is None or not callable(fn) or runner is None:
         raise AttributeError(name)
+    try:
+        cancellable = "cancel" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        cancellable = False
+    run = runner.call if cancellable else runner.run
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         return await run(fn, *args, **kwargs)
@@ -308,7 +344,9 @@ class Remote:
     object is awaited or entered, on the executor: ``remote = await aio.Remote(...)``
     or ``async with aio.Remote(...) as remote``. ``executor``: where the blocking calls
     of this remote and its clients run (default: a :class:`ThreadPoolExecutor` of
-    ``max_workers`` threads, shut down by :meth:`close`).
+    ``max_workers`` threads, shut down by :meth:`close`). ``timeout``: seconds the
+    connection may take (as for :class:`libcontainerd.Remote`); the connection is
+    shared by every task awaiting it, so cancelling one of them does not stop it.
     """
 
     def __init__(
@@ -326,6 +364,7 @@ class Remote:
         *,
         executor: Optional[Executor] = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
+        timeout: Optional[float] = None,
     ) -> None:
         """Records the options; see the class docs. Nothing blocks here."""
         self._options = functools.partial(
@@ -340,6 +379,7 @@ class Remote:
             runtime_args=runtime_args,
             namespace=namespace,
             containerd_path=containerd_path,
+            timeout=timeout,
         )
         self._own_executor = executor is None
         self._runner = _Runner(
@@ -366,7 +406,7 @@ class Remote:
         """Any other public method of the blocking remote (once connected), as a
         coroutine on the executor (taking and returning Any)."""
         runner = self.__dict__.get("_runner")
-        return _async_method(self.__dict__.get("_remote"), name, runner.run if runner else None)
+        return _async_method(self.__dict__.get("_remote"), name, runner)
 
     async def open(self) -> Remote:
         """Connects (starting a daemon if so configured), once; returns the remote."""
@@ -393,7 +433,13 @@ class Remote:
         """Closes the remote; see :meth:`close`."""
         await self.close()
 
-    async def client(self, backend: Optional[Backend] = None) -> Client:
+    async def client(
+        self,
+        backend: Optional[Backend] = None,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Client:
         """A new :class:`Client`; its events go to :meth:`Client.events` streams and to
         ``backend`` (whose callbacks run on the library's threads, as in the blocking
         API), its processes' stdio to ``backend.attach_streams`` if ``backend``
@@ -404,7 +450,7 @@ class Remote:
             if backend is not None and _client._overrides(backend, "attach_streams")
             else _Feed(backend)
         )
-        sync_client = await self._runner.run(remote.client, feed)
+        sync_client = await self._runner.call(remote.client, feed, timeout=timeout, cancel=cancel)
         return Client(self, sync_client, feed)
 
     async def update_options(
@@ -426,9 +472,9 @@ class Remote:
             runtime_args=runtime_args,
         )
 
-    async def cleanup(self) -> None:
+    async def cleanup(self, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Remote.cleanup`, on the executor."""
-        await self._runner.run(self.remote.cleanup)
+        await self._runner.call(self.remote.cleanup, timeout=timeout, cancel=cancel)
 
     async def close(self) -> None:
         """Drops this reference (the last one cleans up, on the executor), then shuts
@@ -456,7 +502,8 @@ class Client:
         #: The blocking :class:`libcontainerd.Client` underneath.
         self.client: _client.Client = client
         self._feed = feed
-        self._run = remote._runner.run
+        self._runner = remote._runner
+        self._call = remote._runner.call
 
     @property
     def backend(self) -> Optional[Backend]:
@@ -466,7 +513,7 @@ class Client:
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         """Any other public method of the blocking client, as a coroutine on the
         executor (the methods above have precise types; these take and return Any)."""
-        return _async_method(self.__dict__.get("client"), name, self.__dict__.get("_run"))
+        return _async_method(self.__dict__.get("client"), name, self.__dict__.get("_runner"))
 
     @property
     def closed(self) -> bool:
@@ -493,34 +540,44 @@ class Client:
         restart_policy: RestartPolicyArg = None,
         image: Optional[str] = None,
         snapshotter: Optional[str] = None,
+        timeout: Optional[float] = None, cancel: Optional[CancelToken] = None,
     ) -> None:
-        """:meth:`libcontainerd.Client.create`, on the executor."""
-        await self._run(self.client.create, id, spec, runtime=runtime, restart_policy=restart_policy, image=image,
-                        snapshotter=snapshotter)
+        """:meth:`libcontainerd.Client.create`, on the executor; cancelling the task
+        undoes the container (see the module docs)."""
+        await self._call(
+            self.client.create,
+            id,
+            spec,
+            runtime=runtime,
+            restart_policy=restart_policy,
+            image=image,
+            snapshotter=snapshotter,
+            timeout=timeout, cancel=cancel,
+        )
 
-    async def signal(self, id: str, sig: int) -> None:
+    async def signal(self, id: str, sig: int, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.signal`, on the executor."""
-        await self._run(self.client.signal, id, sig)
+        await self._call(self.client.signal, id, sig, timeout=timeout, cancel=cancel)
 
-    async def signal_process(self, id: str, process_id: str, sig: int) -> None:
+    async def signal_process(self, id: str, process_id: str, sig: int, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.signal_process`, on the executor."""
-        await self._run(self.client.signal_process, id, process_id, sig)
+        await self._call(self.client.signal_process, id, process_id, sig, timeout=timeout, cancel=cancel)
 
-    async def add_process(self, id: str, process_id: str, process: ProcessArg) -> None:
+    async def add_process(self, id: str, process_id: str, process: ProcessArg, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.add_process`, on the executor."""
-        await self._run(self.client.add_process, id, process_id, process)
+        await self._call(self.client.add_process, id, process_id, process, timeout=timeout, cancel=cancel)
 
-    async def resize(self, id: str, process_id: str, width: int, height: int) -> None:
+    async def resize(self, id: str, process_id: str, width: int, height: int, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.resize`, on the executor."""
-        await self._run(self.client.resize, id, process_id, width, height)
+        await self._call(self.client.resize, id, process_id, width, height, timeout=timeout, cancel=cancel)
 
-    async def pause(self, id: str) -> None:
+    async def pause(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.pause`, on the executor."""
-        await self._run(self.client.pause, id)
+        await self._call(self.client.pause, id, timeout=timeout, cancel=cancel)
 
-    async def resume(self, id: str) -> None:
+    async def resume(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.resume`, on the executor."""
-        await self._run(self.client.resume, id)
+        await self._call(self.client.resume, id, timeout=timeout, cancel=cancel)
 
     async def restore(
         self,
@@ -528,34 +585,35 @@ class Client:
         *,
         runtime: RuntimeArg = None,
         restart_policy: RestartPolicyArg = None,
+        timeout: Optional[float] = None, cancel: Optional[CancelToken] = None,
     ) -> None:
         """:meth:`libcontainerd.Client.restore`, on the executor."""
-        await self._run(self.client.restore, id, runtime=runtime, restart_policy=restart_policy)
+        await self._call(self.client.restore, id, runtime=runtime, restart_policy=restart_policy, timeout=timeout, cancel=cancel)
 
-    async def stats(self, id: str) -> Stats:
+    async def stats(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> Stats:
         """:meth:`libcontainerd.Client.stats`, on the executor."""
-        return await self._run(self.client.stats, id)
+        return await self._call(self.client.stats, id, timeout=timeout, cancel=cancel)
 
-    async def get_pids(self, id: str) -> List[int]:
+    async def get_pids(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> List[int]:
         """:meth:`libcontainerd.Client.get_pids`, on the executor."""
-        return await self._run(self.client.get_pids, id)
+        return await self._call(self.client.get_pids, id, timeout=timeout, cancel=cancel)
 
-    async def summary(self, id: str) -> List[ProcessSummary]:
+    async def summary(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> List[ProcessSummary]:
         """:meth:`libcontainerd.Client.summary`, on the executor."""
-        return await self._run(self.client.summary, id)
+        return await self._call(self.client.summary, id, timeout=timeout, cancel=cancel)
 
-    async def update_resources(self, id: str, resources: ResourcesArg) -> None:
+    async def update_resources(self, id: str, resources: ResourcesArg, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """:meth:`libcontainerd.Client.update_resources`, on the executor."""
-        await self._run(self.client.update_resources, id, resources)
+        await self._call(self.client.update_resources, id, resources, timeout=timeout, cancel=cancel)
 
-    async def list(self) -> List[ContainerInfo]:
+    async def list(self, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> List[ContainerInfo]:
         """:meth:`libcontainerd.Client.list`, on the executor."""
-        return await self._run(self.client.list)
+        return await self._call(self.client.list, timeout=timeout, cancel=cancel)
 
     async def close(self) -> None:
         """:meth:`libcontainerd.Client.close`, on the executor: waits for callbacks in
         flight; every :meth:`events` stream then ends after the events it holds."""
-        await self._run(self.client.close)
+        await self._runner.run(self.client.close)
 
     async def __aenter__(self) -> Client:
         """The client itself."""

@@ -6,10 +6,12 @@ import ctypes
 import itertools
 import logging
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import _lib
+from . import _call, _lib
+from ._call import CancelToken
 from ._handle import Handle, HandleOwner
 from .backend import Backend, IOPipe, StateInfo, _state
 from .errors import InvalidArgument, LibcontainerdError
@@ -250,12 +252,21 @@ class Client(HandleOwner):
     """Creates and drives containers; their events and stdio go to one backend.
 
     Made by :meth:`Remote.client`. Every method blocks (releasing the GIL) and may be
-    called from any thread, including from inside the backend's callbacks. Use it as
-    a context manager, or call :meth:`close`. Errors raise a
+    called from any thread, including from inside the backend's callbacks; each takes
+    keywords ``timeout`` (seconds; None: no deadline) and ``cancel`` (a
+    :class:`~libcontainerd.CancelToken`), see :meth:`create`. Use it as a context
+    manager, or call :meth:`close`. Errors raise a
     :class:`~libcontainerd.LibcontainerdError` subclass.
     """
 
-    def __init__(self, remote: Remote, backend: Optional[Backend] = None) -> None:
+    def __init__(
+        self,
+        remote: Remote,
+        backend: Optional[Backend] = None,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """A new client of ``remote``; prefer :meth:`Remote.client`."""
         backend = backend if backend is not None else Backend()
         cdll = _lib.lib()
@@ -272,8 +283,8 @@ class Client(HandleOwner):
         with _backends_lock:
             _backends[key] = backend
         try:
-            with remote._handle.use() as r:
-                _lib.check(cdll.lcd_remote_client(r, ctypes.byref(table), ctypes.byref(out), None))
+            with _call.scope(timeout, cancel) as call, remote._handle.use() as r:
+                _lib.check(cdll.lcd_remote_client(r, ctypes.byref(table), ctypes.byref(out), call))
         except BaseException:
             # On failure the library does not call user_data_free: the key is ours.
             with _backends_lock:
@@ -307,6 +318,8 @@ class Client(HandleOwner):
         restart_policy: RestartPolicyArg = None,
         image: Optional[str] = None,
         snapshotter: Optional[str] = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> None:
         """Creates and starts container ``id`` from an OCI runtime spec.
 
@@ -320,41 +333,89 @@ class Client(HandleOwner):
         process starts; then ``start-container`` is reported. ``runtime``: a
         :class:`Runtime` (or its path); ``restart_policy``: a :class:`RestartPolicy`
         (or its name). A taken id raises :class:`~libcontainerd.AlreadyExists`.
+
+        ``timeout`` (seconds) and ``cancel`` bound the call: when the deadline passes
+        or the token is cancelled first, it raises
+        :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
+        within 100 ms and the container is undone (nothing of it is left, no event is
+        reported; the removal may finish in the background, and a later create of the
+        id waits for it). The other methods take the same two keywords; what each
+        leaves when given up is what its C function documents in ``libcontainerd.h``.
         """
         opts = _create_options(runtime, restart_policy, image, snapshotter)
-        with self._handle.use() as c:
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
             _lib.check(
-                _lib.lib().lcd_client_create(c, _lib.c_str(id), _lib.to_json(dict(spec)), opts, None)
+                _lib.lib().lcd_client_create(c, _lib.c_str(id), _lib.to_json(dict(spec)), opts, call)
             )
 
-    def signal(self, id: str, sig: int) -> None:
+    def signal(
+        self, id: str, sig: int, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
+    ) -> None:
         """Sends ``sig`` to the init process of container ``id``.
 
         SIGTERM and SIGKILL are an explicit stop (no restart follows); a paused
         container is thawed so that the signal is delivered. A ``sig`` that is not an
         integer or does not fit a C ``int`` raises :class:`InvalidArgument` (never cut).
+        ``timeout``/``cancel`` as for :meth:`create`; a cancelled signal may or may
+        not have been delivered.
         """
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), _lib.c_int(sig, "sig"), None))
+        sig = _lib.c_int(sig, "sig")
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_signal(c, _lib.c_str(id), sig, call))
 
-    def stop(self, id: str, sig: int = 0, timeout: float = 10.0) -> None:
+    def stop(
+        self,
+        id: str,
+        sig: int = 0,
+        grace: Optional[float] = None,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Stops container ``id`` and returns once its init process has exited.
 
         Sends ``sig`` (0: the container's stop signal, the spec's
         ``org.opencontainers.image.stopSignal`` annotation, else its image's, else
         SIGTERM), thaws it if paused, and sends SIGKILL if it is still alive after
-        ``timeout`` seconds. An explicit stop: restart policies are cancelled, also a
-        restart already pending. Its ``exit`` is queued when this returns.
+        ``grace`` seconds (default 10). An explicit stop: restart policies are
+        cancelled, also a restart already pending. Its ``exit`` is queued when this
+        returns.
+
+        ``timeout``/``cancel`` bound the whole call, the grace period included, as for
+        :meth:`create`: given up, the stop still counts as explicit and its signal,
+        or the SIGKILL, may have been sent; the container may exit later (its
+        ``exit`` is reported as usual). Before ``grace`` existed,
+        ``timeout=`` was the grace period (as in docker-py's ``stop``): ``timeout=``
+        without ``grace=`` still means the grace period, with a
+        :class:`DeprecationWarning`; pass ``grace=`` to give ``timeout=`` its meaning
+        of every other method.
         """
+        if grace is None and timeout is not None:
+            warnings.warn(
+                "Client.stop(timeout=...) as the grace period is deprecated: pass grace=... "
+                "(timeout= is then the call's deadline, as for every other method)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            grace, timeout = timeout, None
+        if grace is None:
+            grace = 10.0
         if not 0 <= sig <= 64:
             raise InvalidArgument(f"signal {sig} is out of range 0..64")
-        if not timeout >= 0:
-            raise InvalidArgument(f"stop timeout {timeout} is negative")
-        ms = min(int(timeout * 1000), 2**32 - 1)
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_stop(c, _lib.c_str(id), int(sig), ms, None))
+        if not grace >= 0:
+            raise InvalidArgument(f"stop grace period {grace} is negative")
+        ms = min(int(grace * 1000), 2**32 - 1)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_stop(c, _lib.c_str(id), int(sig), ms, call))
 
-    def update_restart_policy(self, id: str, restart_policy: RestartPolicyArg) -> None:
+    def update_restart_policy(
+        self,
+        id: str,
+        restart_policy: RestartPolicyArg,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Replaces the restart policy of container ``id`` (a :class:`RestartPolicy`,
         its name, or its JSON object).
 
@@ -366,20 +427,34 @@ class Client(HandleOwner):
         if restart_policy is None:
             raise InvalidArgument("restart_policy is required")
         policy = _lib.to_json(_policy_json(restart_policy))
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_update_restart_policy(c, _lib.c_str(id), policy, None))
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_update_restart_policy(c, _lib.c_str(id), policy, call))
 
-    def signal_process(self, id: str, process_id: str, sig: int) -> None:
+    def signal_process(
+        self,
+        id: str,
+        process_id: str,
+        sig: int,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Sends ``sig`` to process ``process_id`` (``"init"`` or an exec) of ``id``."""
-        with self._handle.use() as c:
+        sig = _lib.c_int(sig, "sig")
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
             _lib.check(
-                _lib.lib().lcd_client_signal_process(
-                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.c_int(sig, "sig"),
-                    None,
-                )
+                _lib.lib().lcd_client_signal_process(c, _lib.c_str(id), _lib.c_str(process_id), sig, call)
             )
 
-    def add_process(self, id: str, process_id: str, process: ProcessArg) -> None:
+    def add_process(
+        self,
+        id: str,
+        process_id: str,
+        process: ProcessArg,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Runs another process in container ``id``.
 
         ``process``: ``{"args" (required), "terminal", "user": {"uid", "gid",
@@ -387,38 +462,40 @@ class Client(HandleOwner):
         "selinuxLabel"}``; unset fields come from the container's own process. The
         backend's ``attach_streams`` runs on this thread before it starts; then
         ``start-process`` (carrying its pid) and later ``exit-process`` are reported.
+        A cancelled or timed-out call leaves no process behind and reports no event.
         """
-        with self._handle.use() as c:
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
             _lib.check(
                 _lib.lib().lcd_client_add_process(
-                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.to_json(dict(process)),
-                    None,
+                    c, _lib.c_str(id), _lib.c_str(process_id), _lib.to_json(dict(process)), call
                 )
             )
 
-    def resize(self, id: str, process_id: str, width: int, height: int) -> None:
+    def resize(
+        self,
+        id: str,
+        process_id: str,
+        width: int,
+        height: int,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Resizes the terminal of ``process_id`` of ``id`` to ``width`` x ``height``."""
-        with self._handle.use() as c:
-            _lib.check(
-                _lib.lib().lcd_client_resize(
-                    c,
-                    _lib.c_str(id),
-                    _lib.c_str(process_id),
-                    _lib.c_int(width, "width", 0, _lib.UINT32_MAX),
-                    _lib.c_int(height, "height", 0, _lib.UINT32_MAX),
-                    None,
-                )
-            )
+        w = _lib.c_int(width, "width", 0, _lib.UINT32_MAX)
+        h = _lib.c_int(height, "height", 0, _lib.UINT32_MAX)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_resize(c, _lib.c_str(id), _lib.c_str(process_id), w, h, call))
 
-    def pause(self, id: str) -> None:
+    def pause(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """Freezes container ``id``; ``pause`` follows through ``state_changed``."""
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_pause(c, _lib.c_str(id), None))
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_pause(c, _lib.c_str(id), call))
 
-    def resume(self, id: str) -> None:
+    def resume(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """Thaws container ``id``; ``resume`` follows through ``state_changed``."""
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_resume(c, _lib.c_str(id), None))
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_resume(c, _lib.c_str(id), call))
 
     def restore(
         self,
@@ -426,6 +503,8 @@ class Client(HandleOwner):
         *,
         runtime: RuntimeArg = None,
         restart_policy: RestartPolicyArg = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> None:
         """Re-adopts container ``id`` after the host program or containerd restarted.
 
@@ -435,46 +514,50 @@ class Client(HandleOwner):
         its real code, one gone without a trace as ``exit`` 255.
         """
         opts = _create_options(runtime, restart_policy)
-        with self._handle.use() as c:
-            _lib.check(_lib.lib().lcd_client_restore(c, _lib.c_str(id), opts, None))
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            _lib.check(_lib.lib().lcd_client_restore(c, _lib.c_str(id), opts, call))
 
-    def stats(self, id: str) -> Stats:
+    def stats(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> Stats:
         """The cgroup figures of container ``id``.
 
         Keys: ``read`` (RFC 3339), ``cgroup``, ``cpu`` (``usage.total`` in ns, ...),
         ``memory`` (``usage.usage``, ``usage.limit`` in bytes, ...), ``pids``
         (``current``, ``limit``), ``blkio``.
         """
-        with self._handle.use() as c:
-            stats: Stats = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id), call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            stats: Stats = _lib.call_json(_lib.lib().lcd_client_stats, c, _lib.c_str(id), call=call)
         return stats
 
-    def get_pids(self, id: str) -> _Pids:
+    def get_pids(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> _Pids:
         """The host pids of every process in container ``id``."""
-        with self._handle.use() as c:
-            pids = _lib.call_json(_lib.lib().lcd_client_get_pids, c, _lib.c_str(id), call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            pids = _lib.call_json(_lib.lib().lcd_client_get_pids, c, _lib.c_str(id), call=call)
         return [int(p) for p in pids]
 
-    def summary(self, id: str) -> _Summary:
+    def summary(self, id: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> _Summary:
         """Every process of container ``id``, with the process id it was started as."""
-        with self._handle.use() as c:
-            procs: List[SummaryEntry] = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id), call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            procs: List[SummaryEntry] = _lib.call_json(_lib.lib().lcd_client_summary, c, _lib.c_str(id), call=call)
         return [ProcessSummary(int(p["pid"]), str(p.get("process_id", ""))) for p in procs]
 
-    def update_resources(self, id: str, resources: ResourcesArg) -> None:
+    def update_resources(
+        self,
+        id: str,
+        resources: ResourcesArg,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> None:
         """Applies OCI ``LinuxResources`` (e.g. ``{"memory": {"limit": 1 << 26}}``)."""
-        with self._handle.use() as c:
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
             _lib.check(
-                _lib.lib().lcd_client_update_resources(
-                    c, _lib.c_str(id), _lib.to_json(dict(resources)),
-                    None,
-                )
+                _lib.lib().lcd_client_update_resources(c, _lib.c_str(id), _lib.to_json(dict(resources)), call)
             )
 
-    def list(self) -> _Containers:
+    def list(self, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> _Containers:
         """The containers of this client's namespace."""
-        with self._handle.use() as c:
-            items: List[ContainerEntry] = _lib.call_json(_lib.lib().lcd_client_list, c, call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as c:
+            items: List[ContainerEntry] = _lib.call_json(_lib.lib().lcd_client_list, c, call=call)
         return [
             ContainerInfo(
                 id=str(i["id"]),

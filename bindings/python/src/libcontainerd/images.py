@@ -8,7 +8,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
-from . import _lib
+from . import _call, _lib
+from ._call import CancelToken
 
 __all__ = ["Image", "ImageConfig", "PullProgress", "ImagesMixin"]
 
@@ -116,6 +117,8 @@ class ImagesMixin:
         password: Optional[str] = None,
         token: Optional[str] = None,
         max_concurrent_downloads: Optional[int] = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> Image:
         """Pulls image ``ref`` (a bare ``busybox`` is ``docker.io/library/busybox:latest``)
         from its registry into containerd, unpacking it unless ``unpack`` is False.
@@ -127,7 +130,10 @@ class ImagesMixin:
         :class:`~libcontainerd.PermissionDenied` (credentials refused),
         :class:`~libcontainerd.InvalidArgument` (malformed reference),
         :class:`~libcontainerd.IoError` (a blob with the wrong digest or size; nothing
-        is registered).
+        is registered), :class:`~libcontainerd.DeadlineExceeded` or
+        :class:`~libcontainerd.Cancelled` within 100 ms of ``timeout`` seconds or of a
+        ``cancel`` (no image is registered then, unless its final registration had
+        already reached containerd: it is then complete).
         """
         opts: Dict[str, Any] = {"unpack": bool(unpack)}
         if platform is not None:
@@ -155,31 +161,44 @@ class ImagesMixin:
                 errors.append(e)
 
         cb = PROGRESS(deliver) if progress is not None else PROGRESS()
-        with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_pull"), r, _lib.c_str(ref), _lib.to_json(opts), cb, None, call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as r:
+            out = _lib.call_json(
+                _fn("lcd_remote_image_pull"), r, _lib.c_str(ref), _lib.to_json(opts), cb, None, call=call
+            )
         if errors:
             raise errors[0]
         return Image.from_json(out)
 
-    def import_archive(self, path: PathArg, *, name: Optional[str] = None) -> List[Image]:
+    def import_archive(
+        self,
+        path: PathArg,
+        *,
+        name: Optional[str] = None,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> List[Image]:
         """Registers the images of an OCI image layout archive (as skopeo's
         ``oci-archive:`` writes it) or a ``docker save`` archive; ``name`` renames its
         single image. A malformed or hostile archive is
         :class:`~libcontainerd.InvalidArgument` and nothing is written outside
-        containerd."""
+        containerd. ``timeout``/``cancel`` bound the call as they do :meth:`pull`'s."""
         opts: Dict[str, Any] = {} if name is None else {"name": name}
-        with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_import"), r, _lib.c_str(os.fspath(path)), _lib.to_json(opts), call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as r:
+            out = _lib.call_json(
+                _fn("lcd_remote_image_import"), r, _lib.c_str(os.fspath(path)), _lib.to_json(opts), call=call
+            )
         return [Image.from_json(i) for i in out]
 
-    def images(self) -> List[Image]:
+    def images(self, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> List[Image]:
         """The images of the remote's namespace, sorted by name."""
-        with self._handle.use() as r:
-            out = _lib.call_json(_fn("lcd_remote_image_list"), r, call=None)
+        with _call.scope(timeout, cancel) as call, self._handle.use() as r:
+            out = _lib.call_json(_fn("lcd_remote_image_list"), r, call=call)
         return [Image.from_json(i) for i in out]
 
-    def remove_image(self, ref: str) -> None:
+    def remove_image(
+        self, ref: str, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None
+    ) -> None:
         """Removes image ``ref``; containerd's garbage collector reclaims the content
         nothing else refers to before this returns. Its containers keep running."""
-        with self._handle.use() as r:
-            _lib.check(_fn("lcd_remote_image_remove")(r, _lib.c_str(ref), None))
+        with _call.scope(timeout, cancel) as call, self._handle.use() as r:
+            _lib.check(_fn("lcd_remote_image_remove")(r, _lib.c_str(ref), call))

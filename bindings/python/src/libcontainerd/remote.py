@@ -6,7 +6,8 @@ import ctypes
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
-from . import _lib
+from . import _call, _lib
+from ._call import CancelToken
 from ._handle import Handle, HandleOwner
 from .backend import Backend
 from .client import Client
@@ -57,6 +58,12 @@ class Remote(HandleOwner, ImagesMixin):
     :param runtime_args: global arguments placed before the runtime's subcommand.
     :param namespace: the containerd namespace of this remote's containers.
     :param containerd_path: the containerd binary to start (default: from ``PATH``).
+    :param timeout: seconds the connection (and the daemon's start) may take (None: no
+        deadline); past it :class:`~libcontainerd.DeadlineExceeded` is raised within
+        100 ms; a remote being made is ended again in the background (stopping a
+        daemon it started, unless another remote uses it).
+    :param cancel: a :class:`~libcontainerd.CancelToken` that cancels the connection
+        (:class:`~libcontainerd.Cancelled`). Neither is kept: later calls take their own.
     """
 
     def __init__(
@@ -71,6 +78,9 @@ class Remote(HandleOwner, ImagesMixin):
         runtime_args: Sequence[str] = (),
         namespace: str = DEFAULT_NAMESPACE,
         containerd_path: Optional[PathArg] = None,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> None:
         """Connects (starting a daemon if so configured); see the class docs."""
         opts: Dict[str, Any] = {
@@ -96,16 +106,24 @@ class Remote(HandleOwner, ImagesMixin):
         #: The containerd namespace.
         self.namespace: str = namespace
         out = ctypes.c_void_p()
-        _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out), None))
+        with _call.scope(timeout, cancel) as call:
+            _lib.check(_lib.lib().lcd_remote_new(_lib.to_json(opts), ctypes.byref(out), call))
         assert out.value is not None
         self._own(Handle(out.value, _free_remote, "remote"))
 
-    def client(self, backend: Optional[Backend] = None) -> Client:
+    def client(
+        self,
+        backend: Optional[Backend] = None,
+        *,
+        timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
+    ) -> Client:
         """A new client whose events and stdio go to ``backend``.
 
-        Without a backend, events are ignored and output is discarded.
+        Without a backend, events are ignored and output is discarded. ``timeout``
+        (seconds) and ``cancel`` bound the call (no client is made if it ends first).
         """
-        return Client(self, backend)
+        return Client(self, backend, timeout=timeout, cancel=cancel)
 
     def update_options(
         self,
@@ -119,7 +137,8 @@ class Remote(HandleOwner, ImagesMixin):
         """Changes the options that may change on a live remote; None leaves one as is.
 
         ``oom_score`` and ``debug_log`` apply only to a daemon this remote started
-        (:class:`~libcontainerd.FailedPrecondition` otherwise).
+        (:class:`~libcontainerd.FailedPrecondition` otherwise). It does not wait for
+        containerd, so it takes no ``timeout``.
         """
         opts: Dict[str, Any] = {}
         if live_restore is not None:
@@ -135,16 +154,22 @@ class Remote(HandleOwner, ImagesMixin):
         with self._handle.use() as r:
             _lib.check(_lib.lib().lcd_remote_update_options(r, _lib.to_json(opts)))
 
-    def cleanup(self) -> None:
+    def cleanup(self, *, timeout: Optional[float] = None, cancel: Optional[CancelToken] = None) -> None:
         """Stops the containers unless ``live_restore`` is set: those of open clients
         with SIGTERM, then SIGKILL after 10 s (their ``exit`` events are delivered
         before it returns), those of closed clients with SIGKILL at once (no event);
         pending restarts are cancelled. Then stops the daemon this remote started.
-        Idempotent; :meth:`close` is still needed afterwards."""
-        with self._handle.use() as r:
-            _lib.check(_lib.lib().lcd_remote_cleanup(r, None))
+        Idempotent; :meth:`close` is still needed afterwards.
+
+        ``timeout`` (seconds) and ``cancel`` bound the call: when it ends first,
+        :class:`~libcontainerd.DeadlineExceeded` or :class:`~libcontainerd.Cancelled`
+        is raised within 100 ms; the cleanup is not undone but goes on to its end in
+        the background, and a second ``cleanup`` waits for it."""
+        with _call.scope(timeout, cancel) as call, self._handle.use() as r:
+            _lib.check(_lib.lib().lcd_remote_cleanup(r, call))
 
     def close(self) -> None:
         """Drops this reference; the last one (clients count) ends the remote as
-        :meth:`cleanup` does and returns when that is done. Idempotent."""
+        :meth:`cleanup` does and returns when that is done (it takes no ``timeout``:
+        call :meth:`cleanup` with one first to bound that). Idempotent."""
         super().close()

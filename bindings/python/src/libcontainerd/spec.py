@@ -58,5 +58,5 @@ def default_spec(
     for key, flag in (("readonly", readonly), ("terminal", terminal), ("privileged", privileged)):
         if flag:
             opts[key] = True
-    spec: Dict[str, Any] = _lib.call_json(_lib.lib().lcd_spec_default, _lib.to_json(opts))
+    spec: Dict[str, Any] = _lib.call_json(_lib.lib().lcd_spec_default, _lib.to_json(opts), takes_call=False)
     return spec
