@@ -415,10 +415,11 @@ impl RemoteInner {
             for id in orphans {
                 crate::client::remove_unwatched(&self.conn, &id).await;
             }
-            // The keepers hold the pool's shims: with the containers gone, they go too.
-            if let Some(p) = &self.pool {
-                p.remove_keepers(&self.conn).await;
-            }
+        }
+        // Nothing of the pool outlives the remote but containers: a shim whose
+        // containers live on stays while they do, an idle one stops with its keeper.
+        if let Some(p) = &self.pool {
+            p.remove_keepers(&self.conn).await;
         }
         self.conn.close();
         let _ = self.stop.send(true);

@@ -166,7 +166,7 @@ impl ShimPool {
         Ok(())
     }
 
-    /// Removes every keeper of this pool (at the remote's cleanup without live_restore).
+    /// Removes every keeper of this pool (at the remote's cleanup).
     pub async fn remove_keepers(&self, conn: &Connection) {
         for index in 0..self.keepers.len() {
             let mut ready = self.keepers[index].lock().await;
