@@ -147,6 +147,8 @@ struct Args {
     /// The spec carries the runc shim's group annotation: keep one container of the
     /// group running so that its shim serves every iteration.
     group: bool,
+    /// The remote's `shim_pool` (0: off).
+    shim_pool: u32,
 }
 
 fn parse_args() -> Args {
@@ -164,6 +166,7 @@ fn parse_args() -> Args {
         mib: 1024,
         count: 200,
         group: false,
+        shim_pool: 0,
     };
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_else(|| die(&format!("{k} needs a value")));
@@ -179,6 +182,7 @@ fn parse_args() -> Args {
             "--mib" => a.mib = num(&v) as u64,
             "--count" => a.count = num(&v),
             "--group" => a.group = num(&v) != 0,
+            "--shim-pool" => a.shim_pool = num(&v) as u32,
             _ => die(&format!("unknown flag {k}")),
         }
     }
@@ -212,6 +216,7 @@ fn connect(a: &Args, backend: Arc<Bench>, watch: bool) -> (Option<Deletions>, Re
             remote_addr: Some(a.socket.clone()),
             start_daemon: Some(false),
             namespace: Some(a.namespace.clone()),
+            shim_pool: Some(a.shim_pool),
             ..RemoteOptions::default()
         }),
         "remote",

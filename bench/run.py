@@ -38,11 +38,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build", "bench")
 GROUP_ANNOTATION = "io.containerd.runc.v2.group"
+SHIM_POOL = 4  # shared shims of the `rust-pool` peer (the library's `shim_pool` remote option)
 
 # Workload sizes: full run and smoke mode.
 FULL = dict(rounds=5, seq_iters=40, workers=[1, 2, 4, 8], tput_rounds=3, tput_per_worker=15,
             exec_rounds=5, exec_iters=40, stdout_rounds=5, stdout_mib=1024, density=200,
             boundary_iters=2000, boundary_rounds=3, image_rounds=5, image_pulls=2, image_lc_iters=20)
+# Fewer iterations of the same workloads (--reduced): for a loaded machine.
+REDUCED = dict(rounds=3, seq_iters=20, workers=[1, 4, 8], tput_rounds=2, tput_per_worker=8,
+               exec_rounds=3, exec_iters=20, stdout_rounds=3, stdout_mib=256, density=200,
+               boundary_iters=1000, boundary_rounds=2, image_rounds=3, image_pulls=2, image_lc_iters=10)
 SMOKE = dict(rounds=1, seq_iters=3, workers=[1, 2], tput_rounds=1, tput_per_worker=2,
              exec_rounds=1, exec_iters=3, stdout_rounds=1, stdout_mib=16, density=5,
              boundary_iters=50, boundary_rounds=1, image_rounds=1, image_pulls=1, image_lc_iters=2)
@@ -215,13 +220,15 @@ class Harness:
             raise RuntimeError(f"{' '.join(cmd[:3])}... failed ({p.returncode}): {p.stderr[-2000:]}")
         return json.loads(p.stdout.strip().splitlines()[-1])
 
-    def rust(self, mode, ns="lcdbench-rs", group=False, **kw):
+    def rust(self, mode, ns="lcdbench-rs", group=False, pool=0, **kw):
         spec = self.specs[("true", group)]
         cmd = [os.path.join(ROOT, "target", "release", "examples", "lcd_bench"), mode,
                "--socket", self.daemon.socket, "--state-dir", os.path.join(self.state, "rs"),
                "--spec", spec, "--namespace", ns, "--prefix", self.uid("r")]
         if group:
             cmd += ["--group", "1"]
+        if pool:
+            cmd += ["--shim-pool", str(pool)]
         for k, v in kw.items():
             cmd += [f"--{k}", str(v)]
         return self.run_json(cmd)
@@ -293,6 +300,9 @@ class Harness:
             "ctr": lambda n, w: self.spawn_batch(lambda i, p=self.uid("t"): self.ctr_run(f"{p}-{i}"), n, w),
             "runc": lambda n, w: self.spawn_batch(lambda i, p=self.uid("u"): self.runc_run(f"{p}-{i}"), n, w),
             # Stretch: one shim per group of containers (runc shim annotation).
+            # The library's opt-in shim pool (keepers hold its shims between containers).
+            "rust-pool": lambda n, w: check_lifecycle(self.rust("lifecycle", pool=SHIM_POOL, iters=n, workers=w),
+                                                      LIBRARY_KEYS),
             "rust-group": lambda n, w: check_lifecycle(self.rust("lifecycle", group=True, iters=n, workers=w),
                                                        LIBRARY_KEYS),
             "go-group": lambda n, w: check_lifecycle(self.go("lifecycle", group="bench", iters=n, workers=w), GO_KEYS),
@@ -474,6 +484,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="a few iterations of everything (seconds)")
+    ap.add_argument("--reduced", action="store_true", help="fewer iterations of everything (minutes)")
     ap.add_argument("--rootfs", default=os.environ.get("LCD_TEST_ROOTFS") or os.path.join(ROOT, "build", "rootfs"))
     ap.add_argument("--lib", default=os.environ.get("LIBCONTAINERD_LIB")
                     or os.path.join(ROOT, "target", "release", "libcontainerd.so"))
@@ -489,7 +500,7 @@ def main():
         with open(args.from_results) as f:
             data = json.load(f)
     else:
-        cfg = SMOKE if args.smoke else FULL
+        cfg = SMOKE if args.smoke else REDUCED if args.reduced else FULL
         state = tempfile.mkdtemp(prefix="lcdB-", dir=args.tmpdir)
         os.chmod(state, 0o700)
         started = datetime.datetime.now(datetime.timezone.utc)

@@ -392,9 +392,18 @@ uint32_t lcd_abi_version(void);
  * `options_json` (borrowed, may be NULL for all defaults) is an object with the
  * optional keys `state_dir`, `start_daemon`, `remote_addr`, `containerd_path`,
  * `debug_log`, `live_restore`, `oom_score`, `runtime_path`, `runtime_args`,
- * `namespace`; an unknown key is `LCD_INVALID_ARGUMENT` naming it, and so is
- * `start_daemon: true` together with `remote_addr` (a started daemon listens under
- * `state_dir`). Invalid options are rejected before anything happens (no daemon is
+ * `namespace`, `shim_pool`; an unknown key is `LCD_INVALID_ARGUMENT` naming it, and
+ * so is `start_daemon: true` together with `remote_addr` (a started daemon listens
+ * under `state_dir`).
+ *
+ * `shim_pool` (0..64, default 0: one shim per container) spreads the containers this
+ * remote creates over at most that many shared containerd-shim-runc-v2 processes
+ * (the `io.containerd.runc.v2.group` annotation, unless a spec sets its own), the
+ * least loaded first; each pooled shim is kept running by a never-started keeper task
+ * (ids `libcontainerd-shim-pool-<n>-keeper`, left out of `lcd_client_list`, removed at
+ * cleanup). Trade-off: a shim holds every container of its group, so a shim crash
+ * ends all of them at once; each still gets exactly one `exit`. It cannot change on a
+ * live remote. Invalid options are rejected before anything happens (no daemon is
  * started). A started containerd gets a clean environment: only `PATH` (a default
  * one when the host has none), `TMPDIR` and the `HTTP(S)_PROXY`/`NO_PROXY`
  * variables of the host's; never `NOTIFY_SOCKET`. Blocking, thread-safe.

@@ -175,6 +175,18 @@ if [ "$rust_ok" -eq 0 ] && [ "$rust_bad" -eq 0 ] && [ "$rust_rc" -eq 0 ]; then
 fi
 lcd_log "Rust: $rust_ok test binaries ok, $rust_bad failed ($tests_passed tests passed, $tests_failed tests failed)"
 
+# ---- The fault and restore tests again with the shim pool on (LCD_TEST_SHIM_POOL:
+#      the tests' remotes spread containers over two shared shims).
+lcd_log "cargo test (fault and restore tests, shim pool on)"
+if LCD_TEST_SHIM_POOL=2 timeout --kill-after=30 "${LCD_TEST_TIMEOUT:-2700}" \
+    cargo test --release --test supervision --test restore --test host_restart; then
+    pass "rust fault and restore tests, shim pool on"
+else
+    fail "rust fault and restore tests, shim pool on"
+fi
+leftovers "rust fault and restore tests, shim pool on" "$TEST_TMP"
+lcd_stop_tree "$TEST_TMP"
+
 # ---- C: every program of tests/c's TESTS list (`make list-tests`, which fails when a
 #      tests/c/test_*.c is not in it; the sanitizer runs below use the same list) is
 #      one suite, run as build/c/test_x <fresh state dir> <rootfs>.

@@ -81,6 +81,41 @@ fn exec_stdin_close_delivers_eof() {
     rec.wait_for(&id, State::Exit, TIMEOUT);
 }
 
+/// How many descriptors of this process point at a file whose path ends with `suffix`.
+fn own_fds_to(suffix: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .count()
+}
+
+#[test]
+fn exec_stdin_fifo_is_opened_only_when_the_host_writes() {
+    let (client, rec) = test_client();
+    let id = unique_id("lazyin");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let exec = format!("{id}-cat");
+    client.add_process(&id, &exec, &process(serde_json::json!({"args": ["cat"]}))).unwrap();
+    rec.wait_for_process(&id, &exec, State::StartProcess, TIMEOUT);
+    let fifo = format!("/{exec}-stdin");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(own_fds_to(&fifo), 0, "the stdin fifo is open before the host wrote anything");
+    let mut stdin = rec.take_stdin(&id, &exec);
+    stdin.write_all(b"late").unwrap();
+    let t0 = std::time::Instant::now();
+    while own_fds_to(&fifo) == 0 {
+        assert!(t0.elapsed() < TIMEOUT, "the stdin fifo was never opened after a write");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    assert_eq!(rec.wait_for_process(&id, &exec, State::ExitProcess, TIMEOUT).exit_code, 0);
+    rec.wait_output_closed(&id, &exec, TIMEOUT);
+    assert_eq!(rec.stdout(&id, &exec), "late");
+    client.signal(&id, 9).unwrap();
+    rec.wait_for(&id, State::Exit, TIMEOUT);
+}
+
 #[test]
 fn terminal_exec_resize() {
     let (client, rec) = test_client();

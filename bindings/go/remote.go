@@ -37,6 +37,7 @@ type remoteOptions struct {
 	RuntimePath    *string   `json:"runtime_path,omitempty"`
 	RuntimeArgs    *[]string `json:"runtime_args,omitempty"`
 	Namespace      *string   `json:"namespace,omitempty"`
+	ShimPool       *int      `json:"shim_pool,omitempty"`
 }
 
 // WithStateDir sets the directory (created 0700) holding the daemon's files and the
@@ -94,6 +95,13 @@ func WithRuntimeArgs(args []string) RemoteOption {
 		a := append([]string{}, args...)
 		o.RuntimeArgs = &a
 	}
+}
+
+// WithShimPool spreads the containers the remote creates over at most n shared
+// containerd shims (0..64; 0, the default, gives each container its own). A shim
+// crash then ends every container of its group, each reported by one exit event.
+func WithShimPool(n int) RemoteOption {
+	return func(o *remoteOptions) { o.ShimPool = &n }
 }
 
 // WithNamespace sets the containerd namespace of the remote's containers (default

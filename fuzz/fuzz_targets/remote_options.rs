@@ -23,12 +23,16 @@ const SCHEMA: Schema = Schema {
         ("runtime_path", None),
         ("runtime_args", None),
         ("namespace", None),
+        ("shim_pool", None),
     ],
 };
 
 fn check_accepted(o: &RemoteOptions) {
     if let Some(s) = o.oom_score {
         assert!((-1000..=1000).contains(&s), "oom_score {s} accepted");
+    }
+    if let Some(n) = o.shim_pool {
+        assert!(n <= 64, "shim_pool {n} accepted");
     }
     for p in [&o.state_dir, &o.remote_addr].into_iter().flatten() {
         assert!(p.is_absolute(), "relative path {p:?} accepted");

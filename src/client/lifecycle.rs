@@ -23,6 +23,7 @@ use crate::events::{unix_nanos, Event};
 use crate::images::rootfs::{self, PreparedRootfs};
 use crate::io::{FifoSet, ProcessIo};
 use crate::remote::connection::Connection;
+use crate::remote::pool::{PoolSlot, GROUP_ANNOTATION};
 use crate::restart::should_restart_on_restore;
 use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 
@@ -53,10 +54,17 @@ fn now_nanos() -> i64 {
 }
 
 /// The spec JSON containerd gets: the caller's, with a cgroup path of our own when
-/// the spec names none (so containers of different namespaces never share one).
-fn spec_for_containerd(spec: &ContainerSpec, namespace: &str, id: &str) -> Result<(Vec<u8>, String)> {
+/// the spec names none (so containers of different namespaces never share one), and
+/// the shim pool's `group` annotation unless the spec names a group of its own.
+fn spec_for_containerd(spec: &ContainerSpec, namespace: &str, id: &str, group: Option<&PoolSlot>) -> Result<(Vec<u8>, String)> {
     let mut v: serde_json::Value = serde_json::from_str(&spec.json).map_err(|e| Error::invalid(format!("OCI spec: {e}")))?;
     let mut cgroup = format!("/{namespace}/{id}");
+    if let (Some(o), Some(slot)) = (v.as_object_mut(), group) {
+        let annotations = o.entry("annotations").or_insert_with(|| serde_json::json!({}));
+        if let Some(a) = annotations.as_object_mut() {
+            a.entry(GROUP_ANNOTATION).or_insert_with(|| slot.group().into());
+        }
+    }
     if let Some(o) = v.as_object_mut() {
         let linux = o.entry("linux").or_insert_with(|| serde_json::json!({}));
         if let Some(l) = linux.as_object_mut() {
@@ -108,12 +116,19 @@ async fn refuse_existing(conn: &Connection, id: &str) -> Result<()> {
     }
 }
 
+/// Whether the caller's spec sets the shim group annotation itself.
+fn spec_names_group(spec: &ContainerSpec) -> bool {
+    spec.spec.annotations().as_ref().is_some_and(|a| a.contains_key(GROUP_ANNOTATION))
+}
+
 /// `create`: see [`crate::Client::create`]. Nothing is touched (fifos, callbacks)
 /// before the id is known to be free: claimed remote-wide, and unknown to containerd.
 pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
     let remote = &client.remote;
     let binary = remote.runtime_binary(options.runtime.as_ref())?;
-    let (spec_bytes, cgroup) = spec_for_containerd(spec, remote.namespace(), id)?;
+    // The pool places the container unless its spec names a shim group itself.
+    let slot = remote.pool.as_ref().filter(|_| !spec_names_group(spec)).map(|p| p.acquire());
+    let (spec_bytes, cgroup) = spec_for_containerd(spec, remote.namespace(), id, slot.as_ref())?;
     let options_json = serde_json::to_string(options).map_err(|e| Error::internal(format!("encode options: {e}")))?;
     // A container of this id waiting out a restart backoff is replaced (as moby does).
     super::restart_run::replace_restarting(client, id);
@@ -146,7 +161,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     };
     let undo_prepare = undo(false, None);
     let prepared = crate::call::detach(prepare, give_up, move |r| undo_prepare(r.ok().flatten())).and_then(|p| match p {
-        Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id).map(|s| (Some(p), s)),
+        Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id, slot.as_ref()).map(|s| (Some(p), s)),
         None => Ok((None, (spec_bytes, cgroup))),
     });
     let (image, (spec_bytes, cgroup)) = match prepared {
@@ -212,9 +227,23 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         p.fill_record(&mut container);
     }
     let mounts = image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
+    // In a shim pool: the group's keeper first, so that its shim outlives this container.
+    let keeper = match (&remote.pool, &slot) {
+        (Some(pool), Some(slot)) => {
+            let keeper_binary = remote.runtime_binary(None).unwrap_or_else(|_| binary.clone());
+            let runtime = Runtime { name: RUNC_RUNTIME.into(), options: Some(runc_options_any(&keeper_binary, &remote.runc_root().to_string_lossy())) };
+            Some((pool.clone(), slot.index(), runtime))
+        }
+        _ => None,
+    };
     let start = {
         let (conn, id, fifos) = (conn.clone(), id.to_string(), fifos.clone());
-        async move { make_and_start(&conn, &id, container, options_json, &fifos, mounts).await }
+        async move {
+            if let Some((pool, index, runtime)) = keeper {
+                pool.ensure_keeper(&conn, index, runtime).await;
+            }
+            make_and_start(&conn, &id, container, options_json, &fifos, mounts).await
+        }
     };
     // Given up while containerd works on it: the container and its task, once made,
     // are removed again (no event is reported of them), and so is the snapshot.
@@ -238,6 +267,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
                 run.snapshot = image.as_ref().map(|p| p.snapshot.clone());
                 c.arm_restarts(&run, 0);
             }
+            *c.pool_slot.lock().unwrap() = slot;
             if let Some(p) = image {
                 crate::runtime::block_on(p.commit());
             }

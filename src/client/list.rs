@@ -42,7 +42,9 @@ pub(crate) fn list(client: &Arc<ClientInner>) -> Result<Vec<ContainerInfo>> {
         let mut reaping = before;
         reaping.extend(client.reaping_ids());
         let mut out = Vec::with_capacity(containers.len());
-        for ctr in containers.into_iter().filter(|c| !reaping.contains(&c.id)) {
+        // The shim pool's keepers are the library's own, never the caller's.
+        let keeper = |c: &containerd_client::services::v1::Container| c.labels.contains_key(crate::remote::pool::KEEPER_LABEL);
+        for ctr in containers.into_iter().filter(|c| !reaping.contains(&c.id) && !keeper(c)) {
             let (pid, status) = tasks.get(&ctr.id).copied().unwrap_or((0, Status::Stopped));
             let mut processes = Vec::new();
             if let Some(c) = client.container(&ctr.id) {

@@ -169,6 +169,8 @@ pub(crate) struct Container {
     /// The queue of its events; taken when the container is no longer tracked, which
     /// ends its event loop.
     events: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    /// Its place in the shim pool, released once it is no longer tracked.
+    pub pool_slot: Mutex<Option<crate::remote::pool::PoolSlot>>,
 }
 
 impl Container {
@@ -343,6 +345,7 @@ impl ClientInner {
             restart_cancelled: tokio::sync::Notify::new(),
             pending_end: Mutex::new(None),
             events: Mutex::new(Some(tx)),
+            pool_slot: Mutex::new(None),
         });
         map.insert(id.to_string(), c.clone());
         crate::runtime::handle().spawn(container_loop(Arc::downgrade(self), c.clone(), rx));
@@ -386,6 +389,7 @@ impl ClientInner {
             self.remote.registry.release(&c.id, self.id());
         }
         c.events.lock().unwrap().take();
+        c.pool_slot.lock().unwrap().take();
     }
 
     /// Takes an event for a container this client tracks; false if it tracks none.

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::stat::Mode;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::watch;
 
 use super::relay;
@@ -17,8 +19,9 @@ use crate::error::{Error, Result};
 /// The longest the reaping of an exited process waits for its output to be read.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
-/// The longest pause between two polls of `wait_drained`.
-const DRAIN_POLL_MAX: Duration = Duration::from_millis(5);
+/// The pause between two looks of `wait_drained` when its fifo cannot be watched
+/// through the runtime's epoll.
+const DRAIN_POLL: Duration = Duration::from_millis(5);
 
 /// The fifo paths of one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +101,7 @@ pub struct ProcessIo {
     /// Write ends held until the shim has opened its own, so that a reader never sees
     /// a premature EOF.
     keepalive: Vec<OwnedFd>,
-    /// Duplicates of the output read ends, polled (never read) to learn when the shim
+    /// Duplicates of the output read ends, watched (never read) to learn when the shim
     /// has copied everything.
     watch: Vec<OwnedFd>,
     /// Set once containerd has started the process: CloseIO may be sent from then on.
@@ -134,10 +137,9 @@ impl ProcessIo {
             watch.push(fd.try_clone().map_err(|e| Error::io("dup", e))?);
             set_blocking(fd)?;
         }
-        let fifo_in = open_fifo(&fifos.stdin, libc::O_RDWR)?;
         let (pipe_r, pipe_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::io("pipe", e.into()))?;
         let (started, started_rx) = watch::channel(false);
-        let relay = crate::runtime::handle().spawn(relay::stdin_relay(pipe_r, fifo_in, started_rx, close_stdin));
+        let relay = crate::runtime::handle().spawn(relay::stdin_relay(pipe_r, fifos.stdin.clone(), started_rx, close_stdin));
         let pipe = IoPipe { stdin: pipe_w, stdout, stderr, terminal: fifos.terminal };
         Ok((ProcessIo { fifos, keepalive, watch, started, relay: Some(relay) }, pipe))
     }
@@ -156,45 +158,65 @@ impl ProcessIo {
     /// Waits until the shim has closed every output fifo (all output handed over), as
     /// long as the reader keeps making progress; gives up after `idle` without
     /// progress, and after [`DRAIN_LIMIT`] in any case (a background process that
-    /// inherited the output can keep it open for ever).
+    /// inherited the output can keep it open for ever). The wait is on the runtime's
+    /// epoll: the shim closing its end (EPOLLHUP) or writing more wakes it, and the
+    /// progress of the reader is checked at the idle deadline.
     pub async fn wait_drained(&self, idle: Duration) {
-        let started = Instant::now();
+        let deadline = Instant::now() + DRAIN_LIMIT;
         let mut last = (Instant::now(), usize::MAX);
-        // The shim usually closes its ends within a millisecond of the exit: poll
-        // often at first, then settle at DRAIN_POLL_MAX.
-        let mut pause = Duration::from_millis(1);
         loop {
-            if started.elapsed() >= DRAIN_LIMIT {
+            let (open, pending) = self.output_state();
+            let Some(first_open) = open else { return };
+            let now = Instant::now();
+            if now >= deadline {
                 log::debug!("output of {} still open after {DRAIN_LIMIT:?}", self.fifos.stdout.display());
                 return;
             }
-            let mut pending = 0usize;
-            let mut open = false;
-            for fd in &self.watch {
-                let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-                let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO);
-                let rev = pfd[0].revents().unwrap_or(nix::poll::PollFlags::empty());
-                if !rev.contains(nix::poll::PollFlags::POLLHUP) {
-                    open = true;
-                }
-                let mut n: libc::c_int = 0;
-                // SAFETY: FIONREAD writes one c_int into `n`.
-                if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } == 0 {
-                    pending += n.max(0) as usize;
-                }
-            }
-            if !open {
-                return;
-            }
             if pending != last.1 {
-                last = (Instant::now(), pending);
-            } else if last.0.elapsed() >= idle {
+                last = (now, pending);
+            } else if now.duration_since(last.0) >= idle {
                 log::debug!("output of {} not drained after {idle:?} without progress", self.fifos.stdout.display());
                 return;
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(DRAIN_POLL_MAX);
+            let wake = tokio::time::Instant::from_std((last.0 + idle).min(deadline));
+            // Every fifo must close: waiting on the first still open one is enough.
+            // SAFETY: the descriptor is this process's own duplicate, kept open in
+            // `self.watch` for as long as the registration (dropped in this iteration)
+            // lives, and registered nowhere else.
+            match unsafe { AsyncFd::register_with_interest(self.watch[first_open].as_fd(), Interest::READABLE) } {
+                Ok(reg) => {
+                    if let Ok(Ok(mut ready)) = tokio::time::timeout_at(wake, reg.readable()).await {
+                        // Output or the hang-up: the loop looks at which.
+                        ready.clear_ready();
+                    }
+                }
+                Err(_) => {
+                    log::debug!("epoll registration of {} failed", self.fifos.stdout.display());
+                    tokio::time::sleep(DRAIN_POLL.min(wake.saturating_duration_since(tokio::time::Instant::now()))).await;
+                }
+            }
         }
+    }
+
+    /// The index of the first output fifo the shim still holds open (`None`: all
+    /// closed), and the bytes waiting in them.
+    fn output_state(&self) -> (Option<usize>, usize) {
+        let mut pending = 0usize;
+        let mut open = None;
+        for (i, fd) in self.watch.iter().enumerate() {
+            let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::ZERO);
+            let rev = pfd[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+            if !rev.contains(nix::poll::PollFlags::POLLHUP) && open.is_none() {
+                open = Some(i);
+            }
+            let mut n: libc::c_int = 0;
+            // SAFETY: FIONREAD writes one c_int into `n`.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } == 0 {
+                pending += n.max(0) as usize;
+            }
+        }
+        (open, pending)
     }
 
     /// Stops relaying stdin without closing the process's stdin: once the client is

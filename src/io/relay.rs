@@ -1,6 +1,7 @@
 //! Byte pumps on the runtime: the stdin relay and the output discarder.
 
 use std::os::fd::OwnedFd;
+use std::path::PathBuf;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
@@ -11,33 +12,49 @@ use tokio::sync::watch;
 /// container's lifecycle.
 const BUF_SIZE: usize = 64 * 1024;
 
-/// Copies the caller's stdin pipe into the process's stdin fifo. At EOF it closes the
-/// fifo and, once the process has started, calls `close_stdin` (containerd's CloseIO:
-/// the shim holds the fifo too, so only that delivers EOF to the process).
-pub(crate) async fn stdin_relay<F, Fut>(from: OwnedFd, to: OwnedFd, mut started: watch::Receiver<bool>, close_stdin: F)
+/// Copies the caller's stdin pipe into the process's stdin fifo. The fifo is opened
+/// (and the buffer allocated) only once the caller writes: a process whose stdin the
+/// caller never uses costs no descriptor and no buffer. At EOF it closes the fifo and,
+/// once the process has started, calls `close_stdin` (containerd's CloseIO: the shim
+/// holds the fifo too, so only that delivers EOF to the process).
+pub(crate) async fn stdin_relay<F, Fut>(from: OwnedFd, to: PathBuf, mut started: watch::Receiver<bool>, close_stdin: F)
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let (Ok(mut rx), Ok(mut tx)) = (pipe::Receiver::from_owned_fd(from), pipe::Sender::from_owned_fd(to)) else {
+    let Ok(mut rx) = pipe::Receiver::from_owned_fd(from) else {
         log::warn!("stdin relay: not a pipe");
         return;
     };
-    // Filled through read_buf: no zeroing of 64 KiB for every process.
-    let mut buf = Vec::with_capacity(BUF_SIZE);
-    loop {
-        buf.clear();
-        match rx.read_buf(&mut buf).await {
-            Ok(0) => break,
-            Ok(_) => {
-                if let Err(e) = tx.write_all(&buf).await {
+    let mut tx: Option<pipe::Sender> = None;
+    if rx.readable().await.is_ok() {
+        // Filled through read_buf: no zeroing of 64 KiB for every process.
+        let mut buf = Vec::with_capacity(BUF_SIZE);
+        loop {
+            buf.clear();
+            match rx.read_buf(&mut buf).await {
+                Ok(0) => break,
+                Ok(_) => {
+                    if tx.is_none() {
+                        // Read-write: never blocks, never fails for want of a reader.
+                        match pipe::OpenOptions::new().read_write(true).open_sender(&to) {
+                            Ok(s) => tx = Some(s),
+                            Err(e) => {
+                                log::debug!("stdin relay: open {}: {e}", to.display());
+                                break;
+                            }
+                        }
+                    }
+                    let Some(t) = tx.as_mut() else { break };
+                    if let Err(e) = t.write_all(&buf).await {
+                        log::debug!("stdin relay: {e}");
+                        break;
+                    }
+                }
+                Err(e) => {
                     log::debug!("stdin relay: {e}");
                     break;
                 }
-            }
-            Err(e) => {
-                log::debug!("stdin relay: {e}");
-                break;
             }
         }
     }

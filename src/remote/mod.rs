@@ -4,6 +4,7 @@
 pub(crate) mod connection;
 pub mod daemon_log;
 mod options;
+pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod supervisor;
 
@@ -82,6 +83,8 @@ pub(crate) struct RemoteInner {
     /// How many times the event subscription came back after a break (each time,
     /// events may have been missed).
     reconnections: std::sync::atomic::AtomicU64,
+    /// The shim pool (`shim_pool` > 0).
+    pub(crate) pool: Option<Arc<pool::ShimPool>>,
 }
 
 impl Remote {
@@ -113,6 +116,7 @@ impl Remote {
                 conn.probe(Duration::from_secs(5)).await.map_err(|e| Error::new(Code::Unavailable, e.message().to_string()))?;
                 None
             };
+            let shim_pool = options.shim_pool.filter(|n| *n > 0).map(|n| pool::ShimPool::new(n, &state_dir));
             let inner = Arc::new(RemoteInner {
                 options: Mutex::new(options),
                 state_dir,
@@ -126,6 +130,7 @@ impl Remote {
                 owned: Mutex::new(Default::default()),
                 registry: registry::Registry::default(),
                 reconnections: std::sync::atomic::AtomicU64::new(0),
+                pool: shim_pool,
             });
             let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
             let weak = Arc::downgrade(&inner);
@@ -174,7 +179,8 @@ impl Remote {
         let mut opts = self.inner.options.lock().unwrap();
         // Restating a value in effect (default or not) is fine; changing it is not.
         let containerd = |o: &RemoteOptions| o.containerd_path.clone().unwrap_or_else(|| PathBuf::from("containerd"));
-        let fixed: [(&str, bool); 5] = [
+        let fixed: [(&str, bool); 6] = [
+            ("shim_pool", update.shim_pool.is_some_and(|v| v != opts.shim_pool.unwrap_or(0))),
             ("state_dir", update.state_dir.as_ref().is_some_and(|v| *v != opts.state_dir())),
             ("start_daemon", update.start_daemon.is_some_and(|v| v != opts.start_daemon())),
             ("remote_addr", update.remote_addr.is_some() && update.remote_addr != opts.remote_addr),
@@ -358,6 +364,15 @@ impl RemoteInner {
     /// Hands an event to the client holding its container's id (only that one: a
     /// client whose create of the same id is refused never sees it).
     fn route(&self, ev: events::Event) {
+        if let Some(p) = &self.pool {
+            if let Some(index) = p.keeper_index(ev.container_id()) {
+                // A keeper only ever exits when its shim died.
+                if matches!(ev, events::Event::Exit { .. }) {
+                    p.keeper_gone(index);
+                }
+                return;
+            }
+        }
         if let Some(holder) = self.registry.holder(ev.container_id()) {
             if let Some(c) = self.client_by_id(holder) {
                 if c.accept(&ev) {
@@ -404,6 +419,11 @@ impl RemoteInner {
             for id in orphans {
                 crate::client::remove_unwatched(&self.conn, &id).await;
             }
+        }
+        // Nothing of the pool outlives the remote but containers: a shim whose
+        // containers live on stays while they do, an idle one stops with its keeper.
+        if let Some(p) = &self.pool {
+            p.remove_keepers(&self.conn).await;
         }
         self.conn.close();
         let _ = self.stop.send(true);

@@ -49,6 +49,10 @@ pub struct RemoteOptions {
     /// containerd namespace (default `libcontainerd`).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Shared shims to spread containers over (0..=64; 0 or absent: one shim per
+    /// container). See `crate::remote` (the pool) for the isolation trade-off.
+    #[serde(default)]
+    pub shim_pool: Option<u32>,
 }
 
 impl RemoteOptions {
@@ -71,6 +75,11 @@ impl RemoteOptions {
         if let Some(s) = self.oom_score {
             if !(-1000..=1000).contains(&s) {
                 return Err(Error::invalid(format!("remote options: oom_score {s} is outside -1000..1000")));
+            }
+        }
+        if let Some(n) = self.shim_pool {
+            if n > super::pool::MAX_SHIM_POOL {
+                return Err(Error::invalid(format!("remote options: shim_pool {n} is outside 0..{}", super::pool::MAX_SHIM_POOL)));
             }
         }
         // Paths and arguments go to the OS as C strings: a NUL byte would cut them.
@@ -182,6 +191,9 @@ mod tests {
             assert_eq!(e.code(), crate::Code::InvalidArgument);
             assert!(e.message().contains(key) && e.message().contains("NUL"), "{e}");
         }
+        assert!(RemoteOptions::from_json(Some(r#"{"shim_pool": 65}"#)).unwrap_err().message().contains("shim_pool 65"));
+        assert!(RemoteOptions::from_json(Some(r#"{"shim_pool": -1}"#)).is_err());
+        assert_eq!(RemoteOptions::from_json(Some(r#"{"shim_pool": 64}"#)).unwrap().shim_pool, Some(64));
         let e = RemoteOptions::from_json(Some(r#"{"runtime_args": ["ok", "a\u0000b"]}"#)).unwrap_err();
         assert!(e.message().contains("runtime_args contains a NUL byte"), "{e}");
         let long = format!(r#"{{"state_dir": "/{}"}}"#, "d".repeat(90));

@@ -250,6 +250,7 @@ static const row no_daemon_rows[] = {
     {.name = "remote_new: trailing garbage", .op = OP_REMOTE_NEW, .json = "{} x", .code = INV, .needle = "remote options", .needle2 = "trailing"},
     {.name = "remote_new: oom_score wrong type", .op = OP_REMOTE_NEW, .json = "{\"oom_score\":\"high\"}", .code = INV, .needle = "oom_score", .needle2 = "invalid type"},
     {.name = "remote_new: start_daemon wrong type", .op = OP_REMOTE_NEW, .json = "{\"start_daemon\":1}", .code = INV, .needle = "start_daemon"},
+    {.name = "remote_new: shim_pool out of range", .op = OP_REMOTE_NEW, .json = "{\"shim_pool\":65}", .code = INV, .needle = "shim_pool 65"},
     {.name = "remote_new: runtime_args wrong type", .op = OP_REMOTE_NEW, .json = "{\"runtime_args\":\"--debug\"}", .code = INV, .needle = "runtime_args"},
     {.name = "remote_new: runtime_args element wrong type", .op = OP_REMOTE_NEW, .json = "{\"runtime_args\":[1]}", .code = INV, .needle = "runtime_args[0]"},
     {.name = "remote_new: state_dir null byte", .op = OP_REMOTE_NEW, .json = "{\"state_dir\":\"/tmp/a\\u0000b\"}", .code = INV, .needle = "state_dir", .needle2 = "NUL"},

@@ -448,9 +448,16 @@ pub fn temp_state_dir() -> tempfile::TempDir {
     dir
 }
 
-/// Remote options that start a containerd of the library's own in `state_dir`.
+/// Remote options that start a containerd of the library's own in `state_dir`
+/// (with the shim pool `LCD_TEST_SHIM_POOL` asks for).
 pub fn daemon_options(state_dir: &Path) -> RemoteOptions {
-    RemoteOptions { state_dir: Some(state_dir.to_path_buf()), start_daemon: Some(true), ..RemoteOptions::default() }
+    RemoteOptions { state_dir: Some(state_dir.to_path_buf()), start_daemon: Some(true), shim_pool: test_shim_pool(), ..RemoteOptions::default() }
+}
+
+/// `LCD_TEST_SHIM_POOL=N`: the tests' remotes spread containers over N shared shims
+/// (scripts/test.sh runs the fault and restore tests with and without it).
+pub fn test_shim_pool() -> Option<u32> {
+    std::env::var("LCD_TEST_SHIM_POOL").ok().map(|v| v.parse().expect("LCD_TEST_SHIM_POOL is a number"))
 }
 
 /// The last `lines` lines of `<state_dir>/containerd/containerd.log`, for diagnostics.
@@ -693,6 +700,7 @@ impl ExternalContainerd {
             state_dir: Some(state_dir.to_path_buf()),
             remote_addr: Some(self.socket.clone()),
             start_daemon: Some(false),
+            shim_pool: test_shim_pool(),
             ..RemoteOptions::default()
         }
     }

@@ -74,6 +74,8 @@ def test_invalid_remote_options_start_nothing() -> None:
             lcd.Remote(state_dir=d, oom_score=5000)
         with pytest.raises(lcd.InvalidArgument, match="namespace"):
             lcd.Remote(state_dir=d, namespace="a/b")
+        with pytest.raises(lcd.InvalidArgument, match="shim_pool 65"):
+            lcd.Remote(state_dir=d, shim_pool=65)
         assert not os.path.exists(d)
     finally:
         remove_state_dir(parent)

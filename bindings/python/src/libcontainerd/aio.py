@@ -361,6 +361,7 @@ class Remote:
         runtime_args: Sequence[str] = (),
         namespace: str = _remote.DEFAULT_NAMESPACE,
         containerd_path: Optional[PathArg] = None,
+        shim_pool: int = 0,
         *,
         executor: Optional[Executor] = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
@@ -380,6 +381,7 @@ class Remote:
             namespace=namespace,
             containerd_path=containerd_path,
             timeout=timeout,
+            shim_pool=shim_pool,
         )
         self._own_executor = executor is None
         self._runner = _Runner(

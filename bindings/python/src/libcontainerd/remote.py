@@ -58,6 +58,9 @@ class Remote(HandleOwner, ImagesMixin):
     :param runtime_args: global arguments placed before the runtime's subcommand.
     :param namespace: the containerd namespace of this remote's containers.
     :param containerd_path: the containerd binary to start (default: from ``PATH``).
+    :param shim_pool: spread containers over at most this many shared shims (0..64;
+        0: one shim per container). A shim crash then ends every container of its
+        group (each gets one ``exit``).
     :param timeout: seconds the connection (and the daemon's start) may take (None: no
         deadline); past it :class:`~libcontainerd.DeadlineExceeded` is raised within
         100 ms; a remote being made is ended again in the background (stopping a
@@ -78,6 +81,7 @@ class Remote(HandleOwner, ImagesMixin):
         runtime_args: Sequence[str] = (),
         namespace: str = DEFAULT_NAMESPACE,
         containerd_path: Optional[PathArg] = None,
+        shim_pool: int = 0,
         *,
         timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
@@ -101,6 +105,8 @@ class Remote(HandleOwner, ImagesMixin):
             opts["runtime_args"] = [str(a) for a in runtime_args]
         if containerd_path is not None:
             opts["containerd_path"] = os.fspath(containerd_path)
+        if shim_pool:
+            opts["shim_pool"] = int(shim_pool)
         #: The state directory.
         self.state_dir: str = opts["state_dir"]
         #: The containerd namespace.
