@@ -91,11 +91,11 @@ int main(int argc, char **argv) {
     printf("libcontainerd %s, ABI %u\n", lcd_version(), lcd_abi_version());
     lcd_remote *r = NULL;
     lcd_client *c = NULL;
-    lcd_error *e = lcd_remote_new(opts, &r);
+    lcd_error *e = lcd_remote_new(opts, &r, NULL);
     if (e) return fail(e, "remote");
     lcd_backend b = {sizeof(lcd_backend), NULL, state_changed, NULL, NULL};
-    if ((e = lcd_remote_client(r, &b, &c))) return fail(e, "client");
-    if ((e = lcd_client_create(c, "install-check", spec, NULL))) return fail(e, "create");
+    if ((e = lcd_remote_client(r, &b, &c, NULL))) return fail(e, "client");
+    if ((e = lcd_client_create(c, "install-check", spec, NULL, NULL))) return fail(e, "create");
     pthread_mutex_lock(&mu);
     while (!exited) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);

@@ -192,7 +192,7 @@ where
         return crate::runtime::block_on(fut);
     };
     call.check()?;
-    let (tx, mut rx) = oneshot::channel();
+    let (tx, rx) = oneshot::channel();
     // Whoever ends up with an abandoned result takes `undo`.
     let undo = Arc::new(Mutex::new(Some(undo)));
     let take_undo = {
@@ -207,6 +207,17 @@ where
             }
         }
     });
+    await_detached(&call, rx, on_cancel, |r| {
+        if let Some(u) = undo.lock().unwrap().take() {
+            crate::runtime::handle().spawn(u(r));
+        }
+    })
+}
+
+/// Waits for a detached step's result on `rx`, or for the end of `call`: then
+/// `on_cancel` runs, and a result that came meanwhile is ours to `abandon` (otherwise
+/// the step abandons it itself when it finds nobody listening).
+fn await_detached<T>(call: &Call, mut rx: oneshot::Receiver<Result<T>>, on_cancel: impl FnOnce(), abandon: impl FnOnce(Result<T>)) -> Result<T> {
     crate::runtime::block_on(async {
         tokio::select! {
             biased;
@@ -214,11 +225,8 @@ where
             e = call.done() => {
                 on_cancel();
                 rx.close();
-                // Finished meanwhile: its result is ours to undo (otherwise the task undoes it).
                 if let Ok(r) = rx.try_recv() {
-                    if let Some(u) = undo.lock().unwrap().take() {
-                        crate::runtime::handle().spawn(u(r));
-                    }
+                    abandon(r);
                 }
                 Err(e)
             }
@@ -238,7 +246,7 @@ where
         return f();
     };
     call.check()?;
-    let (tx, mut rx) = oneshot::channel();
+    let (tx, rx) = oneshot::channel();
     let undo = Arc::new(Mutex::new(Some(undo)));
     let take_undo = undo.clone();
     std::thread::Builder::new()
@@ -251,20 +259,9 @@ where
             }
         })
         .map_err(|e| Error::io("start a thread", e))?;
-    crate::runtime::block_on(async {
-        tokio::select! {
-            biased;
-            r = &mut rx => r.unwrap_or_else(|_| Err(Error::internal("a detached step ended without a result"))),
-            e = call.done() => {
-                on_cancel();
-                rx.close();
-                if let Ok(r) = rx.try_recv() {
-                    if let Some(u) = undo.lock().unwrap().take() {
-                        std::thread::spawn(move || u(r));
-                    }
-                }
-                Err(e)
-            }
+    await_detached(&call, rx, on_cancel, |r| {
+        if let Some(u) = undo.lock().unwrap().take() {
+            std::thread::spawn(move || u(r));
         }
     })
 }

@@ -69,7 +69,7 @@ def main():
         out = ctypes.c_void_p()
         ref = ctypes.byref(out)
         for _ in range(n):
-            check(list_(client, ref), "list")
+            check(list_(client, ref, None), "list")
             if ctypes.string_at(out.value) != b"[]":
                 sys.exit("namespace not empty")
             free(out)

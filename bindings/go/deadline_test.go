@@ -16,8 +16,10 @@ import (
 	"time"
 )
 
-// cancelBound is how soon after a cancel or a deadline a call returns (DESIGN §6.5).
-const cancelBound = 100 * time.Millisecond
+// cancelBound is how soon after a cancel or a deadline a call returns (DESIGN §6.5):
+// the contract's 100 ms plus slack for a loaded 2-CPU test machine. Without
+// cancellation these calls block for the whole outage (20 s).
+const cancelBound = 100*time.Millisecond + 400*time.Millisecond
 
 // externalContainerd is a containerd started by the test, with its files in the
 // library's layout (<dir>/containerd/{config.toml,containerd.sock,containerd.pid,…})

@@ -84,7 +84,9 @@ func WithPlatform(platform string) PullOption { return func(o *pullOptions) { o.
 
 // WithPullSnapshotter unpacks into the named snapshotter (default overlayfs, or native
 // where containerd has no overlayfs).
-func WithPullSnapshotter(name string) PullOption { return func(o *pullOptions) { o.Snapshotter = &name } }
+func WithPullSnapshotter(name string) PullOption {
+	return func(o *pullOptions) { o.Snapshotter = &name }
+}
 
 // WithUnpack says whether the layers are unpacked after the pull (default true).
 func WithUnpack(unpack bool) PullOption { return func(o *pullOptions) { o.Unpack = &unpack } }

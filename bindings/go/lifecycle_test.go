@@ -488,7 +488,7 @@ func indexOf(xs []State, x State) int {
 
 func TestShimPoolOption(t *testing.T) {
 	dir := tempDir(t)
-	if _, err := New(WithStateDir(filepath.Join(dir, "s")), WithShimPool(65)); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "shim_pool") {
+	if _, err := New(context.Background(), WithStateDir(filepath.Join(dir, "s")), WithShimPool(65)); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "shim_pool") {
 		t.Fatalf("shim_pool 65: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "s")); !os.IsNotExist(err) {

