@@ -156,14 +156,31 @@ fn a_cancelled_call_fails_every_later_call_at_once() {
 
 #[test]
 fn a_remote_given_up_while_its_daemon_starts_is_ended() {
-    let state = temp_state_dir();
-    let call = Call::new();
-    call.set_timeout(Some(Duration::from_millis(50)));
-    let t0 = Instant::now();
-    let r = call.run(|| Remote::new(daemon_options(state.path())));
-    let took = t0.elapsed();
-    assert_eq!(r.err().map(|e| e.code()), Some(Code::DeadlineExceeded));
-    assert!(took < Duration::from_millis(50) + RETURN_BOUND, "remote_new took {took:?}");
+    // On a loaded machine the start can finish in the same wake-up as the deadline
+    // passes; the call is then done (and the remote works). Given up is what is checked:
+    // a few attempts, each with a new state directory.
+    let mut attempt = 0;
+    let state = loop {
+        attempt += 1;
+        let state = temp_state_dir();
+        let call = Call::new();
+        call.set_timeout(Some(Duration::from_millis(50)));
+        let t0 = Instant::now();
+        let r = call.run(|| Remote::new(daemon_options(state.path())));
+        let took = t0.elapsed();
+        match r {
+            Ok(remote) if attempt < 5 => {
+                remote.cleanup().unwrap();
+                stop_daemon(state.path());
+                continue;
+            }
+            r => {
+                assert_eq!(r.err().map(|e| e.code()), Some(Code::DeadlineExceeded));
+                assert!(took < Duration::from_millis(50) + RETURN_BOUND, "remote_new took {took:?}");
+                break state;
+            }
+        }
+    };
     // The daemon launched meanwhile is stopped again once its start has ended.
     let t0 = Instant::now();
     let mut seen = false;
