@@ -16,6 +16,26 @@ use containerd::{Backend, Call, Code, CreateOptions, IoPipe, Remote, RemoteOptio
 /// for the whole outage (20 s), so the check still tells the two apart.
 const RETURN_BOUND: Duration = Duration::from_millis(100 + 400);
 
+/// Stops process `pid` (SIGSTOP) and waits until every one of its threads is stopped:
+/// `kill` returns before a thread running on another CPU has stopped, and on a loaded
+/// machine such a thread may still answer a request meanwhile.
+fn freeze(pid: i32) {
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let t0 = Instant::now();
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task")).map_or(true, |tasks| {
+            tasks.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .map_or(true, |st| st.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t')))
+            })
+        })
+    };
+    while !stopped() {
+        assert!(t0.elapsed() < TIMEOUT, "process {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A backend that freezes containerd (`SIGSTOP` to `freeze`) inside `attach_streams`,
 /// so that the create's next requests to containerd hang, and records the events.
 struct Freezer {
@@ -33,7 +53,7 @@ impl Backend for Freezer {
         io.discard();
         let pid = self.freeze.swap(0, Ordering::SeqCst);
         if pid != 0 {
-            unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+            freeze(pid as i32);
         }
         Ok(())
     }
@@ -116,7 +136,7 @@ fn a_deadline_on_a_hung_daemon_is_exceeded() {
     client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
     rec.wait_for(&id, State::StartContainer, TIMEOUT);
     let daemon = ext.pid().unwrap();
-    unsafe { libc::kill(daemon as i32, libc::SIGSTOP) };
+    freeze(daemon as i32);
     let call = Call::new();
     call.set_timeout(Some(Duration::from_millis(300)));
     let t0 = Instant::now();
@@ -242,7 +262,7 @@ fn a_pull_cancelled_while_the_registry_hangs_records_nothing() {
     let d = TestDaemon::start();
     let reference = reg.reference("busybox:latest");
     let options: containerd::images::PullOptions = serde_json::from_value(serde_json::json!({"plain_http": [reg.addr()], "unpack": false})).unwrap();
-    unsafe { libc::kill(reg.pid(), libc::SIGSTOP) };
+    freeze(reg.pid());
     let call = Call::new();
     let canceller = cancel_later(&call, Duration::from_millis(300));
     let r = call.run(|| d.remote.pull_image(&reference, &options, None));

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -180,9 +181,7 @@ func TestDeadlineOnAHungDaemon(t *testing.T) {
 	if _, err := c.List(context.Background()); err != nil {
 		t.Fatalf("list before the hang: %v", err)
 	}
-	if err := syscall.Kill(ext.pid(), syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	freeze(t, ext.pid())
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -263,5 +262,37 @@ func TestDoneContextFailsBeforeTheCall(t *testing.T) {
 	}
 	if exit := rec.waitFor(t, id, StateExit); exit.ExitCode != 0 {
 		t.Errorf("exit %+v", exit)
+	}
+}
+
+// freeze stops process pid (SIGSTOP) and waits until every one of its threads is
+// stopped: kill returns before a thread running on another CPU has stopped, and on a
+// loaded machine such a thread may still answer a request meanwhile.
+func freeze(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		stopped := true
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			if i := strings.LastIndex(s, ") "); i >= 0 && i+2 < len(s) && s[i+2] != 'T' && s[i+2] != 't' {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

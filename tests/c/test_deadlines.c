@@ -15,6 +15,8 @@
  */
 #include "harness.h"
 
+#include <dirent.h>
+
 #include <signal.h>
 #include <sys/types.h>
 
@@ -116,12 +118,42 @@ static void cancelled_call_fails_at_once(void) {
     lcd_call_free(c);
 }
 
+/* Stops process `pid` (SIGSTOP) and waits until every one of its threads is stopped:
+ * kill returns before a thread running on another CPU has stopped, and on a loaded
+ * machine such a thread may still answer a request meanwhile. */
+static void freeze(pid_t pid) {
+    kill(pid, SIGSTOP);
+    int64_t end = h_now_ms() + h_scaled_ms(60000);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    for (;;) {
+        bool stopped = true;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            if (de->d_name[0] == '.') continue;
+            char path[sizeof dir + 300], buf[512];
+            snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            size_t n = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+            buf[n] = 0;
+            char *p = strrchr(buf, ')');
+            if (p && p[1] == ' ' && p[2] != 'T' && p[2] != 't') stopped = false;
+        }
+        if (d) closedir(d);
+        if (stopped || h_now_ms() > end) return;
+        h_sleep_ms(5);
+    }
+}
+
 static void cancelled_create_during_outage(pid_t daemon) {
     lcd_call *c = lcd_call_new();
     struct canceller cancel = {c, 300, 0};
     pthread_t t;
     char *spec = h_spec(env.rootfs, "dl", (const char *const[]){"sleep", "300", NULL});
-    kill(daemon, SIGSTOP);
+    freeze(daemon);
     pthread_create(&t, NULL, cancel_later, &cancel);
     h_err e = h_take(lcd_client_create(env.client, "dl-outage", spec, NULL, c));
     int64_t returned = h_now_ms();
@@ -146,7 +178,7 @@ static void deadline_on_hung_daemon(pid_t daemon) {
     lcd_call *c = lcd_call_new();
     lcd_call_set_timeout_ms(c, 300);
     char *json = NULL;
-    kill(daemon, SIGSTOP);
+    freeze(daemon);
     int64_t t0 = h_now_ms();
     h_err e = h_take(lcd_client_list(env.client, &json, c));
     int64_t took = h_now_ms() - t0;

@@ -6,6 +6,7 @@ supervisor stepping in."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import signal
 import subprocess
@@ -19,6 +20,26 @@ import pytest
 import libcontainerd as lcd
 from conftest import TIMEOUT, make_state_dir, remove_state_dir, spec, unique_id
 from libcontainerd import State, aio
+
+def freeze(pid: int) -> None:
+    """Stops process ``pid`` (SIGSTOP) and waits until every one of its threads is
+    stopped: kill returns before a thread running on another CPU has stopped, and on a
+    loaded machine such a thread may still answer a request meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        states = []
+        for task in glob.glob(f"/proc/{pid}/task/*/stat"):
+            try:
+                with open(task) as f:
+                    states.append(f.read().rpartition(") ")[2][:1])
+            except OSError:
+                pass
+        if all(s in ("T", "t") for s in states):
+            return
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.005)
+
 
 #: How soon after a cancel or a deadline a call returns (DESIGN §6.5): the contract's
 #: 100 ms plus slack for a loaded 2-CPU test machine. Without cancellation these calls
@@ -111,7 +132,7 @@ def test_timeout_on_a_hung_daemon(daemon: Containerd, ext_dir: str) -> None:
     with lcd.Remote(state_dir=ext_dir, remote_addr=daemon.socket, namespace="pydeadline") as r, \
             r.client(backend) as client:
         client.list(timeout=TIMEOUT)
-        os.kill(daemon.pid, signal.SIGSTOP)
+        freeze(daemon.pid)
         try:
             t0 = time.monotonic()
             with pytest.raises(lcd.DeadlineExceeded) as e:
