@@ -58,7 +58,11 @@ pub(crate) fn signal(client: &Arc<ClientInner>, id: &str, process_id: Option<&st
                 let restarted = c.restart.lock().unwrap().as_ref().is_some_and(|m| m.restart_count() > 0);
                 run.exited || (!run.started && restarted)
             });
-            if stop && restarting && s.code() == tonic::Code::NotFound {
+            // A shim that closes as its run ends (containerd: "ttrpc: closed") takes
+            // the stop with it: the run's exit is reported as it comes, and no
+            // restart follows.
+            let shim_closing = s.code() == tonic::Code::Unknown && s.message().contains("ttrpc: closed");
+            if stop && ((restarting && s.code() == tonic::Code::NotFound) || shim_closing) {
                 return Ok(());
             }
             return Err(Error::from_status(format!("signal {}", what(id, process_id)), &s));
