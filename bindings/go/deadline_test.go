@@ -119,14 +119,8 @@ func remoteOn(t *testing.T, e *externalContainerd, ns string) (*Client, *recorde
 // assertGone fails the test if the library's list (or the recorder) shows id.
 func assertGone(t *testing.T, c *Client, rec *recorder, id string) {
 	t.Helper()
-	l, err := c.List(context.Background())
-	if err != nil {
-		t.Fatalf("list: %v", err)
-	}
-	for _, ct := range l {
-		if ct.ID == id {
-			t.Errorf("container %s left behind: %+v", id, ct)
-		}
+	if ct, ok := listed(t, c, id); ok {
+		t.Errorf("container %s left behind: %+v", id, ct)
 	}
 	if s := rec.states(id); len(s) != 0 {
 		t.Errorf("events of the undone container %s: %v", id, s)

@@ -219,7 +219,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let mut container = CtrContainer {
         id: id.to_string(),
         labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
-        runtime: Some(Runtime { name: RUNC_RUNTIME.into(), options: Some(runc_options_any(&binary, &remote.runc_root().to_string_lossy())) }),
+        runtime: Some(runc_runtime(remote, &binary)),
         spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
         ..Default::default()
     };
@@ -231,8 +231,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     let keeper = match (&remote.pool, &slot) {
         (Some(pool), Some(slot)) => {
             let keeper_binary = remote.runtime_binary(None).unwrap_or_else(|_| binary.clone());
-            let runtime = Runtime { name: RUNC_RUNTIME.into(), options: Some(runc_options_any(&keeper_binary, &remote.runc_root().to_string_lossy())) };
-            Some((pool.clone(), slot.index(), runtime))
+            Some((pool.clone(), slot.index(), runc_runtime(remote, &keeper_binary)))
         }
         _ => None,
     };
@@ -342,6 +341,11 @@ async fn rollback(conn: &Connection, id: &str) {
         }
     }
     log::warn!("could not remove container {id} of a create given up by its call");
+}
+
+/// The runc v2 runtime record of a container run by `binary`, with the remote's runc root.
+fn runc_runtime(remote: &crate::remote::RemoteInner, binary: &str) -> Runtime {
+    Runtime { name: RUNC_RUNTIME.into(), options: Some(runc_options_any(binary, &remote.runc_root().to_string_lossy())) }
 }
 
 /// After a run or an exec was marked started: if the event subscription came back
