@@ -27,6 +27,7 @@ pub mod restart;
 mod runtime;
 pub mod spec;
 pub mod spec_default;
+pub mod timefmt;
 #[doc(hidden)]
 pub mod test_hooks;
 

@@ -39,7 +39,7 @@ impl Lease {
     /// Takes a new lease named after `purpose`, expiring after [`LEASE_EXPIRY`].
     pub async fn acquire(conn: &Connection, purpose: &str) -> Result<Lease> {
         let id = new_id(purpose);
-        let expire = crate::metrics::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
+        let expire = crate::timefmt::rfc3339_system_time(SystemTime::now() + LEASE_EXPIRY);
         let req = CreateRequest { id: id.clone(), labels: HashMap::from([(EXPIRE_LABEL.to_string(), expire)]) };
         conn.call(req, |c, r| async move { c.leases().create(c.request(r)).await })
             .await

@@ -152,7 +152,7 @@ pub async fn describe(conn: &Connection, image: &Image, platform: Option<&Platfo
     let created = config
         .created
         .clone()
-        .or_else(|| image.created_at.as_ref().map(crate::metrics::rfc3339_timestamp))
+        .or_else(|| image.created_at.as_ref().map(crate::timefmt::rfc3339_timestamp))
         .unwrap_or_default();
     Ok(ImageInfo {
         name: image.name.clone(),
