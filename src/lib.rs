@@ -29,6 +29,7 @@ pub mod spec;
 pub mod spec_default;
 #[doc(hidden)]
 pub mod test_hooks;
+pub mod trace;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
 pub use call::Call;

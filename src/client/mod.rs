@@ -494,6 +494,8 @@ async fn container_loop(client: Weak<ClientInner>, c: Arc<Container>, mut rx: mp
                     }
                 }
             }
+            // Awaited by the removal of a container no longer tracked (see the remote).
+            Event::TaskDeleted { .. } => {}
             Event::Paused { .. } | Event::Resumed { .. } => {
                 let paused = matches!(ev, Event::Paused { .. });
                 let _g = c.op.lock().await;
