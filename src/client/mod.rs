@@ -5,6 +5,7 @@ mod control;
 mod exec;
 mod lifecycle;
 mod list;
+mod removal;
 mod restart_run;
 mod restore;
 pub(crate) mod runc;
