@@ -4,11 +4,13 @@
 //!
 //! Usage: `lcd_bench MODE --socket S --state-dir D --spec config.json [--namespace N]
 //! [--prefix P] [--iters N] [--workers W] [--mib M] [--count N]`, MODE one of
-//! `lifecycle`, `exec`, `stdout`, `boundary`, `density`; or `lcd_bench watch-deletes
+//! `lifecycle`, `exec`, `stdout`, `boundary`, `density`, `profile` (sequential lifecycles
+//! traced with `LCD_TRACE_RPC`, printed as a table of steps); or `lcd_bench watch-deletes
 //! --socket S --namespace N`, the C driver's helper: prints `ready`, then the id of
 //! each container whose task and record containerd has deleted, until stdin closes.
 
 mod deletions;
+mod profile;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -133,6 +135,7 @@ impl Bench {
     }
 }
 
+#[derive(Clone)]
 struct Args {
     mode: String,
     socket: PathBuf,
@@ -566,6 +569,19 @@ fn watch_deletes(a: &Args) {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
 }
 
+/// Sequential lifecycles with the library's trace on; prints the table of steps on
+/// stderr and returns it (with the lifecycle's own figures).
+fn profile_lifecycle(a: &Args) -> Value {
+    let path = a.state_dir.join(format!("{}.trace", a.prefix));
+    let _ = std::fs::remove_file(&path);
+    // Read by the library at its first trace point, which comes after this.
+    std::env::set_var(containerd::trace::TRACE_ENV, &path);
+    let figures = lifecycle(&Args { workers: 1, ..a.clone() });
+    let table = profile::table(&path);
+    eprintln!("{}", profile::markdown(&table));
+    json!({"lifecycle": figures, "profile": table, "trace": path})
+}
+
 fn main() {
     let a = parse_args();
     if a.mode == "watch-deletes" {
@@ -574,6 +590,7 @@ fn main() {
     }
     let out = match a.mode.as_str() {
         "lifecycle" => lifecycle(&a),
+        "profile" => profile_lifecycle(&a),
         "exec" => exec(&a),
         "stdout" => stdout(&a),
         "boundary" => boundary(&a),

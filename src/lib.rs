@@ -30,6 +30,7 @@ pub mod spec_default;
 pub mod timefmt;
 #[doc(hidden)]
 pub mod test_hooks;
+pub mod trace;
 
 pub use backend::{Backend, IoPipe, State, StateInfo};
 pub use call::Call;

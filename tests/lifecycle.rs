@@ -128,6 +128,45 @@ fn stalled_reader_still_gets_every_byte() {
     client.close();
 }
 
+/// A backend whose reader takes its output slowly but steadily: 8 KiB every 40 ms.
+struct SlowReader {
+    out: std::sync::Mutex<Option<std::thread::JoinHandle<usize>>>,
+    stdin: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+}
+
+impl containerd::Backend for SlowReader {
+    fn attach_streams(&self, _: &str, _: &str, io: containerd::IoPipe) -> containerd::Result<()> {
+        self.stdin.lock().unwrap().push(io.stdin);
+        let mut stdout = std::fs::File::from(io.stdout);
+        *self.out.lock().unwrap() = Some(std::thread::spawn(move || {
+            let (mut buf, mut total) = (vec![0u8; 8 * 1024], 0);
+            loop {
+                match std::io::Read::read(&mut stdout, &mut buf) {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        }));
+        Ok(())
+    }
+}
+
+#[test]
+fn slow_but_steady_reader_gets_every_byte() {
+    // The process writes 1 MiB and exits at once; the reader needs about 5 s for it,
+    // far longer than the 2 s containerd's shim waits for its copy when its task is
+    // deleted. As long as the reader makes progress, the task must not be deleted.
+    let backend = std::sync::Arc::new(SlowReader { out: Default::default(), stdin: Default::default() });
+    let client = test_remote().client(backend.clone()).unwrap();
+    let id = unique_id("slowread");
+    let size = 1024 * 1024;
+    client.create(&id, &spec(&["sh", "-c", &format!("head -c {size} /dev/zero")]), &CreateOptions::default()).unwrap();
+    let reader = backend.out.lock().unwrap().take().unwrap();
+    assert_eq!(reader.join().unwrap(), size);
+    client.close();
+}
+
 #[test]
 fn missing_binary_fails_create_and_reports_nothing() {
     let (client, rec) = test_client();

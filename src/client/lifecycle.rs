@@ -16,6 +16,7 @@ use containerd_client::types::v1::Status;
 use containerd_client::types::Mount;
 
 use super::runc::{json_any, runc_options_any, RUNC_RUNTIME, SPEC_TYPE_URL};
+use super::removal::{delete_record, finish, remove_task_and_record};
 use super::{info, ClientInner, Container};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
@@ -30,6 +31,16 @@ use crate::spec::{ContainerSpec, CreateOptions, INIT_PROCESS_ID};
 /// Label under which the create options are kept with the container in containerd,
 /// so that `restore` can re-arm them.
 pub const OPTIONS_LABEL: &str = "io.libcontainerd.options";
+
+/// Label naming the create call that made the record, so that a create cut off by an
+/// outage recognises its own record (and never takes a live container's for it).
+pub const CREATE_TOKEN_LABEL: &str = "io.libcontainerd.create";
+
+/// A token no other create (of this or another process) uses.
+fn create_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}-{}-{}", std::process::id(), now_nanos(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
 
 /// Label set to `true` once the container has been stopped explicitly (`signal` with
 /// SIGTERM or SIGKILL), so that a later `restore` knows it too (`unless-stopped`).
@@ -122,8 +133,11 @@ fn spec_names_group(spec: &ContainerSpec) -> bool {
 }
 
 /// `create`: see [`crate::Client::create`]. Nothing is touched (fifos, callbacks)
-/// before the id is known to be free: claimed remote-wide, and unknown to containerd.
+/// before the id is known to be free: claimed remote-wide, and refused by containerd's
+/// `Containers.Create` when it has a container of that id (one this remote's clients do
+/// not run, e.g. left running across a restart of the host program: `restore` it).
 pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<()> {
+    crate::trace::mark("create", id);
     let remote = &client.remote;
     let binary = remote.runtime_binary(options.runtime.as_ref())?;
     // The pool places the container unless its spec names a shim group itself.
@@ -134,16 +148,30 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     super::restart_run::replace_restarting(client, id);
     let c = client.register(id)?;
     let conn = client.conn().clone();
-    if let Err(e) = crate::call::wait(refuse_existing(&conn, id)) {
-        client.unregister(&c);
-        return Err(e);
+    // In a shim pool: the group's keeper (made once) is made alongside this container's
+    // record, and is there before its task, so that the group's shim outlives it.
+    let keeper = match (&remote.pool, &slot) {
+        (Some(pool), Some(slot)) => {
+            let keeper_binary = remote.runtime_binary(None).unwrap_or_else(|_| binary.clone());
+            let (pool, index, runtime, conn) = (pool.clone(), slot.index(), runc_runtime(remote, &keeper_binary), conn.clone());
+            Some(crate::runtime::handle().spawn(async move { pool.ensure_keeper(&conn, index, runtime).await }))
+        }
+        _ => None,
+    };
+    // With an image, the snapshot made next is named after the id: a live container's
+    // must not be met, so containerd is asked first.
+    if options.image.is_some() {
+        if let Err(e) = crate::call::wait(refuse_existing(&conn, id)) {
+            client.unregister(&c);
+            return Err(e);
+        }
     }
     // Given up by its call at any step below, the create is undone: the id stays
     // taken (as while a container is reaped) until what was made is removed again.
     let give_up = || client.begin_reaping(&c);
-    let undo = |made_container: bool, run_dir: Option<PathBuf>| {
+    let undo = |run_dir: Option<PathBuf>| {
         let (client, id) = (client.clone(), id.to_string());
-        move |image: Option<PreparedRootfs>| async move {
+        move |made_container: bool, image: Option<PreparedRootfs>| async move {
             if made_container {
                 rollback(client.conn(), &id).await;
             }
@@ -159,8 +187,8 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         let (conn, id, spec, options) = (conn.clone(), id.to_string(), spec.clone(), options.clone());
         async move { rootfs::prepare(&conn, &id, &spec, &options).await }
     };
-    let undo_prepare = undo(false, None);
-    let prepared = crate::call::detach(prepare, give_up, move |r| undo_prepare(r.ok().flatten())).and_then(|p| match p {
+    let undo_prepare = undo(None);
+    let prepared = crate::call::detach(prepare, give_up, move |r| undo_prepare(false, r.ok().flatten())).and_then(|p| match p {
         Some(p) => spec_for_containerd(&p.spec, remote.namespace(), id, slot.as_ref()).map(|s| (Some(p), s)),
         None => Ok((None, (spec_bytes, cgroup))),
     });
@@ -174,6 +202,40 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     };
     let image_spec = image.as_ref().map(|p| p.spec.clone());
     let spec = image_spec.as_ref().unwrap_or(spec);
+    let mut container = CtrContainer {
+        id: id.to_string(),
+        labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json), (CREATE_TOKEN_LABEL.to_string(), create_token())]),
+        runtime: Some(runc_runtime(remote, &binary)),
+        spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
+        ..Default::default()
+    };
+    if let Some(p) = &image {
+        p.fill_record(&mut container);
+    }
+    let mounts = image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
+    // The record: refused (ALREADY_EXISTS) when containerd has the id, before anything
+    // else of this create is made. Given up while containerd works on it, the record,
+    // once made, is removed again (and so is the snapshot).
+    let image = Arc::new(std::sync::Mutex::new(image));
+    let make = {
+        let (conn, id) = (conn.clone(), id.to_string());
+        async move { make_container(&conn, &id, container).await }
+    };
+    let undo_make = {
+        let (image, undo) = (image.clone(), undo(None));
+        move |r: Result<()>| undo(r.is_ok(), image.lock().unwrap().take())
+    };
+    match crate::call::detach(make, give_up, undo_make) {
+        Ok(()) => {}
+        Err(e) if crate::call::is_call_end(&e) => return Err(e),
+        Err(e) => {
+            if let Some(p) = image.lock().unwrap().take() {
+                crate::runtime::block_on(p.abandon(&conn));
+            }
+            client.unregister(&c);
+            return Err(e);
+        }
+    }
     // This run's own fifo directory: a failure below removes it and nothing else.
     let run_dir = remote.new_run_dir(id);
     let fifos = FifoSet::new(&run_dir, INIT_PROCESS_ID, spec.terminal());
@@ -193,12 +255,14 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Ok(io) => io,
         Err(e) if crate::call::is_call_end(&e) => {
             give_up();
-            crate::runtime::handle().spawn(undo(false, Some(run_dir))(image));
+            let image = image.lock().unwrap().take();
+            crate::runtime::handle().spawn(undo(Some(run_dir))(true, image));
             return Err(e);
         }
         Err(e) => {
             remote.remove_run_dir(id, Some(&run_dir));
-            if let Some(p) = image {
+            crate::runtime::block_on(delete_record(&conn, id));
+            if let Some(p) = image.lock().unwrap().take() {
                 crate::runtime::block_on(p.abandon(&conn));
             }
             client.unregister(&c);
@@ -211,45 +275,30 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         Err(e) => {
             io.close();
             give_up();
-            crate::runtime::handle().spawn(undo(false, Some(run_dir))(image));
+            let image = image.lock().unwrap().take();
+            crate::runtime::handle().spawn(undo(Some(run_dir))(true, image));
             return Err(e);
         }
     };
     let reconnections = remote.reconnections();
-    let mut container = CtrContainer {
-        id: id.to_string(),
-        labels: HashMap::from([(OPTIONS_LABEL.to_string(), options_json.clone())]),
-        runtime: Some(runc_runtime(remote, &binary)),
-        spec: Some(json_any(SPEC_TYPE_URL, spec_bytes)),
-        ..Default::default()
-    };
-    if let Some(p) = &image {
-        p.fill_record(&mut container);
-    }
-    let mounts = image.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
-    // In a shim pool: the group's keeper first, so that its shim outlives this container.
-    let keeper = match (&remote.pool, &slot) {
-        (Some(pool), Some(slot)) => {
-            let keeper_binary = remote.runtime_binary(None).unwrap_or_else(|_| binary.clone());
-            Some((pool.clone(), slot.index(), runc_runtime(remote, &keeper_binary)))
-        }
-        _ => None,
-    };
     let start = {
         let (conn, id, fifos) = (conn.clone(), id.to_string(), fifos.clone());
         async move {
-            if let Some((pool, index, runtime)) = keeper {
-                pool.ensure_keeper(&conn, index, runtime).await;
+            if let Some(k) = keeper {
+                let _ = k.await;
             }
-            make_and_start(&conn, &id, container, options_json, &fifos, mounts).await
+            let r = start_task(&conn, &id, &fifos, mounts).await;
+            if r.is_err() {
+                delete_record(&conn, &id).await;
+            }
+            r
         }
     };
     // Given up while containerd works on it: the container and its task, once made,
     // are removed again (no event is reported of them), and so is the snapshot.
-    let image = std::sync::Arc::new(std::sync::Mutex::new(image));
     let undo_start = {
-        let (image, undo) = (image.clone(), undo(true, Some(run_dir.clone())));
-        move |_: Result<u32>| undo(image.lock().unwrap().take())
+        let (image, undo) = (image.clone(), undo(Some(run_dir.clone())));
+        move |_: Result<u32>| undo(true, image.lock().unwrap().take())
     };
     let started = client.still_open_after_attach().and_then(|()| crate::call::detach(start, give_up, undo_start));
     match started {
@@ -274,6 +323,7 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
             client.report(id, info(State::StartContainer, pid, INIT_PROCESS_ID));
             recheck_if_reconnected(client, &c, reconnections);
             drop(guard);
+            crate::trace::mark("created", id);
             Ok(())
         }
         Err(e) if crate::call::is_call_end(&e) => {
@@ -294,17 +344,18 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
     }
 }
 
-/// Makes container `id` in containerd from `container` and starts its task; on
-/// failure nothing of it is left.
-async fn make_and_start(conn: &Connection, id: &str, container: CtrContainer, options_json: String, fifos: &FifoSet, mounts: Vec<Mount>) -> Result<u32> {
+/// Makes container record `id` in containerd from `container`: ALREADY_EXISTS when
+/// containerd has one of that id (which is left alone).
+async fn make_container(conn: &Connection, id: &str, container: CtrContainer) -> Result<()> {
+    let token = container.labels.get(CREATE_TOKEN_LABEL).cloned();
     let req = CreateContainerRequest { container: Some(container) };
-    // After an outage: ours if the record there carries our options.
+    // After an outage: ours if the record there carries our token.
     let ours = |c: Connection| {
-        let (id, options_json) = (id.to_string(), options_json.clone());
+        let (id, token) = (id.to_string(), token.clone());
         async move {
             match c.containers().get(c.request(GetContainerRequest { id: id.clone() })).await {
                 Ok(r) => match r.into_inner().container {
-                    Some(k) if k.labels.get(OPTIONS_LABEL) == Some(&options_json) => Ok(Some(CreateContainerResponse { container: Some(k) })),
+                    Some(k) if k.labels.get(CREATE_TOKEN_LABEL) == token.as_ref() => Ok(Some(CreateContainerResponse { container: Some(k) })),
                     Some(_) => Err(tonic::Status::already_exists(format!("container \"{id}\": already exists"))),
                     None => Ok(None),
                 },
@@ -319,11 +370,7 @@ async fn make_and_start(conn: &Connection, id: &str, container: CtrContainer, op
         }
         _ => Error::from_status(format!("create container {id}"), &s),
     })?;
-    let r = start_task(conn, id, fifos, mounts).await;
-    if r.is_err() {
-        let _ = conn.containers().delete(conn.request(DeleteContainerRequest { id: id.to_string() })).await;
-    }
-    r
+    Ok(())
 }
 
 /// How often [`rollback`] tries to remove a container before it gives up.
@@ -513,6 +560,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         let execs: Vec<_> = run.execs.drain().filter(|(_, e)| e.started && !e.exited).collect();
         (run.init_io.take(), execs, run.pid, run.oom, run.cgroup.clone(), run.fifo_dir.take())
     };
+    crate::trace::mark("exit-taken", &c.id);
     let conn = client.conn();
     // Execs die with init (its pid namespace); collect their real codes before the
     // task is deleted.
@@ -536,11 +584,8 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         }
         exec_exits.push((exec_id, e, ecode, eat));
     }
-    if let Some(io) = &init_io {
-        io.wait_drained(DRAIN_IDLE).await;
-    }
     // The OOM event may trail the exit; the cgroup (still there until the task is
-    // deleted) knows.
+    // deleted) knows, and its count is final once init is gone.
     if !oom && cgroup.as_deref().is_some_and(cgroup_saw_oom) {
         oom = true;
         c.run.lock().unwrap().oom = true;
@@ -549,25 +594,34 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
     // The restart decision (it counts the restart), once the code is known.
     let decided = (exited_at != 0).then(|| restart_delay(client, c, code));
     if let Some(None) = decided {
-        // The final exit, its code known: report it now and let containerd remove the
-        // task and the record meanwhile (the id is free for `create` once it has).
+        // The final exit, its code known: containerd removes the task and the record
+        // while the output is handed over (the shim's delete waits for its own copying
+        // of the output first); `exit` is reported once the output is, and the id is
+        // free for `create` once containerd is done.
         client.begin_reaping(c);
+        let removal = {
+            let (client, c) = (client.clone(), c.clone());
+            crate::runtime::handle().spawn(async move {
+                crate::test_hooks::at_on_worker(crate::test_hooks::Point::Removing, &c.id, "");
+                remove_task_and_record(&client, &c).await;
+            })
+        };
+        if let Some(io) = &init_io {
+            io.wait_drained(DRAIN_IDLE).await;
+        }
+        crate::trace::mark("drained", &c.id);
         close_io(&mut exec_exits, init_io);
         client.remote.remove_run_dir(&c.id, run_dir.as_deref());
         report_exec_exits(client, &c.id, exec_exits, oom);
         client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
-        crate::test_hooks::at_on_worker(crate::test_hooks::Point::Removing, &c.id, "");
-        // Sent again while containerd is away (a repeat finds nothing: NOT_FOUND), so
-        // that an outage right after the exit does not leave the shim and record.
-        let delete = DeleteTaskRequest { container_id: c.id.clone() };
-        if let Err(s) = conn.call(delete, |c, r| async move { c.tasks().delete(c.request(r)).await }).await {
-            if s.code() != tonic::Code::NotFound {
-                log::warn!("delete task {}: {}", c.id, s.message());
-            }
-        }
-        remove_record(client, c).await;
+        crate::trace::mark("exit-reported", &c.id);
+        let _ = removal.await;
         client.end_reaping(&c.id);
+        crate::trace::mark("reaped", &c.id);
         return true;
+    }
+    if let Some(io) = &init_io {
+        io.wait_drained(DRAIN_IDLE).await;
     }
     let deleted = conn.tasks().delete(conn.request(DeleteTaskRequest { container_id: c.id.clone() })).await;
     let (code, exited_at) = match deleted {
@@ -641,32 +695,6 @@ fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, 
             StateInfo { state: State::ExitProcess, pid: e.pid, exit_code: ecode, process_id: exec_id, oom_killed: oom, exited_at_unix_nano: eat },
         );
     }
-}
-
-/// Removes a container's record, snapshot and fifos once its task is gone.
-async fn remove_record(client: &ClientInner, c: &Container) {
-    let (conn, id) = (client.conn(), &c.id);
-    let delete = DeleteContainerRequest { id: id.to_string() };
-    if let Err(s) = conn.call(delete, |c, r| async move { c.containers().delete(c.request(r)).await }).await {
-        if s.code() != tonic::Code::NotFound {
-            log::warn!("delete container {id}: {}", s.message());
-        }
-    }
-    let snapshot = c.run.lock().unwrap().snapshot.take();
-    if let Some(s) = snapshot {
-        rootfs::remove(conn, &s).await;
-    }
-    // Each run removed its own fifo directory: the container's goes once empty.
-    client.remote.remove_run_dir(id, None);
-    client.remote.set_owned(id, false);
-}
-
-/// The final end of a container whose task is gone: removes its record and fifos,
-/// frees the id and reports `end` (its `exit`).
-pub(crate) async fn finish(client: &ClientInner, c: &Arc<Container>, end: StateInfo) {
-    remove_record(client, c).await;
-    client.unregister(c);
-    client.report(&c.id, end);
 }
 
 /// Records `key=value` among the container's labels in containerd (best effort: a

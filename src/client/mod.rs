@@ -5,6 +5,7 @@ mod control;
 mod exec;
 mod lifecycle;
 mod list;
+mod removal;
 mod restart_run;
 mod restore;
 pub(crate) mod runc;
@@ -494,6 +495,8 @@ async fn container_loop(client: Weak<ClientInner>, c: Arc<Container>, mut rx: mp
                     }
                 }
             }
+            // Awaited by the removal of a container no longer tracked (see the remote).
+            Event::TaskDeleted { .. } => {}
             Event::Paused { .. } | Event::Resumed { .. } => {
                 let paused = matches!(ev, Event::Paused { .. });
                 let _g = c.op.lock().await;

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use containerd_client::services::v1::KillRequest;
 
-use super::lifecycle::{finish, recheck_if_reconnected, set_label, start_task, stdin_closer, RESTARTS_LABEL};
+use super::lifecycle::{recheck_if_reconnected, set_label, start_task, stdin_closer, RESTARTS_LABEL};
+use super::removal::finish;
 use super::{info, ClientInner, Container};
 use crate::backend::State;
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@ mod dispatch;
 
 use std::time::Duration;
 
-use containerd_client::events::{TaskExit, TaskOom, TaskPaused, TaskResumed};
+use containerd_client::events::{TaskDelete, TaskExit, TaskOom, TaskPaused, TaskResumed};
 use containerd_client::services::v1::{PublishRequest, SubscribeRequest};
 use prost::Message;
 use tokio_stream::StreamExt;
@@ -52,6 +52,12 @@ pub enum Event {
         /// Container id.
         container_id: String,
     },
+    /// containerd's shim has deleted the container's task (containerd is still
+    /// stopping the shim and removing the bundle when it is published).
+    TaskDeleted {
+        /// Container id.
+        container_id: String,
+    },
 }
 
 impl Event {
@@ -61,7 +67,8 @@ impl Event {
             Event::Exit { container_id, .. }
             | Event::Oom { container_id, .. }
             | Event::Paused { container_id }
-            | Event::Resumed { container_id } => container_id,
+            | Event::Resumed { container_id }
+            | Event::TaskDeleted { container_id } => container_id,
         }
     }
 }
@@ -89,6 +96,7 @@ pub fn decode(topic: &str, event: Option<&prost_types::Any>) -> Option<Event> {
         "/tasks/oom" => Some(Event::Oom { container_id: TaskOom::decode(body).ok()?.container_id, recovered: false }),
         "/tasks/paused" => Some(Event::Paused { container_id: TaskPaused::decode(body).ok()?.container_id }),
         "/tasks/resumed" => Some(Event::Resumed { container_id: TaskResumed::decode(body).ok()?.container_id }),
+        "/tasks/delete" => Some(Event::TaskDeleted { container_id: TaskDelete::decode(body).ok()?.container_id }),
         _ => None,
     }
 }
@@ -157,7 +165,12 @@ async fn run_once(conn: &Connection, reconnected: bool, sink: &(dyn Fn(Notice) +
                     live = true;
                     sink(Notice::Subscribed { reconnected });
                 }
-                if let Some(ev) = decode(&env.topic, env.event.as_ref()) {
+                let ev = decode(&env.topic, env.event.as_ref());
+                if crate::trace::enabled() {
+                    let id = ev.as_ref().map(Event::container_id).unwrap_or("-");
+                    crate::trace::event(&env.topic, unix_nanos(env.timestamp.as_ref()) / 1000, id);
+                }
+                if let Some(ev) = ev {
                     sink(Notice::Event(ev));
                 }
             }

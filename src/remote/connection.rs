@@ -104,6 +104,20 @@ impl Connection {
         C: Fn(Connection) -> CFut,
         CFut: Future<Output = std::result::Result<Option<T>, tonic::Status>>,
     {
+        let traced = crate::trace::start();
+        let r = self.call_once_untraced(req, call, took_effect).await;
+        crate::trace::rpc(traced, std::any::type_name::<R>(), &r);
+        r
+    }
+
+    async fn call_once_untraced<R, T, F, Fut, C, CFut>(&self, req: R, call: F, took_effect: C) -> std::result::Result<T, tonic::Status>
+    where
+        R: Clone,
+        F: Fn(Connection, R) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, tonic::Status>>,
+        C: Fn(Connection) -> CFut,
+        CFut: Future<Output = std::result::Result<Option<T>, tonic::Status>>,
+    {
         let give_up = Instant::now() + OUTAGE_WAIT;
         let gave_up = |s: &tonic::Status| {
             tonic::Status::unavailable(format!("containerd at {} did not answer for {OUTAGE_WAIT:?}: {}", self.socket.display(), s.message()))

@@ -85,6 +85,8 @@ pub(crate) struct RemoteInner {
     reconnections: std::sync::atomic::AtomicU64,
     /// The shim pool (`shim_pool` > 0).
     pub(crate) pool: Option<Arc<pool::ShimPool>>,
+    /// Removals waiting for containerd's `/tasks/delete` of their container.
+    task_deletes: Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Remote {
@@ -131,6 +133,7 @@ impl Remote {
                 registry: registry::Registry::default(),
                 reconnections: std::sync::atomic::AtomicU64::new(0),
                 pool: shim_pool,
+                task_deletes: Mutex::default(),
             });
             let (ready_tx, mut ready_rx) = tokio::sync::watch::channel(false);
             let weak = Arc::downgrade(&inner);
@@ -364,6 +367,12 @@ impl RemoteInner {
     /// Hands an event to the client holding its container's id (only that one: a
     /// client whose create of the same id is refused never sees it).
     fn route(&self, ev: events::Event) {
+        if let events::Event::TaskDeleted { container_id } = &ev {
+            if let Some(tx) = self.task_deletes.lock().unwrap().remove(container_id) {
+                let _ = tx.send(());
+            }
+            return;
+        }
         if let Some(p) = &self.pool {
             if let Some(index) = p.keeper_index(ev.container_id()) {
                 // A keeper only ever exits when its shim died.
@@ -381,6 +390,20 @@ impl RemoteInner {
             }
         }
         log::debug!("event for a container no client tracks: {ev:?}");
+    }
+
+    /// Resolves once containerd publishes the deletion of container `id`'s task (or
+    /// when another wait for the same id replaces this one); call it before asking for
+    /// the deletion.
+    pub(crate) fn task_deleted(&self, id: &str) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.task_deletes.lock().unwrap().insert(id.to_string(), tx);
+        rx
+    }
+
+    /// Stops waiting for the deletion of container `id`'s task.
+    pub(crate) fn forget_task_delete(&self, id: &str) {
+        self.task_deletes.lock().unwrap().remove(id);
     }
 
     /// After a reconnection: every client checks its containers for missed exits.
