@@ -646,16 +646,22 @@ fn report_exec_exits(client: &ClientInner, id: &str, exec_exits: Vec<ExecExit>, 
 /// Removes a container's record, snapshot and fifos once its task is gone.
 async fn remove_record(client: &ClientInner, c: &Container) {
     let (conn, id) = (client.conn(), &c.id);
-    let delete = DeleteContainerRequest { id: id.to_string() };
-    if let Err(s) = conn.call(delete, |c, r| async move { c.containers().delete(c.request(r)).await }).await {
-        if s.code() != tonic::Code::NotFound {
-            log::warn!("delete container {id}: {}", s.message());
+    let delete = async {
+        let delete = DeleteContainerRequest { id: id.to_string() };
+        if let Err(s) = conn.call(delete, |c, r| async move { c.containers().delete(c.request(r)).await }).await {
+            if s.code() != tonic::Code::NotFound {
+                log::warn!("delete container {id}: {}", s.message());
+            }
         }
-    }
+    };
+    // The record and the snapshot go at once (the task that mounted it is gone).
     let snapshot = c.run.lock().unwrap().snapshot.take();
-    if let Some(s) = snapshot {
-        rootfs::remove(conn, &s).await;
-    }
+    let remove_snapshot = async {
+        if let Some(s) = &snapshot {
+            rootfs::remove(conn, s).await;
+        }
+    };
+    tokio::join!(delete, remove_snapshot);
     // Each run removed its own fifo directory: the container's goes once empty.
     client.remote.remove_run_dir(id, None);
     client.remote.set_owned(id, false);

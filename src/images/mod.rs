@@ -29,7 +29,6 @@ pub use store::ImageInfo;
 pub use unpack::{unpack_image, ProgressEvent, DEFAULT_SNAPSHOTTER};
 
 use crate::error::{Code, Result};
-use crate::remote::connection::Connection;
 use crate::remote::Remote;
 
 impl Remote {
@@ -44,12 +43,11 @@ impl Remote {
         let reporter = progress::Reporter::new(&reference.to_string(), progress);
         let conn = self.inner.conn.clone();
         let result = crate::call::wait(async {
-            pull::pull(&conn, &reference, options, &reporter).await?;
-            let name = reference.to_string();
-            if options.unpack.unwrap_or(true) {
-                unpack_pulled(&conn, &name, options.snapshotter.as_deref(), &reporter).await?;
-            }
-            let image = store::get(&conn, &name).await?;
+            let snapshotter = match options.unpack.unwrap_or(true) {
+                true => Some(unpack::snapshotter_for(&conn, options.snapshotter.as_deref()).await?),
+                false => None,
+            };
+            let (_, image) = pull::pull(&conn, &reference, options, snapshotter.as_deref(), &reporter).await?;
             store::describe(&conn, &image, Some(&platform)).await
         });
         reporter.finish();
@@ -97,12 +95,4 @@ impl Remote {
         let conn = self.inner.conn.clone();
         crate::call::wait(store::delete(&conn, &name))
     }
-}
-
-/// Unpacks a pulled image into `snapshotter` (the default one, overlayfs or native
-/// where overlay is missing, when `None`), reporting `extracting` progress.
-async fn unpack_pulled(conn: &Connection, name: &str, snapshotter: Option<&str>, reporter: &progress::Reporter) -> Result<()> {
-    let forward = |e: unpack::ProgressEvent| reporter.send(&e.digest, progress::Status::Extracting, e.current, e.total);
-    let snapshotter = unpack::snapshotter_for(conn, snapshotter).await?;
-    unpack::unpack_image(conn, name, &snapshotter, Some(&forward)).await.map(|_| ())
 }
