@@ -199,7 +199,7 @@ async fn fetch_manifest(
 /// Writes a document fetched whole (a manifest or index) into the content store.
 async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, bytes: Vec<u8>, labels: HashMap<String, String>, source: &str) -> Result<()> {
     let mut progress = reporter.download(&desc.digest, desc.size as u64);
-    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source };
+    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source, verified: false };
     let data = tokio_stream::iter([Ok(bytes::Bytes::from(bytes))]);
     content::write_blob(lease, target, data, &mut progress).await
 }
@@ -259,7 +259,21 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
         let mut blobs = vec![config.clone()];
         blobs.extend(layers.iter().cloned());
         let (arrived, watch) = tokio::sync::watch::channel(HashSet::new());
-        let fetch = fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source, &arrived);
+        // The documents go in once their blobs are, while layers may still unpack.
+        let fetch = async {
+            fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source, &arrived).await?;
+            // The manifest refers to its config and layers; GC keeps them while it lives.
+            let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
+            for (i, l) in layers.iter().enumerate() {
+                labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
+            }
+            write_document(&lease, reporter, &man_desc, man_bytes, labels, &source).await?;
+            if root_desc.digest != man_desc.digest {
+                let labels = HashMap::from([("containerd.io/gc.ref.content.m.0".to_string(), man_desc.digest.clone())]);
+                write_document(&lease, reporter, &root_desc, root_bytes, labels, &source).await?;
+            }
+            Ok::<_, Error>(())
+        };
         let unpack = async {
             match unpack_into {
                 Some(snapshotter) => {
@@ -270,17 +284,6 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
             }
         };
         let (_, resolved) = tokio::try_join!(fetch, unpack)?;
-
-        // The manifest refers to its config and layers; GC keeps them while it lives.
-        let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
-        for (i, l) in layers.iter().enumerate() {
-            labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
-        }
-        write_document(&lease, reporter, &man_desc, man_bytes, labels, &source).await?;
-        if root_desc.digest != man_desc.digest {
-            let labels = HashMap::from([("containerd.io/gc.ref.content.m.0".to_string(), man_desc.digest.clone())]);
-            write_document(&lease, reporter, &root_desc, root_bytes, labels, &source).await?;
-        }
         reporter.send(&man_desc.digest, Status::Done, man_desc.size as u64, man_desc.size as u64);
         let image = store::put(&lease, conn, &name, &root_desc, HashMap::new()).await?;
         // A container created from this image later needs no look-up of its content.
@@ -320,8 +323,7 @@ async fn unpack_as_they_arrive(
     let forward = |e: unpack::ProgressEvent| reporter.send(&e.digest, Status::Extracting, e.current, e.total);
     let mut unpacker = Unpacker::new(conn, &resolved, snapshotter).await?;
     while let Some(layer) = unpacker.next_layer() {
-        arrival(&mut arrived, &layer.digest).await?;
-        unpacker.apply_next(lease, Some(&forward)).await?;
+        unpacker.apply_next(lease, Some(&forward), arrival(&mut arrived, &layer.digest)).await?;
     }
     unpacker.finish().await?;
     Ok(resolved)
@@ -383,7 +385,8 @@ async fn fetch_blobs(
             let data = stream.map(|r| r.map_err(|e| Error::new(Code::Io, format!("{what}: {e}"))));
             let mut progress = reporter.download(&b.digest, b.size as u64);
             progress.update(0);
-            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source };
+            // The registry client checks the digest of what it streams.
+            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source, verified: true };
             content::write_blob(lease, target, data, &mut progress).await?;
             reporter.send(&b.digest, Status::Done, b.size as u64, b.size as u64);
             arrived.send_modify(|s| {

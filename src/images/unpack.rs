@@ -185,7 +185,7 @@ pub async fn unpack_resolved(conn: &Connection, image: &ResolvedImage, snapshott
     let r = async {
         if let Some(lease) = &lease {
             while unpacker.next_layer().is_some() {
-                unpacker.apply_next(lease, progress).await?;
+                unpacker.apply_next(lease, progress, async { Ok(()) }).await?;
             }
         }
         // From now on the image keeps its snapshots; only then may the lease end (the
@@ -246,9 +246,10 @@ impl<'a> Unpacker<'a> {
         self.image.layers.get(self.next)
     }
 
-    /// Applies the next layer (its blob must be in the content store) under `lease`,
-    /// reporting `extracting` as it starts and ends.
-    pub async fn apply_next(&mut self, lease: &Lease, progress: Progress<'_>) -> Result<()> {
+    /// Applies the next layer under `lease` once `ready` says its blob is in the
+    /// content store (its snapshot is prepared meanwhile), reporting `extracting` as
+    /// it starts and ends.
+    pub async fn apply_next(&mut self, lease: &Lease, progress: Progress<'_>, ready: impl std::future::Future<Output = Result<()>>) -> Result<()> {
         let (i, image) = (self.next, self.image);
         let Some(layer) = image.layers.get(i) else { return Ok(()) };
         let parent = if i == 0 { "" } else { self.chains[i - 1].as_str() };
@@ -263,8 +264,12 @@ impl<'a> Unpacker<'a> {
                 });
             }
         };
-        report(0);
-        apply_layer(self.conn, lease, layer, &image.diff_ids[i], parent, &self.chains[i], self.snapshotter)
+        let ready = async {
+            ready.await?;
+            report(0);
+            Ok(())
+        };
+        apply_layer(self.conn, lease, layer, &image.diff_ids[i], parent, &self.chains[i], self.snapshotter, ready)
             .await
             .map_err(|e| e.context(format!("image {}: layer {}", image.name, layer.digest)))?;
         set_blob_label(self.conn, &layer.digest, UNCOMPRESSED_LABEL, &image.diff_ids[i]).await?;
@@ -293,7 +298,9 @@ impl<'a> Unpacker<'a> {
     }
 }
 
-/// Prepare → Apply → Commit of one layer as snapshot `chain` over `parent`.
+/// Prepare → Apply → Commit of one layer as snapshot `chain` over `parent`; the
+/// snapshot is prepared while `ready` waits for the layer's blob.
+#[allow(clippy::too_many_arguments)]
 async fn apply_layer(
     conn: &Connection,
     lease: &Lease,
@@ -302,6 +309,7 @@ async fn apply_layer(
     parent: &str,
     chain: &str,
     snapshotter: &str,
+    ready: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let key = format!("extract-{}-{} {chain}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
@@ -314,6 +322,7 @@ async fn apply_layer(
         .into_inner()
         .mounts;
     let applied = async {
+        ready.await?;
         let req = ApplyRequest { diff: Some(layer.clone()), mounts, payloads: HashMap::new(), sync_fs: false };
         let applied = conn
             .diff()
