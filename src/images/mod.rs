@@ -39,16 +39,16 @@ impl Remote {
     pub fn pull_image(&self, reference: &str, options: &PullOptions, progress: Option<ProgressFn>) -> Result<ImageInfo> {
         let reference = Reference::parse(reference)?;
         options.validate()?;
-        let platform = options.platform()?;
         let reporter = progress::Reporter::new(&reference.to_string(), progress);
         let conn = self.inner.conn.clone();
         let result = crate::call::wait(async {
-            let snapshotter = match options.unpack.unwrap_or(true) {
-                true => Some(unpack::snapshotter_for(&conn, options.snapshotter.as_deref()).await?),
-                false => None,
+            let unpack_into = options.unpack.unwrap_or(true).then_some(options.snapshotter.as_deref());
+            let p = pull::pull(&conn, &reference, options, unpack_into, &reporter).await?;
+            let config = match p.config_blob {
+                Some(blob) => blob,
+                None => content::read_blob(&conn, &p.config.digest, manifest::MAX_DOCUMENT).await?,
             };
-            let (_, image) = pull::pull(&conn, &reference, options, snapshotter.as_deref(), &reporter).await?;
-            store::describe(&conn, &image, Some(&platform)).await
+            store::describe_parts(&p.image, &p.root, &p.manifest, &p.config, &p.layers, &config)
         });
         reporter.finish();
         result

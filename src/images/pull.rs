@@ -208,13 +208,27 @@ async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, b
 /// progress through `reporter`; the record is named by the normalised reference.
 /// With `unpack_into` (a snapshotter), each layer is unpacked into it as soon as its
 /// blob and every lower layer are in, while later blobs still download; the image is
-/// registered only once all of it is there. Returns the descriptor of the platform
-/// manifest and the image record.
-pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, unpack_into: Option<&str>, reporter: &Reporter) -> Result<(Descriptor, Image)> {
+/// registered only once all of it is there. `unpack_into`: `Some(None)` unpacks into
+/// the default snapshotter (see [`unpack::snapshotter_for`]).
+pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, unpack_into: Option<Option<&str>>, reporter: &Reporter) -> Result<Pulled> {
     options.validate()?;
     let platform = options.platform()?;
     let auth = options.registry_auth()?;
-    let client = Arc::new(options.client()?);
+    // The registry client (its TLS set-up reads the system's roots) is built on a
+    // thread of its own while containerd is asked which snapshotter to use.
+    let building = tokio::task::spawn_blocking({
+        let options = options.clone();
+        move || options.client()
+    });
+    let snapshotter = async {
+        match unpack_into {
+            Some(requested) => unpack::snapshotter_for(conn, requested).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (client, snapshotter) = tokio::join!(building, snapshotter);
+    let client = Arc::new(client.map_err(|e| Error::internal(format!("build the registry client: {e}")))??);
+    let snapshotter = snapshotter?;
     let source = format!("registry {}", reference.registry);
     let name = reference.to_string();
 
@@ -275,30 +289,47 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
             Ok::<_, Error>(())
         };
         let unpack = async {
-            match unpack_into {
+            match &snapshotter {
                 Some(snapshotter) => {
-                    let image = Pulled { name: &name, manifest: &man_desc, config: &config, layers: &layers };
+                    let image = Parts { name: &name, manifest: &man_desc, config: &config, layers: &layers };
                     unpack_as_they_arrive(conn, &lease, image, snapshotter, watch, reporter).await.map(Some)
                 }
                 None => Ok(None),
             }
         };
-        let (_, resolved) = tokio::try_join!(fetch, unpack)?;
+        let (_, unpacked) = tokio::try_join!(fetch, unpack)?;
         reporter.send(&man_desc.digest, Status::Done, man_desc.size as u64, man_desc.size as u64);
         let image = store::put(&lease, conn, &name, &root_desc, HashMap::new()).await?;
         // A container created from this image later needs no look-up of its content.
-        if let (Some(resolved), None) = (&resolved, &options.platform) {
+        if let (Some((resolved, _)), None) = (&unpacked, &options.platform) {
             config::remember(conn, &root_desc.digest, resolved);
         }
-        Ok::<_, Error>(image)
+        Ok::<_, Error>((image, unpacked.map(|(_, blob)| blob)))
     }
     .await;
     lease.release().await;
-    Ok((man_desc, result?))
+    let (image, config_blob) = result?;
+    Ok(Pulled { image, root: root_desc, manifest: man_desc, config, layers, config_blob })
+}
+
+/// A pulled image: its record and what the pull learnt of it.
+pub struct Pulled {
+    /// The record in the images service.
+    pub image: Image,
+    /// The record's target (an index or the manifest).
+    pub root: Descriptor,
+    /// The platform's manifest.
+    pub manifest: Descriptor,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layers, bottom first.
+    pub layers: Vec<Descriptor>,
+    /// The config's bytes, when the pull read them (to unpack).
+    pub config_blob: Option<Vec<u8>>,
 }
 
 /// What of a pulled image its unpacking needs.
-struct Pulled<'a> {
+struct Parts<'a> {
     name: &'a str,
     manifest: &'a Descriptor,
     config: &'a Descriptor,
@@ -307,15 +338,16 @@ struct Pulled<'a> {
 
 /// Unpacks a pulled image into `snapshotter` under `lease` while its blobs download:
 /// reads the config once it is in, then applies each layer as soon as its blob is in
-/// (`arrived` names the blobs in the content store). Returns the image resolved.
+/// (`arrived` names the blobs in the content store). Returns the image resolved and
+/// its config's bytes.
 async fn unpack_as_they_arrive(
     conn: &Connection,
     lease: &Lease,
-    image: Pulled<'_>,
+    image: Parts<'_>,
     snapshotter: &str,
     mut arrived: tokio::sync::watch::Receiver<HashSet<String>>,
     reporter: &Reporter,
-) -> Result<ResolvedImage> {
+) -> Result<(ResolvedImage, Vec<u8>)> {
     arrival(&mut arrived, &image.config.digest).await?;
     let blob = content::read_blob(conn, &image.config.digest, config::MAX_METADATA_BLOB).await?;
     let layers = image.layers.iter().map(store::proto).collect();
@@ -326,7 +358,7 @@ async fn unpack_as_they_arrive(
         unpacker.apply_next(lease, Some(&forward), arrival(&mut arrived, &layer.digest)).await?;
     }
     unpacker.finish().await?;
-    Ok(resolved)
+    Ok((resolved, blob))
 }
 
 /// Waits until blob `digest` is in the content store.
