@@ -300,6 +300,123 @@ fn a_registry_killed_mid_pull_leaves_nothing_and_the_next_pull_succeeds() {
     assert_eq!(names(&d.remote), vec![r]);
 }
 
+/// A TCP relay to the registry that holds back every response on a connection whose
+/// requests named `held` (a blob digest) until [`Gate::open`] (or `GATE_LIMIT`).
+struct Gate {
+    addr: String,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+/// How long the gate holds a response at most (below the client's read timeout).
+const GATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl Gate {
+    fn start(upstream: String, held: &str) -> Gate {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let open: Arc<(Mutex<bool>, std::sync::Condvar)> = Arc::default();
+        let (o, held) = (open.clone(), held.as_bytes().to_vec());
+        std::thread::spawn(move || {
+            for client in l.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else { continue };
+                let gated = Arc::new(AtomicBool::new(false));
+                let (mut cr, mut sw, g, held) = (client.try_clone().unwrap(), server.try_clone().unwrap(), gated.clone(), held.clone());
+                std::thread::spawn(move || {
+                    // Requests: marked before they are forwarded, so before any answer.
+                    let (mut buf, mut tail) = ([0u8; 16384], Vec::new());
+                    while let Ok(n @ 1..) = cr.read(&mut buf) {
+                        tail.extend_from_slice(&buf[..n]);
+                        if tail.windows(held.len()).any(|w| w == held.as_slice()) {
+                            g.store(true, Ordering::SeqCst);
+                        }
+                        tail.drain(..tail.len().saturating_sub(held.len()));
+                        if sw.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut sr, mut cw, o) = (server, client, o.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n @ 1..) = sr.read(&mut buf) {
+                        if gated.load(Ordering::SeqCst) {
+                            let (lock, cv) = &*o;
+                            let _unused = cv.wait_timeout_while(lock.lock().unwrap(), GATE_LIMIT, |open| !*open).unwrap();
+                        }
+                        if cw.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = cw.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Gate { addr, open }
+    }
+
+    /// A function that lets the held responses through.
+    fn opener(&self) -> impl Fn() + Send + 'static {
+        let o = self.open.clone();
+        move || {
+            *o.0.lock().unwrap() = true;
+            o.1.notify_all();
+        }
+    }
+}
+
+#[test]
+fn layers_are_unpacked_while_later_ones_still_download() {
+    let reg = Registry::seeded();
+    let d = TestDaemon::start();
+    let layers = layer_digests(&reg, "busybox");
+    let (first, last) = (layers[0].clone(), layers[layers.len() - 1].clone());
+    // The top layer's download does not end until the bottom one is unpacked.
+    let gate = Gate::start(reg.addr().to_string(), &last);
+    let open = gate.opener();
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let s = seen.clone();
+    let f = first.clone();
+    let cb = Box::new(move |p: &Progress| {
+        if p.digest == f && p.status == ProgressStatus::Extracting && p.total > 0 && p.current == p.total {
+            open();
+        }
+        s.lock().unwrap().push(p.clone());
+    });
+    let r = format!("{}/test/busybox:latest", gate.addr);
+    let opts = options(json!({"plain_http": [gate.addr], "max_concurrent_downloads": 3}));
+    let t0 = std::time::Instant::now();
+    let info = d.remote.pull_image(&r, &opts, Some(cb)).expect("pull with unpack");
+    assert_eq!(info.name, r);
+    let seen = seen.lock().unwrap().clone();
+    let at = |digest: &str, status: ProgressStatus, done: bool| {
+        seen.iter()
+            .position(|p| p.digest == digest && p.status == status && (!done || p.current == p.total))
+            .unwrap_or_else(|| panic!("no {status:?} of {digest}: {seen:?}"))
+    };
+    let first_unpacked = at(&first, ProgressStatus::Extracting, true);
+    let last_downloaded = at(&last, ProgressStatus::Done, false);
+    assert!(
+        first_unpacked < last_downloaded,
+        "layer 1 unpacked (report {first_unpacked}) only after layer {} was downloaded (report {last_downloaded}), in {:?}: {seen:?}",
+        layers.len(),
+        t0.elapsed()
+    );
+    // Every layer unpacked, bottom first, each after its own download.
+    let unpacked: Vec<usize> = layers.iter().map(|l| at(l, ProgressStatus::Extracting, true)).collect();
+    assert!(unpacked.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    for (l, u) in layers.iter().zip(&unpacked) {
+        assert!(at(l, ProgressStatus::Done, false) < *u, "{l} unpacked before it was downloaded: {seen:?}");
+    }
+    // The image is registered with every layer in the snapshotter: nothing left to unpack.
+    assert_eq!(names(&d.remote), vec![r.clone()]);
+    let again = Mutex::new(0);
+    let count = |_: containerd::images::ProgressEvent| *again.lock().unwrap() += 1;
+    d.remote.unpack_image(&r, None, Some(&count)).expect("unpacked");
+    assert_eq!(*again.lock().unwrap(), 0);
+}
+
 // ---------------------------------------------------------------------------------
 // Hostile archives
 

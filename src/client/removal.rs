@@ -30,10 +30,10 @@ pub(crate) async fn remove_task_and_record(client: &ClientInner, c: &Container) 
     };
     let deleted = match early {
         Some(r) => {
-            delete_record(conn, id).await;
+            remove_record_and_snapshot(client, c).await;
             r
         }
-        None => tokio::join!(delete, delete_record(conn, id)).0,
+        None => tokio::join!(delete, remove_record_and_snapshot(client, c)).0,
     };
     client.remote.forget_task_delete(id);
     if let Err(s) = deleted {
@@ -41,13 +41,26 @@ pub(crate) async fn remove_task_and_record(client: &ClientInner, c: &Container) 
             log::warn!("delete task {id}: {}", s.message());
         }
     }
-    remove_local(client, c).await;
+    remove_local(client, c);
 }
 
 /// Removes a container's record, snapshot and fifos once its task is gone.
 async fn remove_record(client: &ClientInner, c: &Container) {
-    delete_record(client.conn(), &c.id).await;
-    remove_local(client, c).await;
+    remove_record_and_snapshot(client, c).await;
+    remove_local(client, c);
+}
+
+/// Deletes a container's record and removes its snapshot, at once: the task that
+/// mounted the snapshot is gone.
+async fn remove_record_and_snapshot(client: &ClientInner, c: &Container) {
+    let conn = client.conn();
+    let snapshot = c.run.lock().unwrap().snapshot.take();
+    let remove_snapshot = async {
+        if let Some(s) = &snapshot {
+            rootfs::remove(conn, s).await;
+        }
+    };
+    tokio::join!(delete_record(conn, &c.id), remove_snapshot);
 }
 
 /// Deletes container record `id` (sent again while containerd is away; NOT_FOUND is
@@ -61,14 +74,10 @@ pub(crate) async fn delete_record(conn: &Connection, id: &str) {
     }
 }
 
-/// What is left of a container once containerd removed its record: its snapshot and
+/// What is left of a container once containerd removed its record and snapshot: its
 /// fifo directory, and its place among the remote's containers.
-async fn remove_local(client: &ClientInner, c: &Container) {
-    let (conn, id) = (client.conn(), &c.id);
-    let snapshot = c.run.lock().unwrap().snapshot.take();
-    if let Some(s) = snapshot {
-        rootfs::remove(conn, &s).await;
-    }
+fn remove_local(client: &ClientInner, c: &Container) {
+    let id = &c.id;
     // Each run removed its own fifo directory: the container's goes once empty.
     client.remote.remove_run_dir(id, None);
     client.remote.set_owned(id, false);

@@ -54,24 +54,41 @@ pub async fn resolve(conn: &Connection, name: &str) -> Result<ResolvedImage> {
     let (manifest, config_desc, layers) = store::resolve_manifest(conn, &root, None).await.map_err(ctx)?;
     let (config_desc, layers) = (store::proto(&config_desc), layers.iter().map(store::proto).collect::<Vec<_>>());
     let blob = content::read_blob(conn, &config_desc.digest, MAX_METADATA_BLOB).await.map_err(ctx)?;
-    let config: ImageConfiguration = parse(&blob, "config").map_err(ctx)?;
-    let diff_ids = config.rootfs().diff_ids().clone();
-    if diff_ids.len() != layers.len() {
-        return Err(Error::invalid(format!("image {name}: {} layers but {} diff ids in its config", layers.len(), diff_ids.len())));
-    }
-    for d in &diff_ids {
-        if !is_sha256(d) {
-            return Err(Error::invalid(format!("image {name}: diff id {d:?} is not a sha256 digest")));
+    let resolved = ResolvedImage::from_config(&image.name, manifest.digest, config_desc, &blob, layers)?;
+    remember(conn, &root.digest, &resolved);
+    Ok(resolved)
+}
+
+impl ResolvedImage {
+    /// The image `name` whose platform manifest `manifest_digest` names config
+    /// `config_desc` (its bytes `config_blob`) and `layers`: INVALID_ARGUMENT when the
+    /// config is malformed or its diff ids do not match the layers.
+    pub fn from_config(name: &str, manifest_digest: String, config_desc: CtrDescriptor, config_blob: &[u8], layers: Vec<CtrDescriptor>) -> Result<ResolvedImage> {
+        let config: ImageConfiguration = parse(config_blob, "config").map_err(|e| e.context(format!("image {name}")))?;
+        let diff_ids = config.rootfs().diff_ids().clone();
+        if diff_ids.len() != layers.len() {
+            return Err(Error::invalid(format!("image {name}: {} layers but {} diff ids in its config", layers.len(), diff_ids.len())));
         }
+        for d in &diff_ids {
+            if !is_sha256(d) {
+                return Err(Error::invalid(format!("image {name}: diff id {d:?} is not a sha256 digest")));
+            }
+        }
+        Ok(ResolvedImage { name: name.to_string(), manifest_digest, config_desc, config, layers, diff_ids })
     }
-    let resolved = ResolvedImage { name: image.name, manifest_digest: manifest.digest, config_desc, config, layers, diff_ids };
+}
+
+/// Remembers that an image record targeting `root_digest` resolves (for this host's
+/// platform) to `resolved`: what a digest resolves to never changes, so [`resolve`]
+/// then asks containerd for the record only.
+pub fn remember(conn: &Connection, root_digest: &str, resolved: &ResolvedImage) {
+    let key = (conn.socket().to_path_buf(), conn.namespace().to_string(), root_digest.to_string());
     let mut cache = RESOLVED.lock().unwrap();
     let cache = cache.get_or_insert_with(HashMap::new);
     if cache.len() >= RESOLVED_CACHE {
         cache.clear();
     }
     cache.insert(key, resolved.clone());
-    Ok(resolved)
 }
 
 /// Images resolved before, by (socket, namespace, target digest).

@@ -69,7 +69,7 @@ impl Source<'_> {
         }
         let source = format!("archive {}", self.name);
         let mut progress = reporter.download(&desc.digest, desc.size as u64);
-        let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels: labels.clone(), source: &source };
+        let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels: labels.clone(), source: &source, verified: false };
         let written = match from {
             BlobSource::Archive(path) => {
                 let e = self.extent(path)?;

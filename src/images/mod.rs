@@ -29,7 +29,6 @@ pub use store::ImageInfo;
 pub use unpack::{unpack_image, ProgressEvent, DEFAULT_SNAPSHOTTER};
 
 use crate::error::{Code, Result};
-use crate::remote::connection::Connection;
 use crate::remote::Remote;
 
 impl Remote {
@@ -40,17 +39,16 @@ impl Remote {
     pub fn pull_image(&self, reference: &str, options: &PullOptions, progress: Option<ProgressFn>) -> Result<ImageInfo> {
         let reference = Reference::parse(reference)?;
         options.validate()?;
-        let platform = options.platform()?;
         let reporter = progress::Reporter::new(&reference.to_string(), progress);
         let conn = self.inner.conn.clone();
         let result = crate::call::wait(async {
-            pull::pull(&conn, &reference, options, &reporter).await?;
-            let name = reference.to_string();
-            if options.unpack.unwrap_or(true) {
-                unpack_pulled(&conn, &name, options.snapshotter.as_deref(), &reporter).await?;
-            }
-            let image = store::get(&conn, &name).await?;
-            store::describe(&conn, &image, Some(&platform)).await
+            let unpack_into = options.unpack.unwrap_or(true).then_some(options.snapshotter.as_deref());
+            let p = pull::pull(&conn, &reference, options, unpack_into, &reporter).await?;
+            let config = match p.config_blob {
+                Some(blob) => blob,
+                None => content::read_blob(&conn, &p.config.digest, manifest::MAX_DOCUMENT).await?,
+            };
+            store::describe_parts(&p.image, &p.root, &p.manifest, &p.config, &p.layers, &config)
         });
         reporter.finish();
         result
@@ -97,12 +95,4 @@ impl Remote {
         let conn = self.inner.conn.clone();
         crate::call::wait(store::delete(&conn, &name))
     }
-}
-
-/// Unpacks a pulled image into `snapshotter` (the default one, overlayfs or native
-/// where overlay is missing, when `None`), reporting `extracting` progress.
-async fn unpack_pulled(conn: &Connection, name: &str, snapshotter: Option<&str>, reporter: &progress::Reporter) -> Result<()> {
-    let forward = |e: unpack::ProgressEvent| reporter.send(&e.digest, progress::Status::Extracting, e.current, e.total);
-    let snapshotter = unpack::snapshotter_for(conn, snapshotter).await?;
-    unpack::unpack_image(conn, name, &snapshotter, Some(&forward)).await.map(|_| ())
 }

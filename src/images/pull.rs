@@ -1,8 +1,9 @@
 //! Pulling from an OCI distribution registry (through the `oci-client` crate): resolve
 //! the reference, choose the platform from an index, stream blobs into containerd's
-//! content store under a lease (several at once), then register the image.
+//! content store under a lease (several at once) while the layers already in are
+//! unpacked (each as soon as it and the ones below it are in), then register the image.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +16,16 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
 
+use containerd_client::services::v1::Image;
+
+use super::config::{self, ResolvedImage};
 use super::content::{self, BlobTarget};
 use super::lease::Lease;
 use super::manifest::{self, Descriptor, Manifest, Platform};
 use super::progress::{Reporter, Status};
 use super::reference::Reference;
 use super::store;
+use super::unpack::{self, Unpacker};
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::Connection;
 
@@ -194,74 +199,180 @@ async fn fetch_manifest(
 /// Writes a document fetched whole (a manifest or index) into the content store.
 async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, bytes: Vec<u8>, labels: HashMap<String, String>, source: &str) -> Result<()> {
     let mut progress = reporter.download(&desc.digest, desc.size as u64);
-    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source };
+    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source, verified: false };
     let data = tokio_stream::iter([Ok(bytes::Bytes::from(bytes))]);
     content::write_blob(lease, target, data, &mut progress).await
 }
 
-/// Pulls `reference` into containerd's content store and images service (not
-/// unpacking it), reporting progress through `reporter`; the record is named by the
-/// normalised reference. Returns the descriptor of the platform manifest.
-pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, reporter: &Reporter) -> Result<Descriptor> {
+/// Pulls `reference` into containerd's content store and images service, reporting
+/// progress through `reporter`; the record is named by the normalised reference.
+/// With `unpack_into` (a snapshotter), each layer is unpacked into it as soon as its
+/// blob and every lower layer are in, while later blobs still download; the image is
+/// registered only once all of it is there. `unpack_into`: `Some(None)` unpacks into
+/// the default snapshotter (see [`unpack::snapshotter_for`]).
+pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOptions, unpack_into: Option<Option<&str>>, reporter: &Reporter) -> Result<Pulled> {
     options.validate()?;
     let platform = options.platform()?;
     let auth = options.registry_auth()?;
-    let client = Arc::new(options.client()?);
+    // The registry client (its TLS set-up reads the system's roots) is built on a
+    // thread of its own while containerd is asked which snapshotter to use.
+    let building = tokio::task::spawn_blocking({
+        let options = options.clone();
+        move || options.client()
+    });
+    let snapshotter = async {
+        match unpack_into {
+            Some(requested) => unpack::snapshotter_for(conn, requested).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (client, snapshotter) = tokio::join!(building, snapshotter);
+    let client = Arc::new(client.map_err(|e| Error::internal(format!("build the registry client: {e}")))??);
+    let snapshotter = snapshotter?;
     let source = format!("registry {}", reference.registry);
     let name = reference.to_string();
 
     reporter.send("", Status::Resolving, 0, 0);
-    let (root_bytes, root_digest) = fetch_manifest(&client, &auth, reference, None).await?;
-    let root = manifest::parse(&root_bytes, None)?;
-    let root_desc = Descriptor {
-        media_type: root.media_type().to_string(),
-        digest: root_digest,
-        size: root_bytes.len() as i64,
-        platform: None,
-        annotations: Default::default(),
-    };
-    // The platform's manifest (the root itself unless it is an index).
-    let (man_desc, man_bytes, config, layers) = match &root {
-        Manifest::Index { manifests, .. } => {
-            let entry = manifest::select_platform(manifests, &platform)?.clone();
-            let (bytes, _) = fetch_manifest(&client, &auth, reference, Some((&entry.digest, Some(entry.size)))).await?;
-            match manifest::parse(&bytes, Some(&entry.media_type))? {
-                Manifest::Image { config, layers, media_type } => (Descriptor { media_type, ..entry }, bytes, config, layers),
-                Manifest::Index { .. } => return Err(Error::new(Code::Unsupported, format!("nested index {} in {name}", entry.digest))),
+    // The lease is taken while the registry answers.
+    let resolve = async {
+        let (root_bytes, root_digest) = fetch_manifest(&client, &auth, reference, None).await?;
+        let root = manifest::parse(&root_bytes, None)?;
+        let root_desc = Descriptor {
+            media_type: root.media_type().to_string(),
+            digest: root_digest,
+            size: root_bytes.len() as i64,
+            platform: None,
+            annotations: Default::default(),
+        };
+        // The platform's manifest (the root itself unless it is an index).
+        let (man_desc, man_bytes, config, layers) = match &root {
+            Manifest::Index { manifests, .. } => {
+                let entry = manifest::select_platform(manifests, &platform)?.clone();
+                let (bytes, _) = fetch_manifest(&client, &auth, reference, Some((&entry.digest, Some(entry.size)))).await?;
+                match manifest::parse(&bytes, Some(&entry.media_type))? {
+                    Manifest::Image { config, layers, media_type } => (Descriptor { media_type, ..entry }, bytes, config, layers),
+                    Manifest::Index { .. } => return Err(Error::new(Code::Unsupported, format!("nested index {} in {name}", entry.digest))),
+                }
             }
+            Manifest::Image { config, layers, .. } => (root_desc.clone(), root_bytes.clone(), config.clone(), layers.clone()),
+        };
+        Ok((root_desc, root_bytes, man_desc, man_bytes, config, layers))
+    };
+    let (resolved, lease) = tokio::join!(resolve, Lease::acquire(conn, "pull"));
+    let lease = lease?;
+    let (root_desc, root_bytes, man_desc, man_bytes, config, layers) = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
         }
-        Manifest::Image { config, layers, .. } => (root_desc.clone(), root_bytes.clone(), config.clone(), layers.clone()),
     };
     reporter.send(&root_desc.digest, Status::Resolving, root_desc.size as u64, root_desc.size as u64);
 
-    let lease = Lease::acquire(conn, "pull").await?;
     let result = async {
         let mut blobs = vec![config.clone()];
         blobs.extend(layers.iter().cloned());
-        fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source).await?;
-
-        // The manifest refers to its config and layers; GC keeps them while it lives.
-        let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
-        for (i, l) in layers.iter().enumerate() {
-            labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
-        }
-        write_document(&lease, reporter, &man_desc, man_bytes, labels, &source).await?;
-        if root_desc.digest != man_desc.digest {
-            let labels = HashMap::from([("containerd.io/gc.ref.content.m.0".to_string(), man_desc.digest.clone())]);
-            write_document(&lease, reporter, &root_desc, root_bytes, labels, &source).await?;
-        }
+        let (arrived, watch) = tokio::sync::watch::channel(HashSet::new());
+        // The documents go in once their blobs are, while layers may still unpack.
+        let fetch = async {
+            fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source, &arrived).await?;
+            // The manifest refers to its config and layers; GC keeps them while it lives.
+            let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
+            for (i, l) in layers.iter().enumerate() {
+                labels.insert(format!("containerd.io/gc.ref.content.l.{i}"), l.digest.clone());
+            }
+            write_document(&lease, reporter, &man_desc, man_bytes, labels, &source).await?;
+            if root_desc.digest != man_desc.digest {
+                let labels = HashMap::from([("containerd.io/gc.ref.content.m.0".to_string(), man_desc.digest.clone())]);
+                write_document(&lease, reporter, &root_desc, root_bytes, labels, &source).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        let unpack = async {
+            match &snapshotter {
+                Some(snapshotter) => {
+                    let image = Parts { name: &name, manifest: &man_desc, config: &config, layers: &layers };
+                    unpack_as_they_arrive(conn, &lease, image, snapshotter, watch, reporter).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        };
+        let (_, unpacked) = tokio::try_join!(fetch, unpack)?;
         reporter.send(&man_desc.digest, Status::Done, man_desc.size as u64, man_desc.size as u64);
-        store::put(&lease, conn, &name, &root_desc, HashMap::new()).await?;
-        Ok::<_, Error>(())
+        let image = store::put(&lease, conn, &name, &root_desc, HashMap::new()).await?;
+        // A container created from this image later needs no look-up of its content.
+        if let (Some((resolved, _)), None) = (&unpacked, &options.platform) {
+            config::remember(conn, &root_desc.digest, resolved);
+        }
+        Ok::<_, Error>((image, unpacked.map(|(_, blob)| blob)))
     }
     .await;
     lease.release().await;
-    result?;
-    Ok(man_desc)
+    let (image, config_blob) = result?;
+    Ok(Pulled { image, root: root_desc, manifest: man_desc, config, layers, config_blob })
+}
+
+/// A pulled image: its record and what the pull learnt of it.
+pub struct Pulled {
+    /// The record in the images service.
+    pub image: Image,
+    /// The record's target (an index or the manifest).
+    pub root: Descriptor,
+    /// The platform's manifest.
+    pub manifest: Descriptor,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layers, bottom first.
+    pub layers: Vec<Descriptor>,
+    /// The config's bytes, when the pull read them (to unpack).
+    pub config_blob: Option<Vec<u8>>,
+}
+
+/// What of a pulled image its unpacking needs.
+struct Parts<'a> {
+    name: &'a str,
+    manifest: &'a Descriptor,
+    config: &'a Descriptor,
+    layers: &'a [Descriptor],
+}
+
+/// Unpacks a pulled image into `snapshotter` under `lease` while its blobs download:
+/// reads the config once it is in, then applies each layer as soon as its blob is in
+/// (`arrived` names the blobs in the content store). Returns the image resolved and
+/// its config's bytes.
+async fn unpack_as_they_arrive(
+    conn: &Connection,
+    lease: &Lease,
+    image: Parts<'_>,
+    snapshotter: &str,
+    mut arrived: tokio::sync::watch::Receiver<HashSet<String>>,
+    reporter: &Reporter,
+) -> Result<(ResolvedImage, Vec<u8>)> {
+    arrival(&mut arrived, &image.config.digest).await?;
+    let blob = content::read_blob(conn, &image.config.digest, config::MAX_METADATA_BLOB).await?;
+    let layers = image.layers.iter().map(store::proto).collect();
+    let resolved = ResolvedImage::from_config(image.name, image.manifest.digest.clone(), store::proto(image.config), &blob, layers)?;
+    let forward = |e: unpack::ProgressEvent| reporter.send(&e.digest, Status::Extracting, e.current, e.total);
+    let mut unpacker = Unpacker::new(conn, &resolved, snapshotter).await?;
+    while let Some(layer) = unpacker.next_layer() {
+        unpacker.apply_next(lease, Some(&forward), arrival(&mut arrived, &layer.digest)).await?;
+    }
+    unpacker.finish().await?;
+    Ok((resolved, blob))
+}
+
+/// Waits until blob `digest` is in the content store.
+async fn arrival(arrived: &mut tokio::sync::watch::Receiver<HashSet<String>>, digest: &str) -> Result<()> {
+    arrived
+        .wait_for(|s| s.contains(digest))
+        .await
+        .map(|_| ())
+        .map_err(|_| Error::internal(format!("the downloads ended without blob {digest}")))
 }
 
 /// Downloads `blobs` not yet in the content store, at most
-/// `max_concurrent_downloads` at once; the first failure cancels the others.
+/// `max_concurrent_downloads` at once; the first failure cancels the others. Each blob
+/// is added to `arrived` once it is in the content store.
 #[allow(clippy::too_many_arguments)]
 async fn fetch_blobs(
     conn: &Connection,
@@ -272,15 +383,23 @@ async fn fetch_blobs(
     options: &PullOptions,
     reporter: &Reporter,
     source: &str,
+    arrived: &tokio::sync::watch::Sender<HashSet<String>>,
 ) -> Result<()> {
-    let mut todo = Vec::new();
+    let mut unique: Vec<&Descriptor> = Vec::new();
     for b in blobs {
-        if todo.iter().any(|t: &Descriptor| t.digest == b.digest) {
-            continue;
+        if !unique.iter().any(|t| t.digest == b.digest) {
+            unique.push(b);
         }
-        if content::info(conn, &b.digest).await?.is_some() {
+    }
+    let known = futures_util::future::try_join_all(unique.iter().map(|b| content::info(conn, &b.digest))).await?;
+    let mut todo = Vec::new();
+    for (b, info) in unique.into_iter().zip(known) {
+        if info.is_some() {
             lease.add_content(&b.digest).await?;
             reporter.send(&b.digest, Status::Exists, b.size as u64, b.size as u64);
+            arrived.send_modify(|s| {
+                s.insert(b.digest.clone());
+            });
         } else {
             reporter.send(&b.digest, Status::Waiting, 0, b.size as u64);
             todo.push(b.clone());
@@ -298,9 +417,13 @@ async fn fetch_blobs(
             let data = stream.map(|r| r.map_err(|e| Error::new(Code::Io, format!("{what}: {e}"))));
             let mut progress = reporter.download(&b.digest, b.size as u64);
             progress.update(0);
-            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source };
+            // The registry client checks the digest of what it streams.
+            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source, verified: true };
             content::write_blob(lease, target, data, &mut progress).await?;
             reporter.send(&b.digest, Status::Done, b.size as u64, b.size as u64);
+            arrived.send_modify(|s| {
+                s.insert(b.digest.clone());
+            });
             Ok::<_, Error>(())
         }
     };

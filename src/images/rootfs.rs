@@ -102,10 +102,22 @@ impl PreparedRootfs {
 /// failure.
 pub async fn prepare(conn: &Connection, id: &str, spec: &ContainerSpec, options: &CreateOptions) -> Result<Option<PreparedRootfs>> {
     let Some(image_ref) = options.image.as_deref() else { return Ok(None) };
-    let snapshotter = unpack::snapshotter_for(conn, options.snapshotter.as_deref()).await?;
-    let image = config::resolve(conn, image_ref).await?;
-    let top = unpack::unpack_resolved(conn, &image, &snapshotter, None).await?;
-    let lease = Lease::acquire(conn, "create").await?;
+    // The lease is taken while the image is looked up (and unpacked if it must be).
+    let look_up = async {
+        let snapshotter = unpack::snapshotter_for(conn, options.snapshotter.as_deref()).await?;
+        let image = config::resolve(conn, image_ref).await?;
+        let top = unpack::unpack_resolved(conn, &image, &snapshotter, None).await?;
+        Ok::<_, Error>((snapshotter, image, top))
+    };
+    let (found, lease) = tokio::join!(look_up, Lease::acquire(conn, "create"));
+    let lease = lease?;
+    let (snapshotter, image, top) = match found {
+        Ok(f) => f,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
+        }
+    };
     let snapshot = Snapshot { snapshotter: snapshotter.clone(), key: id.to_string() };
     let req = PrepareSnapshotRequest { snapshotter: snapshotter.clone(), key: id.to_string(), parent: top, labels: HashMap::new() };
     let mut prepared = conn.snapshots().prepare(lease.request(req.clone())).await;

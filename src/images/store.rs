@@ -144,7 +144,13 @@ pub async fn describe(conn: &Connection, image: &Image, platform: Option<&Platfo
     let root = target(image)?;
     let (man, config_desc, layers) = resolve_manifest(conn, &root, platform).await?;
     let config_bytes = content::read_blob(conn, &config_desc.digest, manifest::MAX_DOCUMENT).await?;
-    let config = ImageConfig::parse(&config_bytes)?;
+    describe_parts(image, &root, &man, &config_desc, &layers, &config_bytes)
+}
+
+/// Describes record `image` whose target `root` resolves to manifest `man` with its
+/// config (`config_bytes`) and layers (what a pull has in hand).
+pub fn describe_parts(image: &Image, root: &Descriptor, man: &Descriptor, config_desc: &Descriptor, layers: &[Descriptor], config_bytes: &[u8]) -> Result<ImageInfo> {
+    let config = ImageConfig::parse(config_bytes)?;
     let mut size = man.size + config_desc.size + layers.iter().map(|l| l.size).sum::<i64>();
     if root.digest != man.digest {
         size += root.size;
@@ -156,7 +162,7 @@ pub async fn describe(conn: &Connection, image: &Image, platform: Option<&Platfo
         .unwrap_or_default();
     Ok(ImageInfo {
         name: image.name.clone(),
-        digest: root.digest,
+        digest: root.digest.clone(),
         size: size.max(0) as u64,
         platform: config.platform().to_string(),
         created,

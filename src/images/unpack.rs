@@ -14,11 +14,15 @@
 //! - `Remote::unpack_image(name, snapshotter, progress)`: the public, blocking form.
 //! - [`snapshotter_for`]: the snapshotter to use when the caller names none
 //!   (`overlayfs`, or `native` where containerd could not load overlayfs).
+//! - [`Unpacker`]: the same one layer at a time, for a pull that unpacks each layer
+//!   as soon as its blob is in while later ones still download.
 //!
-//! For each layer whose chain id is not a committed snapshot yet: `Prepare` a
-//! temporary key over the previous chain id, `Diff.Apply` the layer blob into its
-//! mounts (containerd decompresses and checks the result), check the applied digest
-//! against the config's diff id, `Commit` as the chain id. All under a lease; then
+//! What is there already is found with one `Stat` of the top chain id (and, when it
+//! is missing, of the lower ones at once). For each layer whose chain id is not a
+//! committed snapshot yet: `Prepare` a temporary key over the previous chain id,
+//! `Diff.Apply` the layer blob into its mounts (containerd decompresses and checks
+//! the result), check the applied digest against the config's diff id, `Commit` as
+//! the chain id. All under a lease; then
 //! the config blob gets `containerd.io/gc.ref.snapshot.<snapshotter>` = top chain id
 //! and each layer blob `containerd.io/uncompressed` = its diff id, so containerd's
 //! garbage collector keeps the snapshots as long as the image.
@@ -170,71 +174,85 @@ pub fn forget(conn: &Connection, image: &ResolvedImage, snapshotter: &str) {
 /// process has unpacked (or found unpacked) before is not checked again (see
 /// [`forget`]).
 pub async fn unpack_resolved(conn: &Connection, image: &ResolvedImage, snapshotter: &str, progress: Progress<'_>) -> Result<String> {
-    let chains = chain_ids(&image.diff_ids);
-    let Some(top) = chains.last().cloned() else {
-        return Err(Error::invalid(format!("image {} has no layers", image.name)));
-    };
-    let key = unpacked_key(conn, image, snapshotter);
-    if UNPACKED.lock().unwrap().as_ref().is_some_and(|s| s.contains(&key)) {
+    if let Some(top) = known_unpacked(conn, image, snapshotter)? {
         return Ok(top);
     }
-    let top = unpack_checked(conn, image, &chains, top, snapshotter, progress).await?;
-    let mut set = UNPACKED.lock().unwrap();
-    let set = set.get_or_insert_with(HashSet::new);
-    if set.len() >= 256 {
-        set.clear();
-    }
-    set.insert(key);
-    Ok(top)
-}
-
-/// [`unpack_resolved`] without the memory of earlier unpacks.
-async fn unpack_checked(
-    conn: &Connection,
-    image: &ResolvedImage,
-    chains: &[String],
-    top: String,
-    snapshotter: &str,
-    progress: Progress<'_>,
-) -> Result<String> {
-    let lease = match exists(conn, snapshotter, &top).await? {
-        true => None,
-        false => Some(Lease::acquire(conn, "unpack").await?),
+    let mut unpacker = Unpacker::new(conn, image, snapshotter).await?;
+    let lease = match unpacker.next_layer() {
+        Some(_) => Some(Lease::acquire(conn, "unpack").await?),
+        None => None,
     };
     let r = async {
         if let Some(lease) = &lease {
-            apply_missing(conn, lease, image, chains, snapshotter, progress).await?;
+            while unpacker.next_layer().is_some() {
+                unpacker.apply_next(lease, progress, async { Ok(()) }).await?;
+            }
         }
         // From now on the image keeps its snapshots; only then may the lease end (the
         // collector may run as soon as it does).
-        let key = format!("{GC_REF_SNAPSHOT}{snapshotter}");
-        set_blob_label(conn, &image.config_desc.digest, &key, &top).await
+        unpacker.finish().await
     }
     .await;
     if let Some(lease) = lease {
         lease.release().await;
     }
-    r.map(|()| top)
+    r
 }
 
-/// Applies every layer whose chain id is not committed yet, bottom first.
-async fn apply_missing(
-    conn: &Connection,
-    lease: &Lease,
-    image: &ResolvedImage,
-    chains: &[String],
-    snapshotter: &str,
-    progress: Progress<'_>,
-) -> Result<()> {
-    // The lowest missing layer: everything below it is there (a chain id commits its
-    // parents with it).
-    let mut first = chains.len();
-    while first > 0 && !exists(conn, snapshotter, &chains[first - 1]).await? {
-        first -= 1;
+/// The top chain id of `image` if this process knows it is unpacked in `snapshotter`;
+/// INVALID_ARGUMENT for an image without layers.
+fn known_unpacked(conn: &Connection, image: &ResolvedImage, snapshotter: &str) -> Result<Option<String>> {
+    let Some(top) = chain_ids(&image.diff_ids).pop() else {
+        return Err(Error::invalid(format!("image {} has no layers", image.name)));
+    };
+    let key = unpacked_key(conn, image, snapshotter);
+    Ok(UNPACKED.lock().unwrap().as_ref().is_some_and(|s| s.contains(&key)).then_some(top))
+}
+
+/// Applies the layers of one image bottom first, each as soon as its caller hands it
+/// on: [`unpack_resolved`] applies them one after the other; a pull applies each as
+/// soon as its blob is in the content store, while later ones still download.
+pub struct Unpacker<'a> {
+    conn: &'a Connection,
+    image: &'a ResolvedImage,
+    snapshotter: &'a str,
+    chains: Vec<String>,
+    /// The lowest layer not committed yet (every one below it is).
+    next: usize,
+}
+
+impl<'a> Unpacker<'a> {
+    /// Finds what of `image` is unpacked already: one `Stat` of the top chain id and,
+    /// when it is missing, of the lower ones at once. INVALID_ARGUMENT for an image
+    /// without layers.
+    pub async fn new(conn: &'a Connection, image: &'a ResolvedImage, snapshotter: &'a str) -> Result<Unpacker<'a>> {
+        let chains = chain_ids(&image.diff_ids);
+        let Some(top) = chains.last() else {
+            return Err(Error::invalid(format!("image {} has no layers", image.name)));
+        };
+        let next = if exists(conn, snapshotter, top).await? {
+            chains.len()
+        } else {
+            // A chain id commits its parents with it: the highest one there is the base.
+            let below = &chains[..chains.len() - 1];
+            let found = futures_util::future::try_join_all(below.iter().map(|c| exists(conn, snapshotter, c))).await?;
+            found.iter().rposition(|&there| there).map_or(0, |i| i + 1)
+        };
+        Ok(Unpacker { conn, image, snapshotter, chains, next })
     }
-    for i in first..chains.len() {
-        let parent = if i == 0 { "" } else { chains[i - 1].as_str() };
-        let layer = &image.layers[i];
+
+    /// The next layer to apply (`None` when all are there).
+    pub fn next_layer(&self) -> Option<&'a CtrDescriptor> {
+        self.image.layers.get(self.next)
+    }
+
+    /// Applies the next layer under `lease` once `ready` says its blob is in the
+    /// content store (its snapshot is prepared meanwhile), reporting `extracting` as
+    /// it starts and ends.
+    pub async fn apply_next(&mut self, lease: &Lease, progress: Progress<'_>, ready: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+        let (i, image) = (self.next, self.image);
+        let Some(layer) = image.layers.get(i) else { return Ok(()) };
+        let parent = if i == 0 { "" } else { self.chains[i - 1].as_str() };
         let report = |current: u64| {
             if let Some(p) = progress {
                 p(ProgressEvent {
@@ -246,17 +264,43 @@ async fn apply_missing(
                 });
             }
         };
-        report(0);
-        apply_layer(conn, lease, layer, &image.diff_ids[i], parent, &chains[i], snapshotter)
+        let ready = async {
+            ready.await?;
+            report(0);
+            Ok(())
+        };
+        apply_layer(self.conn, lease, layer, &image.diff_ids[i], parent, &self.chains[i], self.snapshotter, ready)
             .await
             .map_err(|e| e.context(format!("image {}: layer {}", image.name, layer.digest)))?;
-        set_blob_label(conn, &layer.digest, UNCOMPRESSED_LABEL, &image.diff_ids[i]).await?;
+        set_blob_label(self.conn, &layer.digest, UNCOMPRESSED_LABEL, &image.diff_ids[i]).await?;
+        self.next += 1;
         report(layer.size.max(0) as u64);
+        Ok(())
     }
-    Ok(())
+
+    /// Every layer is there: labels the config blob with the top snapshot (so that
+    /// containerd's collector keeps the snapshots as long as the image), remembers the
+    /// image as unpacked and returns the top chain id.
+    pub async fn finish(self) -> Result<String> {
+        if self.next < self.chains.len() {
+            return Err(Error::internal(format!("image {}: unpack finished with layers missing", self.image.name)));
+        }
+        let top = self.chains[self.chains.len() - 1].clone();
+        let key = format!("{GC_REF_SNAPSHOT}{}", self.snapshotter);
+        set_blob_label(self.conn, &self.image.config_desc.digest, &key, &top).await?;
+        let mut set = UNPACKED.lock().unwrap();
+        let set = set.get_or_insert_with(HashSet::new);
+        if set.len() >= 256 {
+            set.clear();
+        }
+        set.insert(unpacked_key(self.conn, self.image, self.snapshotter));
+        Ok(top)
+    }
 }
 
-/// Prepare → Apply → Commit of one layer as snapshot `chain` over `parent`.
+/// Prepare → Apply → Commit of one layer as snapshot `chain` over `parent`; the
+/// snapshot is prepared while `ready` waits for the layer's blob.
+#[allow(clippy::too_many_arguments)]
 async fn apply_layer(
     conn: &Connection,
     lease: &Lease,
@@ -265,6 +309,7 @@ async fn apply_layer(
     parent: &str,
     chain: &str,
     snapshotter: &str,
+    ready: impl std::future::Future<Output = Result<()>>,
 ) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let key = format!("extract-{}-{} {chain}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
@@ -277,6 +322,7 @@ async fn apply_layer(
         .into_inner()
         .mounts;
     let applied = async {
+        ready.await?;
         let req = ApplyRequest { diff: Some(layer.clone()), mounts, payloads: HashMap::new(), sync_fs: false };
         let applied = conn
             .diff()
