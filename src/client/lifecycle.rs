@@ -552,8 +552,10 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         // The final exit, its code known: report it now and let containerd remove the
         // task and the record meanwhile (the id is free for `create` once it has).
         client.begin_reaping(c);
-        close_io(&mut exec_exits, init_io);
-        client.remote.remove_run_dir(&c.id, run_dir.as_deref());
+        // The fifo files go after the report, off the runtime's workers: removing them
+        // can wait tens of milliseconds for the filesystem's journal on a busy disk, and
+        // the report does not need it. Only the stdin relays stop first.
+        let ios = stop_io(&mut exec_exits, init_io);
         report_exec_exits(client, &c.id, exec_exits, oom);
         client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
         crate::test_hooks::at_on_worker(crate::test_hooks::Point::Removing, &c.id, "");
@@ -564,6 +566,17 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
             if s.code() != tonic::Code::NotFound {
                 log::warn!("delete task {}: {}", c.id, s.message());
             }
+        }
+        // Once the task is deleted (no thread of ours competes meanwhile with the
+        // delivery of the report), and before the container's directory goes with its
+        // record.
+        let (remote, id) = (client.remote.clone(), c.id.clone());
+        let removed = tokio::task::spawn_blocking(move || {
+            ios.into_iter().for_each(ProcessIo::close);
+            remote.remove_run_dir(&id, run_dir.as_deref());
+        });
+        if let Err(e) = removed.await {
+            log::warn!("remove the fifos of {}: {e}", c.id);
         }
         remove_record(client, c).await;
         client.end_reaping(&c.id);
@@ -631,6 +644,14 @@ fn close_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) {
     if let Some(io) = init_io {
         io.close();
     }
+}
+
+/// Stops the stdin relays of the run that ended and hands its stdio over for
+/// [`ProcessIo::close`] (the fifo files are still there).
+fn stop_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) -> Vec<ProcessIo> {
+    let mut ios: Vec<ProcessIo> = exec_exits.iter_mut().filter_map(|(_, e, ..)| e.io.take()).chain(init_io).collect();
+    ios.iter_mut().for_each(ProcessIo::stop_relay);
+    ios
 }
 
 /// Reports `exit-process` for each exec that died with init.
