@@ -572,6 +572,7 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
         // record.
         let (remote, id) = (client.remote.clone(), c.id.clone());
         let removed = tokio::task::spawn_blocking(move || {
+            crate::test_hooks::at(crate::test_hooks::Point::RemovingFifos, &id, "");
             ios.into_iter().for_each(ProcessIo::close);
             remote.remove_run_dir(&id, run_dir.as_deref());
         });
