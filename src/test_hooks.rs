@@ -22,6 +22,9 @@ pub enum Point {
     /// A container's final `exit` has been queued for the host and the library is
     /// about to remove its task and record (the process id is empty).
     Removing,
+    /// The fifo files of `container`'s run that ended are about to be removed, on a
+    /// blocking thread, after its `exit` was queued (the process id is empty).
+    RemovingFifos,
     /// A client has checked `container` against containerd after a reconnection
     /// (the process id is empty).
     Reconciled,

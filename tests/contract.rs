@@ -90,7 +90,12 @@ fn a_refused_create_of_a_live_container_leaves_it_restorable() {
     assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 4);
     rec.wait_output_closed(&id, "init", TIMEOUT);
     assert_eq!(rec.stdout(&id, "init"), "first\ngot again\n");
-    assert!(fifos_of(dir.path(), &id).is_empty(), "fifos left after the exit");
+    // Removed as the run is reaped: right after the `exit` report, with the task.
+    let t0 = Instant::now();
+    while !fifos_of(dir.path(), &id).is_empty() {
+        assert!(t0.elapsed() < TIMEOUT, "fifos left after the exit: {:?}", fifos_of(dir.path(), &id));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     remote.cleanup().unwrap();
 }
 
@@ -582,6 +587,30 @@ fn close_waits_for_an_attach_that_holds_the_backend() {
     assert!(released.load(SeqCst), "the backend was not released when close returned");
     assert!(!late.load(SeqCst), "attach_streams ran, or the backend was released, after close returned");
     drop(gate);
+}
+
+#[test]
+fn the_exit_report_does_not_wait_for_the_removal_of_the_fifo_files() {
+    let Hooked { _one, ext: _ext, _dir, remote, rec, client } = Hooked::new();
+    let id = unique_id("slow-fifo-rm");
+    let gate = Gate::install(Point::RemovingFifos, &id, "", Arc::new(AtomicUsize::new(0)));
+    client.create(&id, &spec(&["sh", "-c", "echo out; exit 3"]), &CreateOptions::default()).unwrap();
+    // The removal of the run's fifo files is held, as a directory operation on a busy
+    // disk can be; the exit is reported meanwhile, after all of the output.
+    gate.wait_reached();
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 3);
+    rec.wait_output_closed(&id, "init", TIMEOUT);
+    assert_eq!(rec.stdout(&id, "init"), "out\n");
+    assert!(!fifos_of(_dir.path(), &id).is_empty(), "the fifo files went while their removal was held");
+    gate.open();
+    let t0 = Instant::now();
+    while !fifos_of(_dir.path(), &id).is_empty() {
+        assert!(t0.elapsed() < TIMEOUT, "fifos left after the exit: {:?}", fifos_of(_dir.path(), &id));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rec.states(&id), vec![State::StartContainer, State::Exit]);
+    drop(gate);
+    remote.cleanup().unwrap();
 }
 
 #[test]

@@ -16,7 +16,7 @@ use containerd_client::types::v1::Status;
 use containerd_client::types::Mount;
 
 use super::runc::{json_any, runc_options_any, RUNC_RUNTIME, SPEC_TYPE_URL};
-use super::removal::{delete_record, finish, remove_task_and_record};
+use super::removal::{delete_record, finish, remove_local, remove_task_and_record};
 use super::{info, ClientInner, Container};
 use crate::backend::{State, StateInfo};
 use crate::error::{Code, Error, Result};
@@ -610,12 +610,26 @@ pub(crate) async fn handle_init_exit(client: &Arc<ClientInner>, c: &Arc<Containe
             io.wait_drained(DRAIN_IDLE).await;
         }
         crate::trace::mark("drained", &c.id);
-        close_io(&mut exec_exits, init_io);
-        client.remote.remove_run_dir(&c.id, run_dir.as_deref());
+        // Only the stdin relays stop before the report; the fifo files go after it.
+        let ios = stop_io(&mut exec_exits, init_io);
         report_exec_exits(client, &c.id, exec_exits, oom);
         client.report(&c.id, StateInfo { state: State::Exit, pid: run_pid, exit_code: code, process_id: INIT_PROCESS_ID.into(), oom_killed: oom, exited_at_unix_nano: exited_at });
         crate::trace::mark("exit-reported", &c.id);
         let _ = removal.await;
+        // Once the task is deleted (no thread of ours competes meanwhile with the
+        // delivery of the report), off the runtime's workers (removing them can wait
+        // tens of milliseconds for the filesystem's journal on a busy disk), and before
+        // the container's directory goes with its record.
+        let (remote, id) = (client.remote.clone(), c.id.clone());
+        let removed = tokio::task::spawn_blocking(move || {
+            crate::test_hooks::at(crate::test_hooks::Point::RemovingFifos, &id, "");
+            ios.into_iter().for_each(ProcessIo::close);
+            remote.remove_run_dir(&id, run_dir.as_deref());
+        });
+        if let Err(e) = removed.await {
+            log::warn!("remove the fifos of {}: {e}", c.id);
+        }
+        remove_local(client, c);
         client.end_reaping(&c.id);
         crate::trace::mark("reaped", &c.id);
         return true;
@@ -685,6 +699,14 @@ fn close_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) {
     if let Some(io) = init_io {
         io.close();
     }
+}
+
+/// Stops the stdin relays of the run that ended and hands its stdio over for
+/// [`ProcessIo::close`] (the fifo files are still there).
+fn stop_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) -> Vec<ProcessIo> {
+    let mut ios: Vec<ProcessIo> = exec_exits.iter_mut().filter_map(|(_, e, ..)| e.io.take()).chain(init_io).collect();
+    ios.iter_mut().for_each(ProcessIo::stop_relay);
+    ios
 }
 
 /// Reports `exit-process` for each exec that died with init.

@@ -11,13 +11,14 @@ use crate::backend::StateInfo;
 use crate::images::rootfs;
 use crate::remote::connection::Connection;
 
-/// Deletes a container's task and then its record: the record as soon as containerd
-/// publishes the task's deletion (its shim is done with the task; containerd goes on
-/// stopping the shim and removing the bundle, which the record's removal does not
-/// wait for), or when the task's deletion returns without that event. Then its
-/// snapshot and fifos. Both requests are sent again while containerd is away (a repeat
-/// finds nothing: NOT_FOUND), so that an outage right after the exit does not leave
-/// the shim and record.
+/// Deletes a container's task and then its record and snapshot: those as soon as
+/// containerd publishes the task's deletion (its shim is done with the task;
+/// containerd goes on stopping the shim and removing the bundle, which the record's
+/// removal does not wait for), or when the task's deletion returns without that event.
+/// What is left ([`remove_local`]) is the caller's, once the run's fifos are gone. Both
+/// requests are sent again while containerd is away (a repeat finds nothing:
+/// NOT_FOUND), so that an outage right after the exit does not leave the shim and
+/// record.
 pub(crate) async fn remove_task_and_record(client: &ClientInner, c: &Container) {
     let (conn, id) = (client.conn(), &c.id);
     let published = client.remote.task_deleted(id);
@@ -41,7 +42,6 @@ pub(crate) async fn remove_task_and_record(client: &ClientInner, c: &Container) 
             log::warn!("delete task {id}: {}", s.message());
         }
     }
-    remove_local(client, c);
 }
 
 /// Removes a container's record, snapshot and fifos once its task is gone.
@@ -76,7 +76,7 @@ pub(crate) async fn delete_record(conn: &Connection, id: &str) {
 
 /// What is left of a container once containerd removed its record and snapshot: its
 /// fifo directory, and its place among the remote's containers.
-fn remove_local(client: &ClientInner, c: &Container) {
+pub(crate) fn remove_local(client: &ClientInner, c: &Container) {
     let id = &c.id;
     // Each run removed its own fifo directory: the container's goes once empty.
     client.remote.remove_run_dir(id, None);

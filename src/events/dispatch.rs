@@ -145,16 +145,22 @@ impl Dispatcher {
         if q.ready.is_empty() {
             return;
         }
-        if q.idle > 0 {
-            self.shared.wake.notify_one();
-        }
+        let wake = q.idle > 0;
         // Each waiting thread takes one ready container: start another thread when more
         // containers wait than threads do.
-        if q.ready.len() <= q.idle || q.threads >= MAX_DELIVERY_THREADS {
+        let start = q.ready.len() > q.idle && q.threads < MAX_DELIVERY_THREADS;
+        if start {
+            q.threads += 1;
+        }
+        // Woken after the lock is released, so that the woken thread does not run into
+        // the lock still held here and sleep again.
+        drop(q);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        if !start {
             return;
         }
-        q.threads += 1;
-        drop(q);
         let s = self.shared.clone();
         let started = thread::Builder::new().name("lcd-events".into()).spawn(move || worker(s));
         if let Err(e) = started {
