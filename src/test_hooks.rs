@@ -16,6 +16,9 @@ pub enum Point {
     /// containerd has started a process (`container`, `process`; "init" for a
     /// container's own), and the library has not yet marked it started.
     Started,
+    /// An exec (`container`, `process`) is registered under its container's operation
+    /// lock and about to be sent to containerd.
+    Execing,
     /// A callback is about to call `attach_streams` for (`container`, `process`): it
     /// holds the backend and has done all it does before calling.
     Attaching,

@@ -562,6 +562,36 @@ fn an_exec_that_exits_while_it_is_being_marked_started_is_reported() {
 }
 
 #[test]
+fn an_exec_racing_the_containers_exit_is_a_failed_precondition() {
+    let Hooked { _one, ext: _ext, _dir, remote, rec, client } = Hooked::new();
+    let id = unique_id("exec-race");
+    client.create(&id, &spec(&["sleep", "300"]), &CreateOptions::default()).unwrap();
+    let pid = rec.wait_for(&id, State::StartContainer, TIMEOUT).pid;
+    let gate = Gate::install(Point::Execing, &id, "late", Arc::new(AtomicUsize::new(0)));
+    let exec = {
+        let (client, id) = (client.clone(), id.clone());
+        let process = ProcessSpec::from_json(r#"{"args": ["true"]}"#).unwrap();
+        std::thread::spawn(move || client.add_process(&id, "late", &process))
+    };
+    // The exec has passed the library's own "is it running" check; its container dies
+    // before containerd gets the exec.
+    gate.wait_reached();
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait_gone(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    gate.open();
+    let err = exec.join().unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert_eq!(rec.wait_for(&id, State::Exit, TIMEOUT).exit_code, 137);
+    drop(gate);
+    std::thread::sleep(Duration::from_millis(300));
+    let events = rec.events(&id);
+    assert!(events.iter().all(|e| e.process_id != "late"), "{events:?}");
+    assert_eq!(events.iter().filter(|e| e.state == State::Exit).count(), 1, "{events:?}");
+    remote.cleanup().unwrap();
+}
+
+#[test]
 fn close_waits_for_an_attach_that_holds_the_backend() {
     let _one = HOOKED.lock().unwrap_or_else(|e| e.into_inner());
     let remote = test_remote();

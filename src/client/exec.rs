@@ -94,6 +94,7 @@ pub(crate) fn add_process(client: &Arc<ClientInner>, id: &str, process_id: &str,
             }
         }
     };
+    crate::test_hooks::at(crate::test_hooks::Point::Execing, id, process_id);
     let started = crate::call::detach(exec, || {}, undo);
     match started {
         Ok(pid) => {
@@ -136,19 +137,37 @@ async fn exec_and_start(
     spec: Vec<u8>,
 ) -> Result<u32> {
     let req = ExecProcessRequest { container_id: id.into(), stdin, stdout, stderr, terminal, spec: Some(json_any(PROCESS_TYPE_URL, spec)), exec_id: process_id.into() };
-    conn.call_unrepeated(req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await.map_err(|s| match s.code() {
-        tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
-        _ => Error::from_status(format!("exec {process_id} in {id}"), &s),
-    })?;
+    if let Err(s) = conn.call_unrepeated(req, |c, r| async move { c.tasks().exec(c.request(r)).await }).await {
+        return Err(match s.code() {
+            tonic::Code::AlreadyExists => Error::new(Code::AlreadyExists, format!("process {process_id} already exists in container {id}")),
+            _ => refused(conn, id, &format!("exec {process_id} in {id}"), &s).await,
+        });
+    }
     let start = StartRequest { container_id: id.into(), exec_id: process_id.into() };
     let r = conn.call_unrepeated(start, |c, r| async move { c.tasks().start(c.request(r)).await }).await;
     match r {
         Ok(r) => Ok(r.pid),
         Err(s) => {
             let _ = conn.tasks().delete_process(conn.request(DeleteProcessRequest { container_id: id.into(), exec_id: process_id.into() })).await;
-            Err(Error::from_status(format!("start process {process_id} in {id}"), &s))
+            Err(refused(conn, id, &format!("start process {process_id} in {id}"), &s).await)
         }
     }
+}
+
+/// The error of an exec that containerd refused: FAILED_PRECONDITION when the
+/// container's task has meanwhile stopped or gone (an exec racing the container's
+/// exit; containerd and runc say so with UNKNOWN), else containerd's own.
+async fn refused(conn: &Connection, id: &str, what: &str, s: &tonic::Status) -> Error {
+    if matches!(s.code(), tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::FailedPrecondition | tonic::Code::NotFound) {
+        let stopped = match super::lifecycle::process_state(conn, id, "").await {
+            Ok((status, ..)) => status == Status::Stopped,
+            Err(e) => e.code() == Code::NotFound,
+        };
+        if stopped {
+            return Error::precondition(format!("{what}: container {id} is not running (it exited): {}", s.message()));
+        }
+    }
+    Error::from_status(what, s)
 }
 
 /// Kills exec `process_id` of container `id` and removes it once it has exited.
