@@ -300,7 +300,15 @@ pub(crate) fn create(client: &Arc<ClientInner>, id: &str, spec: &ContainerSpec, 
         let (image, undo) = (image.clone(), undo(Some(run_dir.clone())));
         move |_: Result<u32>| undo(true, image.lock().unwrap().take())
     };
-    let started = client.still_open_after_attach().and_then(|()| crate::call::detach(start, give_up, undo_start));
+    let started = match client.still_open_after_attach() {
+        Ok(()) => crate::call::detach(start, give_up, undo_start),
+        Err(e) => {
+            // Closed while attach_streams ran: the record made above goes again (a
+            // failed start removes its own).
+            crate::runtime::block_on(delete_record(&conn, id));
+            Err(e)
+        }
+    };
     match started {
         Ok(pid) => {
             crate::test_hooks::at(crate::test_hooks::Point::Started, id, INIT_PROCESS_ID);

@@ -234,9 +234,15 @@ fn merge_env(entries: impl IntoIterator<Item = String>) -> Vec<String> {
 pub fn default_spec(options: &SpecOptions) -> Result<Spec> {
     options.validate()?;
     let rootfs = options.rootfs.as_deref().map(Path::new);
-    let user = match &options.user {
-        Some(u) => Some(user::resolve_user(u, rootfs)?),
-        None => None,
+    // Taken apart at once: plain values, no `Option` of the resolved user (valgrind
+    // took the optimised test of that option's niche for a read of uninitialised
+    // stack memory).
+    let (ids, additional_gids, home) = match &options.user {
+        Some(u) => {
+            let r = user::resolve_user(u, rootfs)?;
+            (Some((r.uid, r.gid)), r.additional_gids, r.home)
+        }
+        None => (None, Vec::new(), None),
     };
     let privileged = options.privileged;
     let caps: Vec<&str> = if privileged { privileged_capabilities() } else { DEFAULT_CAPABILITIES.to_vec() };
@@ -245,7 +251,7 @@ pub fn default_spec(options: &SpecOptions) -> Result<Spec> {
     if options.terminal {
         env.push("TERM=xterm".into());
     }
-    if let Some(home) = user.as_ref().and_then(|u| u.home.clone()) {
+    if let Some(home) = home {
         env.push(format!("HOME={home}"));
     }
     env.extend(options.env.iter().flatten().cloned());
@@ -265,10 +271,10 @@ pub fn default_spec(options: &SpecOptions) -> Result<Spec> {
     if let Some(args) = &options.args {
         process["args"] = json!(args);
     }
-    if let Some(u) = &user {
-        process["user"] = json!({"uid": u.uid, "gid": u.gid});
-        if !u.additional_gids.is_empty() {
-            process["user"]["additionalGids"] = json!(u.additional_gids);
+    if let Some((uid, gid)) = ids {
+        process["user"] = json!({"uid": uid, "gid": gid});
+        if !additional_gids.is_empty() {
+            process["user"]["additionalGids"] = json!(additional_gids);
         }
     }
     let mut resources = json!({
