@@ -89,82 +89,71 @@ fn ten_megabytes_of_output_arrive_complete() {
     }
 }
 
-/// A backend whose reader stalls for 3 s before it reads anything (longer than the
-/// 2 s containerd's shim waits for its copy when a task is deleted).
-struct StalledReader {
+/// A backend that hands the init's stdout to a reader thread of its own, `read`, which
+/// returns how many bytes it got.
+struct Reader {
+    read: fn(std::fs::File) -> usize,
     out: std::sync::Mutex<Option<std::thread::JoinHandle<usize>>>,
     stdin: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
 }
 
-impl containerd::Backend for StalledReader {
+impl containerd::Backend for Reader {
     fn attach_streams(&self, _: &str, _: &str, io: containerd::IoPipe) -> containerd::Result<()> {
         self.stdin.lock().unwrap().push(io.stdin);
-        let stdout = io.stdout;
-        *self.out.lock().unwrap() = Some(std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
-            let mut all = Vec::new();
-            std::io::Read::read_to_end(&mut std::fs::File::from(stdout), &mut all).unwrap();
-            all.len()
-        }));
+        let (read, stdout) = (self.read, std::fs::File::from(io.stdout));
+        *self.out.lock().unwrap() = Some(std::thread::spawn(move || read(stdout)));
         Ok(())
     }
 }
 
-#[test]
-fn stalled_reader_still_gets_every_byte() {
-    // The process writes far more than the pipes hold and exits while nobody reads:
-    // the library must not reap it (which makes the shim drop what it still holds)
-    // before the reader has caught up.
-    let backend = std::sync::Arc::new(StalledReader { out: Default::default(), stdin: Default::default() });
+/// Runs a container writing `size` zero bytes to its stdout and exiting, with `read`
+/// reading them; asserts that every byte arrives.
+fn every_byte_reaches(read: fn(std::fs::File) -> usize, size: usize) {
+    let backend = std::sync::Arc::new(Reader { read, out: Default::default(), stdin: Default::default() });
     let client = test_remote().client(backend.clone()).unwrap();
-    let id = unique_id("stalled");
-    // More than the fifo holds, less than the fifo, the shim's buffer and the
-    // process's pipe together: the process finishes writing and exits while nobody
-    // reads.
-    let size = 150 * 1024;
+    let id = unique_id("reader");
     client.create(&id, &spec(&["sh", "-c", &format!("head -c {size} /dev/zero")]), &CreateOptions::default()).unwrap();
     let reader = backend.out.lock().unwrap().take().unwrap();
     assert_eq!(reader.join().unwrap(), size);
     client.close();
 }
 
-/// A backend whose reader takes its output slowly but steadily: 8 KiB every 40 ms.
-struct SlowReader {
-    out: std::sync::Mutex<Option<std::thread::JoinHandle<usize>>>,
-    stdin: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+#[test]
+fn stalled_reader_still_gets_every_byte() {
+    // The process writes far more than the pipes hold and exits while nobody reads
+    // (the reader stalls for 3 s, longer than the 2 s containerd's shim waits for its
+    // copy when a task is deleted): the library must not reap it (which makes the shim
+    // drop what it still holds) before the reader has caught up. More than the fifo
+    // holds, less than the fifo, the shim's buffer and the process's pipe together.
+    every_byte_reaches(
+        |mut f| {
+            std::thread::sleep(Duration::from_secs(3));
+            let mut all = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut all).unwrap();
+            all.len()
+        },
+        150 * 1024,
+    );
 }
 
-impl containerd::Backend for SlowReader {
-    fn attach_streams(&self, _: &str, _: &str, io: containerd::IoPipe) -> containerd::Result<()> {
-        self.stdin.lock().unwrap().push(io.stdin);
-        let mut stdout = std::fs::File::from(io.stdout);
-        *self.out.lock().unwrap() = Some(std::thread::spawn(move || {
+#[test]
+fn slow_but_steady_reader_gets_every_byte() {
+    // The process writes 1 MiB and exits at once; the reader, 8 KiB every 40 ms, needs
+    // about 5 s for it, far longer than the 2 s containerd's shim waits for its copy
+    // when its task is deleted. As long as the reader makes progress, nothing is lost.
+    every_byte_reaches(
+        |mut f| {
             let (mut buf, mut total) = (vec![0u8; 8 * 1024], 0);
             loop {
-                match std::io::Read::read(&mut stdout, &mut buf) {
+                match std::io::Read::read(&mut f, &mut buf) {
                     Ok(0) | Err(_) => return total,
                     Ok(n) => total += n,
                 }
                 std::thread::sleep(Duration::from_millis(40));
             }
-        }));
-        Ok(())
-    }
-}
-
-#[test]
-fn slow_but_steady_reader_gets_every_byte() {
-    // The process writes 1 MiB and exits at once; the reader needs about 5 s for it,
-    // far longer than the 2 s containerd's shim waits for its copy when its task is
-    // deleted. As long as the reader makes progress, the task must not be deleted.
-    let backend = std::sync::Arc::new(SlowReader { out: Default::default(), stdin: Default::default() });
-    let client = test_remote().client(backend.clone()).unwrap();
-    let id = unique_id("slowread");
-    let size = 1024 * 1024;
-    client.create(&id, &spec(&["sh", "-c", &format!("head -c {size} /dev/zero")]), &CreateOptions::default()).unwrap();
-    let reader = backend.out.lock().unwrap().take().unwrap();
-    assert_eq!(reader.join().unwrap(), size);
-    client.close();
+        },
+        1024 * 1024,
+    );
 }
 
 #[test]
