@@ -22,8 +22,9 @@ pub enum Point {
     /// A callback is about to call `attach_streams` for (`container`, `process`): it
     /// holds the backend and has done all it does before calling.
     Attaching,
-    /// A container's final `exit` has been queued for the host and the library is
-    /// about to remove its task and record (the process id is empty).
+    /// A container's final exit has arrived and the library is about to remove its
+    /// task and record, while its output drains and its `exit` is reported (the
+    /// process id is empty).
     Removing,
     /// The fifo files of `container`'s run that ended are about to be removed, on a
     /// blocking thread, after its `exit` was queued (the process id is empty).

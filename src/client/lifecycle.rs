@@ -699,14 +699,7 @@ type ExecExit = (String, super::ExecRun, u32, i64);
 
 /// Closes the stdio of the run that ended (the output has been handed over).
 fn close_io(exec_exits: &mut [ExecExit], init_io: Option<ProcessIo>) {
-    for (_, e, ..) in exec_exits.iter_mut() {
-        if let Some(io) = e.io.take() {
-            io.close();
-        }
-    }
-    if let Some(io) = init_io {
-        io.close();
-    }
+    stop_io(exec_exits, init_io).into_iter().for_each(ProcessIo::close);
 }
 
 /// Stops the stdin relays of the run that ended and hands its stdio over for

@@ -230,24 +230,18 @@ impl ProcessIo {
     /// Stops the stdin relay, leaving the fifo files in place (they belong to a
     /// process that keeps running).
     pub fn close_keep_files(mut self) {
-        if let Some(r) = self.relay.take() {
-            r.abort();
-        }
+        self.stop_relay();
     }
 
     /// Stops the stdin relay and removes the fifo files.
     pub fn close(mut self) {
-        if let Some(r) = self.relay.take() {
-            r.abort();
-        }
+        self.stop_relay();
         self.fifos.remove();
     }
 }
 
 impl Drop for ProcessIo {
     fn drop(&mut self) {
-        if let Some(r) = self.relay.take() {
-            r.abort();
-        }
+        self.stop_relay();
     }
 }
