@@ -17,7 +17,7 @@ FIXTURE_VERSION=1
 # valgrind: the C tests also run under memcheck (gcc's ASan/UBSan runtimes come with
 # build-essential).
 # python3-venv: the install checks build and install the Python wheel in fresh virtual
-# environments; libssl-dev: the registry client's TLS (native-tls) and building cargo-c
+# environments; libssl-dev: building cargo-c
 # (below); docker-registry, skopeo, umoci, apache2-utils (htpasswd): the image tests'
 # local registry and test images.
 PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind

@@ -11,6 +11,9 @@
 #                                         seeded DIR works); with USER:PASS it requires basic
 #                                         auth; on a restart it reuses DIR's port; prints
 #                                         host:port
+#   test-registry.sh start-tls DIR        the same over TLS, without auth: the certificate
+#                                         (for 127.0.0.1) is signed by a test CA whose
+#                                         certificate is DIR/tls/ca.pem
 #   test-registry.sh stop DIR             stop the registry started for DIR (by its pid only)
 #
 # Images pushed by seed (all under <addr>/test/):
@@ -42,8 +45,23 @@ wait_port() { # port pid
     die "registry did not listen on 127.0.0.1:$1"
 }
 
-start() { # dir [user:pass]
-    dir="$1"; auth="${2:-}"
+# A test CA (DIR/tls/ca.pem) and a certificate it signs for 127.0.0.1 (made once per DIR).
+make_tls() { # dir
+    local t="$1/tls"
+    [ -f "$t/cert.pem" ] && return 0
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=libcontainerd test CA" \
+        -keyout "$t/ca-key.pem" -out "$t/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$t/key.pem" \
+        -out "$t/req.pem" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$t/ext.cnf"
+    openssl x509 -req -in "$t/req.pem" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial \
+        -days 2 -extfile "$t/ext.cnf" -out "$t/cert.pem" 2>/dev/null
+}
+
+start() { # dir [user:pass] [tls]
+    dir="$1"; auth="${2:-}"; tls="${3:-}"
+    [ -z "$tls" ] || make_tls "$dir"
     mkdir -p "$dir/storage"
     [ -f "$dir/port" ] || free_port >"$dir/port"
     port="$(cat "$dir/port")"
@@ -56,6 +74,9 @@ start() { # dir [user:pass]
         echo "  maintenance: {uploadpurging: {enabled: false}}"
         echo "http:"
         echo "  addr: 127.0.0.1:$port"
+        if [ -n "$tls" ]; then
+            echo "  tls: {certificate: \"$dir/tls/cert.pem\", key: \"$dir/tls/key.pem\"}"
+        fi
         if [ -n "$auth" ]; then
             htpasswd -Bbn "${auth%%:*}" "${auth#*:}" >"$dir/htpasswd"
             echo "auth:"
@@ -144,6 +165,7 @@ seed() { # dir
 case "${1:-}" in
     seed) [ $# -eq 2 ] || die "usage: $0 seed DIR"; seed "$(realpath -m "$2")" ;;
     start) [ $# -ge 2 ] || die "usage: $0 start DIR [USER:PASS]"; start "$(realpath -m "$2")" "${3:-}" ;;
+    start-tls) [ $# -eq 2 ] || die "usage: $0 start-tls DIR"; start "$(realpath -m "$2")" "" tls ;;
     stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$(realpath -m "$2")" ;;
-    *) die "usage: $0 seed|start|stop DIR [USER:PASS]" ;;
+    *) die "usage: $0 seed|start|start-tls|stop DIR [USER:PASS]" ;;
 esac

@@ -208,6 +208,30 @@ fn wrong_credentials_are_permission_denied() {
 }
 
 #[test]
+fn a_tls_registry_is_trusted_through_ca_file_only() {
+    let reg = Registry::seeded_over_tls();
+    let d = TestDaemon::start();
+    let r = reg.reference("busybox:latest");
+    let with = |extra: serde_json::Value| {
+        let mut o = json!({"unpack": false});
+        o.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        d.remote.pull_image(&r, &options(o), None)
+    };
+    // The test CA is not among the system's roots.
+    let e = with(json!({})).unwrap_err();
+    assert!(e.code() == Code::Unavailable && e.message().contains("certificate"), "{e}");
+    assert!(names(&d.remote).is_empty());
+    // A bundle that holds no certificate is refused as such.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), "not a certificate\n").unwrap();
+    let e = with(json!({"ca_file": junk.path()})).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    let info = with(json!({"ca_file": reg.ca_file()})).expect("pull trusting the test CA");
+    assert_eq!(info.name, r);
+    assert_eq!(names(&d.remote), vec![r]);
+}
+
+#[test]
 fn a_corrupt_blob_is_io_naming_it_and_registers_nothing() {
     let reg = Registry::seeded();
     let d = TestDaemon::start();

@@ -69,38 +69,53 @@ extern "C" fn remove_seed() {
 pub struct Registry {
     dir: tempfile::TempDir,
     addr: String,
-    auth: Option<String>,
+    /// The script's start command and its arguments after the directory.
+    start: Vec<String>,
 }
 
 impl Registry {
     /// A registry holding the seeded test images (`test/busybox`, `test/multi`,
     /// `test/corrupt`, all `:latest`).
     pub fn seeded() -> Registry {
-        Self::start_from(Some(seed()), None)
+        Self::start_from(Some(seed()), &["start"])
     }
 
     /// A seeded registry that requires basic auth with `user:pass`.
     pub fn seeded_with_auth(user_pass: &str) -> Registry {
-        Self::start_from(Some(seed()), Some(user_pass.to_string()))
+        Self::start_from(Some(seed()), &["start", user_pass])
+    }
+
+    /// A seeded registry served over TLS, with a certificate for 127.0.0.1 signed by a
+    /// test CA (see [`Registry::ca_file`]).
+    pub fn seeded_over_tls() -> Registry {
+        Self::start_from(Some(seed()), &["start-tls"])
     }
 
     /// A registry with nothing in it.
     pub fn empty() -> Registry {
-        Self::start_from(None, None)
+        Self::start_from(None, &["start"])
     }
 
-    fn start_from(seed: Option<&Seed>, auth: Option<String>) -> Registry {
+    fn start_from(seed: Option<&Seed>, start: &[&str]) -> Registry {
         let dir = temp_dir("lcd-reg-");
         if let Some(seed) = seed {
             let st = Command::new("cp").arg("-a").arg(seed.dir.join("storage")).arg(dir.path()).status().unwrap();
             assert!(st.success(), "copy the seeded registry storage");
         }
-        let mut args = vec!["start", dir.path().to_str().unwrap()];
-        if let Some(a) = &auth {
-            args.push(a);
-        }
-        let addr = run_script(&args);
-        Registry { dir, addr, auth }
+        let start: Vec<String> = start.iter().map(|s| s.to_string()).collect();
+        let addr = run_script(&Self::start_args(&start, &dir));
+        Registry { dir, addr, start }
+    }
+
+    fn start_args<'a>(start: &'a [String], dir: &'a tempfile::TempDir) -> Vec<&'a str> {
+        let mut args = vec![start[0].as_str(), dir.path().to_str().unwrap()];
+        args.extend(start[1..].iter().map(String::as_str));
+        args
+    }
+
+    /// The test CA's certificate of a registry started by [`Registry::seeded_over_tls`].
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
     }
 
     /// `127.0.0.1:<port>`.
@@ -125,11 +140,7 @@ impl Registry {
 
     /// Starts it again on the same port and storage.
     pub fn restart(&self) {
-        let mut args = vec!["start", self.dir.path().to_str().unwrap()];
-        if let Some(a) = &self.auth {
-            args.push(a);
-        }
-        assert_eq!(run_script(&args), self.addr);
+        assert_eq!(run_script(&Self::start_args(&self.start, &self.dir)), self.addr);
     }
 
     /// The registry's pid.
