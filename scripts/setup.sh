@@ -19,9 +19,9 @@ FIXTURE_VERSION=1
 # python3-venv: the install checks build and install the Python wheel in fresh virtual
 # environments; libssl-dev: building cargo-c
 # (below); docker-registry, skopeo, umoci, apache2-utils (htpasswd): the image tests'
-# local registry and test images.
+# local registry and test images; openssl: the test CA of the TLS registry.
 PACKAGES=(containerd runc protobuf-compiler busybox-static build-essential pkg-config valgrind
-    python3-venv libssl-dev docker-registry skopeo umoci apache2-utils)
+    python3-venv libssl-dev docker-registry skopeo umoci apache2-utils openssl)
 
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
