@@ -209,13 +209,14 @@ class Images:
         peers = self.pull_peers()
 
         def batch(name, fn):
-            out = {"cmd_ms": [], "pull_ms": []}
+            out = {"cmd_ms": [], "pull_ms": [], "connect_ms": []}
             for _ in range(cfg["image_pulls"]):
                 self.reset()
                 r = fn()
                 out["cmd_ms"].append(r["cmd_ms"])
-                if "pull_ms" in r:
-                    out["pull_ms"].append(r["pull_ms"])
+                for key in ("pull_ms", "connect_ms"):
+                    if key in r:
+                        out[key].append(r[key])
                 left = self.daemon.ctr(["images", "ls", "-q"], ns=PULL_NS).stdout.split()
                 if self.ref not in left:
                     raise RuntimeError(f"{name}: the image is not registered after the pull")

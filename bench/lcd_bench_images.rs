@@ -5,7 +5,8 @@
 //! Usage:
 //! - `lcd_bench_images pull --socket S --state-dir D --namespace N --ref R
 //!   [--plain-http HOST] [--downloads K]`: one pull with unpack (the harness resets
-//!   the namespace between pulls); `pull_ms` is the time of `Remote::pull_image`.
+//!   the namespace between pulls); `pull_ms` is the time of `Remote::pull_image`,
+//!   `connect_ms` that of `Remote::new`.
 //! - `lcd_bench_images lifecycle --socket S --state-dir D --namespace N --ref R
 //!   --prefix P --iters N`: containers created from image R (a snapshot of their own,
 //!   the process from the image config), started, exited, deleted; each iteration is
@@ -139,9 +140,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// One pull with unpack, timed around `Remote::pull_image`.
+/// One pull with unpack, timed around `Remote::pull_image`; `connect_ms` times
+/// `Remote::new` (connection and live event subscription).
 fn pull(a: &Args) -> serde_json::Value {
+    let t0 = Instant::now();
     let remote = remote(a);
+    let connect_ms = ms(t0.elapsed());
     let options = PullOptions {
         plain_http: (!a.plain_http.is_empty()).then(|| a.plain_http.clone()),
         max_concurrent_downloads: a.downloads,
@@ -150,7 +154,7 @@ fn pull(a: &Args) -> serde_json::Value {
     let t0 = Instant::now();
     let info = ok(remote.pull_image(&a.reference, &options, None), "pull");
     let pull_ms = ms(t0.elapsed());
-    json!({"pull_ms": pull_ms, "digest": info.digest, "size": info.size})
+    json!({"pull_ms": pull_ms, "connect_ms": connect_ms, "digest": info.digest, "size": info.size})
 }
 
 /// create from the image → start → `exit` → task, record and snapshot deleted, one

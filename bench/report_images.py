@@ -47,7 +47,8 @@ def summarize(res):
     if not res:
         return None
     s = {"image": res.get("image", {})}
-    s["pull"] = {p: {"call": dist(concat(b, "pull_ms")), "cmd": dist(concat(b, "cmd_ms"))}
+    s["pull"] = {p: {"call": dist(concat(b, "pull_ms")), "cmd": dist(concat(b, "cmd_ms")),
+                     "connect": dist(concat(b, "connect_ms"))}
                  for p, b in res.get("pull", {}).items()}
     s["lifecycle"] = {p: dist(concat(b, "lat_ms")) for p, b in res.get("lifecycle", {}).items()}
     s["lifecycle_exit"] = {p: dist(concat(b, "exit_ms")) for p, b in res.get("lifecycle", {}).items()}
@@ -99,15 +100,17 @@ def tables(s):
            f"{im.get('uncompressed_bytes', 0) / 1e6:.1f} MB unpacked, {im.get('downloads', '?')} blobs downloaded at "
            "once by every peer. Each pull starts with no blob, snapshot, lease or image left in containerd. "
            "\"Call\" is the pull function inside the driver's process; \"command\" the whole process "
-           "(start, connect, pull, exit), as `ctr` can only be timed.\n",
-           "| peer | call p50 ms | call p95 ms | command p50 ms | command p95 ms | n | command p50 / ctr | "
+           "(start, connect, pull, exit), as `ctr` can only be timed. \"Connect\" is the making of the "
+           "client in the driver (`Remote::new`, which also opens the event subscription; the Go "
+           "client's `containerd.New`).\n",
+           "| peer | connect p50 ms | call p50 ms | call p95 ms | command p50 ms | command p95 ms | n | command p50 / ctr | "
            "call p50 / Go |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     pl = s.get("pull", {})
     ctr, go = tg.g(pl, "ctr", "cmd", "p50"), tg.g(pl, "go", "call", "p50")
     for p, d in pl.items():
-        call, cmd = d.get("call") or {}, d.get("cmd") or {}
-        out.append(f"| {PULL_LABELS.get(p, p)} | {fmt(call.get('p50'), 0)} | {fmt(call.get('p95'), 0)} | "
+        call, cmd, conn = d.get("call") or {}, d.get("cmd") or {}, d.get("connect") or {}
+        out.append(f"| {PULL_LABELS.get(p, p)} | {fmt(conn.get('p50'), 1)} | {fmt(call.get('p50'), 0)} | {fmt(call.get('p95'), 0)} | "
                    f"{fmt(cmd.get('p50'), 0)} | {fmt(cmd.get('p95'), 0)} | {cmd.get('n', 0)} | "
                    f"{fmt(tg.ratio(cmd.get('p50'), ctr), 2)} | {fmt(tg.ratio(call.get('p50'), go), 2)} |")
     out.append("")

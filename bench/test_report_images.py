@@ -19,7 +19,7 @@ BIG = {"ref": "127.0.0.1:5000/bench/debian:latest", "layers": 5, "compressed_byt
 
 def images(rust_pull=1000.0, go_pull=1100.0, ctr_pull=1300.0, rust_lc=150.0, go_lc=160.0, image=None):
     """An `images` result as bench/images.py writes it, with the figures given (p50s)."""
-    pull = lambda call, cmd: [{"pull_ms": [call] * 4, "cmd_ms": [cmd] * 4}]  # noqa: E731
+    pull = lambda call, cmd: [{"pull_ms": [call] * 4, "cmd_ms": [cmd] * 4, "connect_ms": [3.0] * 4}]  # noqa: E731
     return {"image": dict(image or BIG),
             "pull": {"rust": pull(rust_pull, rust_pull + 50), "go": pull(go_pull, go_pull + 30),
                      "ctr": [{"pull_ms": [], "cmd_ms": [ctr_pull] * 4}]},
@@ -87,7 +87,7 @@ class Rendering(unittest.TestCase):
     def test_tables_and_analysis_carry_the_runs_figures(self):
         text = self.render(data(rust_pull=1000.0, go_pull=1100.0, ctr_pull=1300.0))
         self.assertIn("5 layers, 50.0 MB compressed, 150.0 MB unpacked", text)
-        self.assertIn("| library, Rust API (`Remote::pull_image`) | 1000 | 1000 | 1050 | 1050 | 4 | 0.81 | 0.91 |", text)
+        self.assertIn("| library, Rust API (`Remote::pull_image`) | 3.0 | 1000 | 1000 | 1050 | 1050 | 4 | 0.81 | 0.91 |", text)
         self.assertIn("- Met: pull + unpack p50, library / Go client (the pull call): 0.91x against ≤ 1.00x "
                       "(1000 ms against 1100 ms).", text)
         text = self.render(data(rust_lc=200.0, go_lc=160.0))

@@ -131,11 +131,17 @@ async fn run_once(conn: &Connection, reconnected: bool, sink: &(dyn Fn(Notice) +
     let sub = events.subscribe(req);
     tokio::pin!(sub);
     // containerd sends the response headers with the first event: keep pinging until
-    // the stream opens.
+    // the stream opens. A ping published before containerd registered the subscription
+    // is not delivered, so the first ones follow each other closely (1 ms, doubling up
+    // to 100 ms): a remote is ready within milliseconds of containerd's answer.
+    let mut pause = Duration::from_millis(1);
     let resp = loop {
         tokio::select! {
             r = &mut sub => break r.map_err(|s| Error::from_status("subscribe to containerd events", &s))?,
-            _ = publish_ping(conn) => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ = async {
+                publish_ping(conn).await;
+                tokio::time::sleep(pause).await;
+            } => pause = (pause * 2).min(Duration::from_millis(100)),
         }
     };
     let mut stream = resp.into_inner();

@@ -135,14 +135,17 @@ func main() {
 	if *ref == "" {
 		must(fmt.Errorf("-ref is required"), "usage")
 	}
+	t0 := time.Now()
 	client, err := containerd.New(*socket)
 	must(err, "connect")
+	connectMs := ms(time.Since(t0))
 	defer client.Close()
 	ctx := namespaces.WithNamespace(context.Background(), *ns)
 	var out map[string]any
 	switch *mode {
 	case "pull":
 		out = pull(ctx, client)
+		out["connect_ms"] = connectMs
 	case "lifecycle":
 		out = lifecycle(ctx, client)
 	default:
