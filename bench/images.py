@@ -223,6 +223,14 @@ class Images:
             self.reset()
             return out
 
+        # One untimed pull per peer first: the first pull after the previous workload
+        # meets the machine still settling (writeback, containerd's collector), which
+        # would fall on whichever peer the rotation puts first.
+        log("image pull: one untimed warm-up pull per peer")
+        for name, fn in peers.items():
+            self.reset()
+            fn()
+        self.reset()
         log(f"image pull: {cfg['image_rounds']} rounds x {cfg['image_pulls']} pulls per peer of {self.ref}")
         return self.h.interleaved(peers, cfg["image_rounds"], batch)
 

@@ -132,8 +132,8 @@ def tables(s):
 
 def method(c):
     """Lines of the report's method section."""
-    return [f"- Images: a local registry (`scripts/test-registry.sh`) serves one image; {c.get('image_rounds', '?')} "
-            f"rounds, each running every peer's {c.get('image_pulls', '?')} pulls with unpack in a rotated order. Before "
+    return [f"- Images: a local registry (`scripts/test-registry.sh`) serves one image; after one untimed "
+            f"warm-up pull per peer, {c.get('image_rounds', '?')} rounds, each running every peer's {c.get('image_pulls', '?')} pulls with unpack in a rotated order. Before "
             "each pull the image is removed with a synchronous garbage collection and the harness checks that no blob, "
             "snapshot, lease or image is left. Then the lifecycle of containers created from the image "
             f"({c.get('image_lc_iters', '?')} per peer and round, one at a time), the image pulled beforehand into each "

@@ -231,6 +231,38 @@ fn a_tls_registry_is_trusted_through_ca_file_only() {
     assert_eq!(names(&d.remote), vec![r]);
 }
 
+/// Set in the child process of [`a_host_without_ca_certificates_is_a_failed_precondition`].
+const NO_SYSTEM_ROOTS: &str = "LCD_TEST_NO_SYSTEM_ROOTS";
+
+#[test]
+fn a_host_without_ca_certificates_is_a_failed_precondition() {
+    if std::env::var_os(NO_SYSTEM_ROOTS).is_none() {
+        // The system's roots are read from the environment at each pull: this test runs
+        // again in a process of its own whose roots are an empty file and directory.
+        let empty = tempfile::tempdir().unwrap();
+        std::fs::write(empty.path().join("roots.pem"), "").unwrap();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "a_host_without_ca_certificates_is_a_failed_precondition", "--test-threads", "1", "--nocapture"])
+            .env(NO_SYSTEM_ROOTS, "1")
+            .env("SSL_CERT_FILE", empty.path().join("roots.pem"))
+            .env("SSL_CERT_DIR", empty.path())
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        return;
+    }
+    // No crash, a clear error, nothing registered; with or without a ca_file.
+    let reg = Registry::seeded_over_tls();
+    let d = TestDaemon::start();
+    let r = reg.reference("busybox:latest");
+    for o in [json!({"plain_http": [reg.addr()], "unpack": false}), json!({"unpack": false, "ca_file": reg.ca_file()})] {
+        let e = d.remote.pull_image(&r, &options(o), None).unwrap_err();
+        assert!(e.code() == Code::FailedPrecondition && e.message().contains("no CA certificates"), "{e}");
+    }
+    assert!(names(&d.remote).is_empty());
+}
+
 #[test]
 fn a_corrupt_blob_is_io_naming_it_and_registers_nothing() {
     let reg = Registry::seeded();

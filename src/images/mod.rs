@@ -13,6 +13,7 @@ pub mod progress;
 pub mod pull;
 pub mod reference;
 pub mod store;
+pub mod tls;
 pub mod config;
 pub mod lease;
 pub mod rootfs;

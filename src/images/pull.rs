@@ -8,12 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio_stream::StreamExt;
@@ -27,6 +25,7 @@ use super::manifest::{self, Descriptor, Manifest, Platform};
 use super::progress::{Reporter, Status};
 use super::reference::Reference;
 use super::store;
+use super::tls;
 use super::unpack::{self, Unpacker};
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::Connection;
@@ -107,19 +106,11 @@ impl PullOptions {
     }
 
     fn client(&self) -> Result<oci_client::Client> {
-        let mut extra = Vec::new();
-        if let Some(path) = &self.ca_file {
-            let bad = |what: String| Error::invalid(format!("ca_file {}: {what}", path.display()));
-            let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-            for cert in CertificateDer::pem_slice_iter(&data) {
-                let der = cert.map_err(|e| bad(format!("not a PEM certificate bundle: {e}")))?;
-                extra.push(Certificate { encoding: CertificateEncoding::Der, data: der.to_vec() });
-            }
-            if extra.is_empty() {
-                return Err(bad("holds no PEM certificate".into()));
-            }
-        }
-        let config = ClientConfig {
+        let ca = match &self.ca_file {
+            Some(path) => tls::ca_bundle(path)?,
+            None => Vec::new(),
+        };
+        tls::client(ca, |extra| ClientConfig {
             protocol: ClientProtocol::HttpsExcept(self.plain_http.clone().unwrap_or_default()),
             extra_root_certificates: extra,
             platform_resolver: None,
@@ -127,27 +118,8 @@ impl PullOptions {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(60)),
             ..Default::default()
-        };
-        install_tls_provider();
-        oci_client::Client::try_from(config).map_err(|e| Error::invalid(format!("registry client: {e}")))
+        })
     }
-}
-
-/// Makes ring rustls's process-wide crypto provider unless the program chose one.
-///
-/// Registry connections use rustls: its client set-up is cheap (the system's roots are
-/// parsed in a few milliseconds), where OpenSSL 3 took about 50 ms to load the CA bundle
-/// for each HTTP client, twice per pull. `oci-client` builds its HTTP client itself and
-/// takes the process default, so the library installs ring's provider, once, if no
-/// provider is installed yet; a program that installs its own first keeps it.
-fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Err: another thread installed one meanwhile, which is as good.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-    });
 }
 
 /// Maps a registry client error; `what` says what was being fetched.

@@ -1,0 +1,104 @@
+//! The TLS of registry connections: rustls with ring, trusting the system's roots and a pull's `ca_file`.
+
+use std::path::Path;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+
+/// The certificates of the PEM bundle at `path` (a pull's `ca_file`): INVALID_ARGUMENT
+/// when it cannot be read, is not PEM, or holds no certificate.
+pub fn ca_bundle(path: &Path) -> Result<Vec<Certificate>> {
+    let bad = |what: String| Error::invalid(format!("ca_file {}: {what}", path.display()));
+    let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut certs = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(&data) {
+        let der = cert.map_err(|e| bad(format!("not a PEM certificate bundle: {e}")))?;
+        certs.push(Certificate { encoding: CertificateEncoding::Der, data: der.to_vec() });
+    }
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    Ok(certs)
+}
+
+/// A registry client of `config(extra roots)`: the certificates go to its
+/// `extra_root_certificates`, besides the system's roots (`SSL_CERT_FILE`,
+/// `SSL_CERT_DIR` or the usual places such as `/etc/ssl/certs`).
+///
+/// A host with no CA certificate at all cannot build one: rustls's platform verifier
+/// refuses an empty set of system roots, and `oci-client` also builds a default HTTP
+/// client beside the configured one, which panics then (even with extra roots). That is
+/// FAILED_PRECONDITION naming the cause, for plain-HTTP registries too.
+pub fn client(ca: Vec<Certificate>, config: impl FnOnce(Vec<Certificate>) -> ClientConfig) -> Result<oci_client::Client> {
+    install_provider();
+    let no_roots = |why: String| {
+        Error::precondition(format!(
+            "registry client: {why} (this host has no CA certificates: install them, e.g. Debian's ca-certificates, or name a bundle in SSL_CERT_FILE)"
+        ))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| oci_client::Client::try_from(config(ca)))) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) if e.to_string().contains(NO_ROOTS) || std::error::Error::source(&e).is_some_and(|s| s.to_string().contains(NO_ROOTS)) => {
+            Err(no_roots(chain(&e)))
+        }
+        Ok(Err(e)) => Err(Error::invalid(format!("registry client: {}", chain(&e)))),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(no_roots(why))
+        }
+    }
+}
+
+/// What rustls-platform-verifier says when the system has no root.
+const NO_ROOTS: &str = "No CA certificates were loaded";
+
+/// `e` and its sources, joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+/// Makes ring rustls's process-wide crypto provider unless the program chose one.
+///
+/// Registry connections use rustls: its client set-up is cheap (the system's roots are
+/// parsed in a few milliseconds), where OpenSSL 3 took about 50 ms to load the CA bundle
+/// for each HTTP client, twice per pull. `oci-client` builds its HTTP client itself and
+/// takes the process default, so the library installs ring's provider, once, if no
+/// provider is installed yet; a program that installs its own first keeps it.
+fn install_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Err: another thread installed one meanwhile, which is as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bundle_without_certificates_is_invalid() {
+        let dir = std::env::temp_dir().join(format!("lcd-tls-{}", std::process::id()));
+        std::fs::write(&dir, "no certificate here\n").unwrap();
+        let e = ca_bundle(&dir).unwrap_err();
+        std::fs::remove_file(&dir).unwrap();
+        assert!(e.message().contains("holds no PEM certificate"), "{e}");
+        let e = ca_bundle(Path::new("/nonexistent/ca.pem")).unwrap_err();
+        assert_eq!(e.code(), crate::error::Code::InvalidArgument);
+    }
+}
