@@ -39,6 +39,15 @@ pub fn client(ca: Vec<Certificate>, config: impl FnOnce(Vec<Certificate>) -> Cli
             "registry client: {why} (this host has no CA certificates: install them, e.g. Debian's ca-certificates, or name a bundle in SSL_CERT_FILE)"
         ))
     };
+    // Checked first, so that no panic (and its message on stderr) comes of it; a host
+    // seen with roots once is not checked again.
+    static HAS_ROOTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !HAS_ROOTS.load(std::sync::atomic::Ordering::Relaxed) {
+        if rustls_native_certs::load_native_certs().certs.is_empty() {
+            return Err(no_roots("no CA certificate was found in SSL_CERT_FILE, SSL_CERT_DIR or the system's store".into()));
+        }
+        HAS_ROOTS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| oci_client::Client::try_from(config(ca)))) {
         Ok(Ok(client)) => Ok(client),
         Ok(Err(e)) if e.to_string().contains(NO_ROOTS) || std::error::Error::source(&e).is_some_and(|s| s.to_string().contains(NO_ROOTS)) => {
