@@ -124,6 +124,35 @@ impl Error {
     }
 }
 
+/// `e` followed by each of its sources, joined by ": ".
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+/// The text of a panic payload. Never panics: formatting and dropping the payload are
+/// themselves guarded.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let msg = catch_unwind(AssertUnwindSafe(|| {
+        if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "(no message)".to_string()
+        }
+    }))
+    .unwrap_or_else(|_| "(unprintable panic)".to_string());
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    msg
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code.name(), self.message)

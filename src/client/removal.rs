@@ -44,12 +44,6 @@ pub(crate) async fn remove_task_and_record(client: &ClientInner, c: &Container) 
     }
 }
 
-/// Removes a container's record, snapshot and fifos once its task is gone.
-async fn remove_record(client: &ClientInner, c: &Container) {
-    remove_record_and_snapshot(client, c).await;
-    remove_local(client, c);
-}
-
 /// Deletes a container's record and removes its snapshot, at once: the task that
 /// mounted the snapshot is gone.
 async fn remove_record_and_snapshot(client: &ClientInner, c: &Container) {
@@ -86,8 +80,8 @@ pub(crate) fn remove_local(client: &ClientInner, c: &Container) {
 /// The final end of a container whose task is gone: removes its record and fifos,
 /// frees the id and reports `end` (its `exit`).
 pub(crate) async fn finish(client: &ClientInner, c: &Arc<Container>, end: StateInfo) {
-    remove_record(client, c).await;
+    remove_record_and_snapshot(client, c).await;
+    remove_local(client, c);
     client.unregister(c);
     client.report(&c.id, end);
 }
-

@@ -1,13 +1,12 @@
 //! Plumbing every export goes through: the panic boundary, NULL checks, borrowed C
 //! strings in, library-owned strings out, out-parameters.
 
-use std::any::Any;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 use super::error::lcd_error;
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 
 /// Runs the body of a fallible export: `Ok` becomes NULL, an error becomes a new
 /// `lcd_error`, and a panic is caught and becomes an `LCD_INTERNAL` error, so that no
@@ -38,23 +37,6 @@ where
             default
         }
     }
-}
-
-/// The text of a panic payload. Never panics: formatting and dropping the payload are
-/// themselves guarded.
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    let msg = catch_unwind(AssertUnwindSafe(|| {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "(no message)".to_string()
-        }
-    }))
-    .unwrap_or_else(|_| "(unprintable panic)".to_string());
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-    msg
 }
 
 /// INVALID_ARGUMENT for a NULL `name`.

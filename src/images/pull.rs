@@ -27,7 +27,7 @@ use super::reference::Reference;
 use super::store;
 use super::tls;
 use super::unpack::{self, Unpacker};
-use crate::error::{Code, Error, Result};
+use crate::error::{with_sources, Code, Error, Result};
 use crate::remote::connection::Connection;
 
 /// Default number of blobs downloaded at once.
@@ -145,13 +145,7 @@ fn registry_error(what: &str, e: OciDistributionError) -> Error {
         E::UnsupportedMediaTypeError(_) | E::UnsupportedSchemaVersionError(_) => Code::Unsupported,
         _ => Code::Io,
     };
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    Error::new(code, format!("{what}: {msg}"))
+    Error::new(code, format!("{what}: {}", with_sources(&e)))
 }
 
 fn sha256(bytes: &[u8]) -> String {

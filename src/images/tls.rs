@@ -6,7 +6,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::error::{Error, Result};
+use crate::error::{panic_message, with_sources, Error, Result};
 
 /// The certificates of the PEM bundle at `path` (a pull's `ca_file`): INVALID_ARGUMENT
 /// when it cannot be read, is not PEM, or holds no certificate.
@@ -50,33 +50,10 @@ pub fn client(ca: Vec<Certificate>, config: impl FnOnce(Vec<Certificate>) -> Cli
     }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| oci_client::Client::try_from(config(ca)))) {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) if e.to_string().contains(NO_ROOTS) || std::error::Error::source(&e).is_some_and(|s| s.to_string().contains(NO_ROOTS)) => {
-            Err(no_roots(chain(&e)))
-        }
-        Ok(Err(e)) => Err(Error::invalid(format!("registry client: {}", chain(&e)))),
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(no_roots(why))
-        }
+        Ok(Err(e)) => Err(Error::invalid(format!("registry client: {}", with_sources(&e)))),
+        // The check above passed, yet no root was usable (none parsed).
+        Err(panic) => Err(no_roots(panic_message(panic))),
     }
-}
-
-/// What rustls-platform-verifier says when the system has no root.
-const NO_ROOTS: &str = "No CA certificates were loaded";
-
-/// `e` and its sources, joined.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    msg
 }
 
 /// Makes ring rustls's process-wide crypto provider unless the program chose one.
