@@ -150,10 +150,12 @@ stripped)
     readelf -S "$so" >"$work/sections.txt"
     ! grep -q '\.debug_info' "$work/sections.txt" || die "the installed library has .debug_info"
     grep -q '\.gnu_debuglink' "$work/sections.txt" || die "the installed library has no .gnu_debuglink"
-    readelf -S "$prefix/lib/.debug/libcontainerd.so.$so_version.debug" | grep -q '\.debug_info' ||
-        die "the split debug file has no .debug_info"
-    ! readelf -S "$prefix/lib/libcontainerd.a" 2>/dev/null | grep -q '\.debug_info' ||
-        die "the installed archive has debug info"
+    readelf -S "$prefix/lib/.debug/libcontainerd.so.$so_version.debug" >"$work/debug-sections.txt" ||
+        die "cannot read the split debug file"
+    grep -q '\.debug_info' "$work/debug-sections.txt" || die "the split debug file has no .debug_info"
+    readelf -S "$prefix/lib/libcontainerd.a" >"$work/archive-sections.txt" 2>/dev/null ||
+        die "cannot read the installed archive"
+    ! grep -q '\.debug_info' "$work/archive-sections.txt" || die "the installed archive has debug info"
     ;;
 c | c-static)
     dir="$work/$check"
@@ -169,13 +171,14 @@ c | c-static)
     echo "pkg-config: $flags"
     # shellcheck disable=SC2086
     (cd "$dir" && cc -o app app.c $flags) || die "cc app.c $flags"
-    readelf -d "$dir/app" | grep NEEDED
+    readelf -d "$dir/app" >"$dir/dynamic.txt" || die "readelf -d app"
+    grep NEEDED "$dir/dynamic.txt"
     state=$(new_state)
     if [ "$check" = c ]; then
-        readelf -d "$dir/app" | grep -q 'NEEDED.*\[libcontainerd.so.'"$abi"'\]' || die "app does not need libcontainerd.so.$abi"
+        grep -q 'NEEDED.*\[libcontainerd.so.'"$abi"'\]' "$dir/dynamic.txt" || die "app does not need libcontainerd.so.$abi"
         (cd "$dir" && env -u LIBCONTAINERD_LIB LD_LIBRARY_PATH="$libdir" ./app "$state" "$rootfs") || die "app failed"
     else
-        ! readelf -d "$dir/app" | grep -q 'NEEDED.*libcontainerd' || die "the static app needs libcontainerd.so"
+        ! grep -q 'NEEDED.*libcontainerd' "$dir/dynamic.txt" || die "the static app needs libcontainerd.so"
         (cd "$dir" && env -u LIBCONTAINERD_LIB -u LD_LIBRARY_PATH ./app "$state" "$rootfs") || die "app failed"
     fi
     ;;
@@ -279,7 +282,8 @@ wheel)
         *-py3-none-linux_*.whl) ;;
         *) die "unexpected wheel tag" ;;
     esac
-    python3 -m zipfile -l "$whl" | grep -q 'libcontainerd/libcontainerd.so' || die "the wheel has no libcontainerd.so"
+    python3 -m zipfile -l "$whl" >"$dir/contents.txt" || die "cannot list the wheel"
+    grep -q 'libcontainerd/libcontainerd.so' "$dir/contents.txt" || die "the wheel has no libcontainerd.so"
     python3 -m venv "$dir/venv" || die "python3 -m venv"
     "$dir/venv/bin/python" -m pip install -q --no-deps "$whl" || die "pip install the wheel"
     state=$(new_state)
@@ -323,7 +327,8 @@ sdist)
     CARGO_TARGET_DIR="$LCD_ROOT/target" "$dir/venv/bin/python" -m pip wheel -q --no-deps -w "$dir/wheel" "$sdist" ||
         die "pip wheel from the sdist"
     whl=$(ls "$dir"/wheel/libcontainerd-*.whl) || die "no wheel from the sdist"
-    python3 -m zipfile -l "$whl" | grep -q 'libcontainerd/libcontainerd.so' || die "the wheel from the sdist has no library"
+    python3 -m zipfile -l "$whl" >"$dir/wheel-contents.txt" || die "cannot list the wheel from the sdist"
+    grep -q 'libcontainerd/libcontainerd.so' "$dir/wheel-contents.txt" || die "the wheel from the sdist has no library"
     echo "sdist $(basename "$sdist") -> $(basename "$whl")"
     ;;
 *)

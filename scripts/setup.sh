@@ -63,7 +63,7 @@ command -v cargo >/dev/null 2>&1 || lcd_die "cargo not found: install a Rust too
 # cargo-c (cargo cbuild / cinstall) builds and installs the C library for `make` and
 # `make install`. Pinned: newer releases need a newer rustc than the one here.
 LCD_CARGO_C_VERSION=0.10.24
-if ! cargo cinstall --version 2>/dev/null | grep -qF "$LCD_CARGO_C_VERSION"; then
+if ! cargo cinstall --version 2>/dev/null | grep -F "$LCD_CARGO_C_VERSION" >/dev/null; then
     lcd_log "installing cargo-c $LCD_CARGO_C_VERSION (a few minutes)"
     cargo install cargo-c --version "$LCD_CARGO_C_VERSION" --locked ||
         lcd_die "cargo install cargo-c --version $LCD_CARGO_C_VERSION failed"

@@ -329,7 +329,7 @@ elif [ -d fuzz ]; then
     if ! rustup run nightly rustc --version >/dev/null 2>&1; then
         rustup toolchain install nightly --profile minimal || fuzz_ready=0
     fi
-    if [ "$fuzz_ready" = 1 ] && ! cargo fuzz --version 2>/dev/null | grep -qF "$LCD_CARGO_FUZZ_VERSION"; then
+    if [ "$fuzz_ready" = 1 ] && ! cargo fuzz --version 2>/dev/null | grep -F "$LCD_CARGO_FUZZ_VERSION" >/dev/null; then
         cargo install cargo-fuzz --version "$LCD_CARGO_FUZZ_VERSION" --locked || fuzz_ready=0
     fi
     if [ "$fuzz_ready" = 0 ]; then
