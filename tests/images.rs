@@ -473,6 +473,97 @@ fn layers_are_unpacked_while_later_ones_still_download() {
     assert_eq!(*again.lock().unwrap(), 0);
 }
 
+/// `ctr events` on a test daemon, collecting what it prints until stopped.
+struct Events {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Events {
+    fn start(d: &TestDaemon) -> Events {
+        let mut child = std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(d.state_dir.join("containerd/containerd.sock"))
+            .arg("events")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ctr events");
+        let out = child.stdout.take().unwrap();
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let l = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(|l| l.ok()) {
+                l.lock().unwrap().push(line);
+            }
+        });
+        // The subscription is in place once a first event comes through.
+        let t0 = std::time::Instant::now();
+        for n in 0.. {
+            if !lines.lock().unwrap().is_empty() || t0.elapsed() > std::time::Duration::from_secs(10) {
+                break;
+            }
+            let _ = std::process::Command::new("ctr")
+                .arg("--address")
+                .arg(d.state_dir.join("containerd/containerd.sock"))
+                .args(["namespaces", "create", &format!("lcd-events-probe-{n}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(!lines.lock().unwrap().is_empty(), "ctr events printed nothing");
+        Events { child, lines }
+    }
+
+    /// The digests of the `/content/delete` events seen (after a moment for the last
+    /// ones to come through).
+    fn content_deleted(mut self) -> Vec<String> {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains("/content/delete"))
+            .filter_map(|l| l.split("\"digest\":\"").nth(1).and_then(|r| r.split('"').next()).map(String::from))
+            .collect()
+    }
+}
+
+/// The diff ids of `repo:latest` in the registry.
+fn diff_ids(reg: &Registry, repo: &str) -> Vec<String> {
+    let config = reg.manifest(repo)["config"]["digest"].as_str().unwrap().to_string();
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(reg.blob_path(&config)).unwrap()).unwrap();
+    config["rootfs"]["diff_ids"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn gzip_layers_above_the_first_are_decompressed_by_the_library_and_their_blobs_deleted() {
+    let reg = Registry::seeded();
+    let r = reg.reference("busybox:latest");
+    let ids = diff_ids(&reg, "busybox");
+    assert!(ids.len() >= 3, "{ids:?}");
+    for (opts, decompressed) in [(json!({"plain_http": [reg.addr()]}), true), (json!({"plain_http": [reg.addr()], "library_decompression": false}), false)] {
+        let d = TestDaemon::start();
+        let events = Events::start(&d);
+        d.remote.pull_image(&r, &options(opts.clone()), None).expect("pull with unpack");
+        let deleted = events.content_deleted();
+        // Each uncompressed blob the library wrote was applied and then deleted: the
+        // first layer is applied from its compressed blob, every later one from the
+        // blob named by its diff id.
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(deleted.contains(id), decompressed && i > 0, "layer {i} ({id}), {opts}: deleted {deleted:?}");
+        }
+        // Either way the image is whole: nothing is left to unpack (the containers of
+        // tests/image_containers.rs run from images pulled the default way).
+        let again = Mutex::new(0);
+        let count = |_: containerd::images::ProgressEvent| *again.lock().unwrap() += 1;
+        d.remote.unpack_image(&r, None, Some(&count)).expect("unpacked");
+        assert_eq!(*again.lock().unwrap(), 0, "{opts}");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Hostile archives
 

@@ -76,6 +76,7 @@ type pullOptions struct {
 	CAFile                 *string   `json:"ca_file,omitempty"`
 	Auth                   *pullAuth `json:"auth,omitempty"`
 	MaxConcurrentDownloads *uint32   `json:"max_concurrent_downloads,omitempty"`
+	LibraryDecompression   *bool     `json:"library_decompression,omitempty"`
 	progress               func(PullProgress)
 }
 
@@ -112,6 +113,13 @@ func WithToken(token string) PullOption {
 // WithMaxConcurrentDownloads sets how many blobs are downloaded at once (default 3).
 func WithMaxConcurrentDownloads(n uint32) PullOption {
 	return func(o *pullOptions) { o.MaxConcurrentDownloads = &n }
+}
+
+// WithLibraryDecompression says whether gzip layers above the first are decompressed
+// by the library as they download, so that containerd's applier only untars them
+// (default true); false leaves decompression to containerd.
+func WithLibraryDecompression(on bool) PullOption {
+	return func(o *pullOptions) { o.LibraryDecompression = &on }
 }
 
 // WithProgress has f called with each progress report, in order, on one library

@@ -83,6 +83,13 @@ func TestImagesPullListRemoveImport(t *testing.T) {
 	if err := testRemote.RemoveImage(ctx, ref); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second remove: %v", err)
 	}
+	// The option reaches the core (an unknown key would be ErrInvalidArgument).
+	if _, err := testRemote.Pull(ctx, ref, WithPlainHTTP(addr), WithLibraryDecompression(false)); err != nil {
+		t.Fatalf("pull and unpack with containerd decompressing: %v", err)
+	}
+	if err := testRemote.RemoveImage(ctx, ref); err != nil {
+		t.Fatalf("remove after the unpacking pull: %v", err)
+	}
 
 	if _, err := testRemote.Pull(ctx, addr+"/test/busybox:nosuchtag", WithPlainHTTP(addr), WithUnpack(false)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown tag: %v", err)

@@ -49,8 +49,10 @@ impl ProgressTarget {
 /// default the host's), `snapshotter` (default `overlayfs`), `unpack` (default
 /// true), `plain_http` (registry hosts reached over HTTP), `ca_file` (a PEM bundle
 /// trusted besides the system roots), `auth` (`{"username","password"}` or
-/// `{"token"}`), `max_concurrent_downloads` (default 3); an unknown key is
-/// `LCD_INVALID_ARGUMENT` naming it.
+/// `{"token"}`), `max_concurrent_downloads` (default 3), `library_decompression`
+/// (default true: with unpacking, gzip layers above the first are decompressed by
+/// the library as they download, and containerd's applier only untars them); an
+/// unknown key is `LCD_INVALID_ARGUMENT` naming it.
 ///
 /// `progress` (may be NULL) is called with `user_data` on one library thread (never
 /// the caller's), in order, and every call happens before this function returns; it

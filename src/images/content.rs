@@ -20,6 +20,11 @@ use crate::remote::connection::{Connection, CALL_TIMEOUT};
 /// Largest data message sent to Content.Write (containerd accepts 16 MiB).
 const WRITE_CHUNK: usize = 1 << 20;
 
+/// Data messages sent to Content.Write before the first of them is answered (each
+/// answer is a round trip through containerd; waiting for every one halves what a
+/// fast source, such as a layer being decompressed, gets through).
+const WRITES_IN_FLIGHT: usize = 4;
+
 /// The content service.
 pub fn content(conn: &Connection) -> ContentClient<Channel> {
     conn.content()
@@ -57,8 +62,9 @@ pub async fn read_blob(conn: &Connection, digest: &str, max: u64) -> Result<Vec<
 pub struct BlobTarget<'a> {
     /// The expected digest.
     pub digest: &'a str,
-    /// The expected size.
-    pub size: u64,
+    /// The expected size; `None` when it is not known before the stream ends (a
+    /// stream the library makes itself, checked by its digest alone).
+    pub size: Option<u64>,
     /// Labels set at commit (GC references to children, ...).
     pub labels: HashMap<String, String>,
     /// Where the bytes come from, for messages (`registry 127.0.0.1:5000`).
@@ -72,8 +78,10 @@ pub struct BlobTarget<'a> {
 /// hashed (unless the stream checks them itself) and counted as they pass; more bytes
 /// than expected, fewer, or another digest fail with IO naming the blob, and nothing
 /// is committed (containerd checks the digest and size again at the commit). An
-/// ingest left from an earlier attempt is restarted from the beginning.
-pub async fn write_blob<S>(lease: &Lease, target: BlobTarget<'_>, data: S, progress: &mut Download<'_>) -> Result<()>
+/// ingest left from an earlier attempt is restarted from the beginning. `progress`
+/// (when given) reports the bytes written. Returns true when this call committed the
+/// blob, false when the store had it already (its labels are then added).
+pub async fn write_blob<S>(lease: &Lease, target: BlobTarget<'_>, data: S, mut progress: Option<&mut Download<'_>>) -> Result<bool>
 where
     S: tokio_stream::Stream<Item = Result<bytes::Bytes>> + Unpin,
 {
@@ -84,7 +92,7 @@ where
     let base = WriteContentRequest {
         action: WriteAction::Stat as i32,
         r#ref: ingest_ref,
-        total: size as i64,
+        total: size.unwrap_or(0) as i64,
         expected: digest.to_string(),
         ..Default::default()
     };
@@ -101,7 +109,7 @@ where
     let mut responses = match opened {
         Ok(r) => r,
         // Already in the store (committed meanwhile, or before): keep it, with our labels.
-        Err(e) if e.code() == Code::AlreadyExists => return set_labels(lease, digest, labels).await,
+        Err(e) if e.code() == Code::AlreadyExists => return set_labels(lease, digest, labels).await.map(|_| false),
         Err(e) => return Err(e),
     };
 
@@ -110,11 +118,12 @@ where
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_CHUNK);
     let mut data = data;
     let mut ended = false;
+    let mut in_flight = 0;
     while !ended {
         match data.next().await {
             Some(chunk) => {
                 let chunk = chunk?;
-                if offset + buf.len() as u64 + chunk.len() as u64 > size {
+                if let Some(size) = size.filter(|&size| offset + buf.len() as u64 + chunk.len() as u64 > size) {
                     return Err(mismatch(format!("more than the {size} bytes its descriptor gives")));
                 }
                 if !verified {
@@ -129,7 +138,7 @@ where
         }
         let n = buf.len() as u64;
         if ended {
-            if offset + n != size {
+            if let Some(size) = size.filter(|&size| offset + n != size) {
                 return Err(mismatch(format!("{} bytes, its descriptor gives {size}", offset + n)));
             }
             if !verified {
@@ -138,26 +147,38 @@ where
                     return Err(mismatch(format!("content digest is {got}")));
                 }
             }
-            progress.verifying();
+            if let Some(p) = progress.as_deref_mut() {
+                p.verifying();
+            }
         }
         let msg = WriteContentRequest {
             action: if ended { WriteAction::Commit } else { WriteAction::Write } as i32,
             offset: offset as i64,
+            total: if ended { (offset + n) as i64 } else { base.total },
             data: std::mem::take(&mut buf),
             labels: if ended { labels.clone() } else { HashMap::new() },
             ..base.clone()
         };
         tx.send(msg).await.map_err(|_| Error::new(Code::Unavailable, format!("write content {digest}: stream closed")))?;
-        match next_response(&mut responses, digest).await {
-            Ok(_) => {}
-            // Someone else committed the same blob meanwhile: it is there.
-            Err(e) if ended && e.code() == Code::AlreadyExists => return set_labels(lease, digest, labels).await,
-            Err(e) => return Err(e),
+        in_flight += 1;
+        // Up to WRITES_IN_FLIGHT messages go unanswered; the commit waits for them all.
+        while in_flight > if ended { 0 } else { WRITES_IN_FLIGHT } {
+            in_flight -= 1;
+            match next_response(&mut responses, digest).await {
+                Ok(_) => {}
+                // Someone else committed the same blob meanwhile: it is there.
+                Err(e) if ended && in_flight == 0 && e.code() == Code::AlreadyExists => {
+                    return set_labels(lease, digest, labels).await.map(|_| false)
+                }
+                Err(e) => return Err(e),
+            }
         }
         offset += n;
-        progress.update(offset);
+        if let Some(p) = progress.as_deref_mut() {
+            p.update(offset);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Adds `labels` to the content store's record of `digest` (others stay), and puts it

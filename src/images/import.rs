@@ -69,7 +69,7 @@ impl Source<'_> {
         }
         let source = format!("archive {}", self.name);
         let mut progress = reporter.download(&desc.digest, desc.size as u64);
-        let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels: labels.clone(), source: &source, verified: false };
+        let target = BlobTarget { digest: &desc.digest, size: Some(desc.size as u64), labels: labels.clone(), source: &source, verified: false };
         let written = match from {
             BlobSource::Archive(path) => {
                 let e = self.extent(path)?;
@@ -77,14 +77,14 @@ impl Source<'_> {
                     return Err(self.invalid(format!("{path} has {} bytes, its descriptor {} says {}", e.size, desc.digest, desc.size)));
                 }
                 let data = archive::stream(&self.file, e, format!("{source}: {path}"))?;
-                content::write_blob(lease, target, data, &mut progress).await
+                content::write_blob(lease, target, data, Some(&mut progress)).await
             }
             BlobSource::Generated(bytes) => {
                 let data = tokio_stream::iter([Ok(bytes::Bytes::from(bytes.clone()))]);
-                content::write_blob(lease, target, data, &mut progress).await
+                content::write_blob(lease, target, data, Some(&mut progress)).await
             }
         };
-        written.map_err(|e| match e.code() {
+        written.map(|_| ()).map_err(|e| match e.code() {
             // The archive's bytes are not what its descriptor says: a malformed archive.
             Code::Io if e.message().contains(&desc.digest) => Error::invalid(e.message().to_string()),
             _ => e,

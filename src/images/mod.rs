@@ -8,6 +8,7 @@
 pub mod archive;
 pub mod content;
 pub mod import;
+pub mod inflate;
 pub mod manifest;
 pub mod progress;
 pub mod pull;

@@ -3,7 +3,7 @@
 //! content store under a lease (several at once) while the layers already in are
 //! unpacked (each as soon as it and the ones below it are in), then register the image.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use containerd_client::services::v1::Image;
 
 use super::config::{self, ResolvedImage};
 use super::content::{self, BlobTarget};
+use super::inflate::{self, Inflated};
 use super::lease::Lease;
 use super::manifest::{self, Descriptor, Manifest, Platform};
 use super::progress::{Reporter, Status};
@@ -53,6 +54,11 @@ pub struct PullOptions {
     pub auth: Option<Auth>,
     /// Blobs downloaded at once; default 3.
     pub max_concurrent_downloads: Option<u32>,
+    /// With unpacking, gzip layers above the first one applied are decompressed by the
+    /// library as they download, so that containerd's applier only untars them (see
+    /// [`super::inflate`]); default true. False leaves the decompression to containerd
+    /// (less written to the content store, a longer unpacking chain).
+    pub library_decompression: Option<bool>,
 }
 
 /// Registry credentials: a user name and password, or a bearer token.
@@ -192,9 +198,9 @@ async fn fetch_manifest(
 /// Writes a document fetched whole (a manifest or index) into the content store.
 async fn write_document(lease: &Lease, reporter: &Reporter, desc: &Descriptor, bytes: Vec<u8>, labels: HashMap<String, String>, source: &str) -> Result<()> {
     let mut progress = reporter.download(&desc.digest, desc.size as u64);
-    let target = BlobTarget { digest: &desc.digest, size: desc.size as u64, labels, source, verified: false };
+    let target = BlobTarget { digest: &desc.digest, size: Some(desc.size as u64), labels, source, verified: false };
     let data = tokio_stream::iter([Ok(bytes::Bytes::from(bytes))]);
-    content::write_blob(lease, target, data, &mut progress).await
+    content::write_blob(lease, target, data, Some(&mut progress)).await.map(|_| ())
 }
 
 /// Pulls `reference` into containerd's content store and images service, reporting
@@ -265,10 +271,15 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
     let result = async {
         let mut blobs = vec![config.clone()];
         blobs.extend(layers.iter().cloned());
-        let (arrived, watch) = tokio::sync::watch::channel(HashSet::new());
+        let (arrived, watch) = tokio::sync::watch::channel(HashMap::new());
+        // The diff ids of the layers to apply, once the unpacking has read the config:
+        // gzip layers are decompressed as they download (see `inflate`).
+        let (diff_ids_tx, diff_ids) = tokio::sync::watch::channel(None);
+        let decompress = snapshotter.is_some() && options.library_decompression.unwrap_or(true);
+        let inflating = decompress.then_some(Inflating { layers: &layers, diff_ids });
         // The documents go in once their blobs are, while layers may still unpack.
         let fetch = async {
-            fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source, &arrived).await?;
+            fetch_blobs(conn, &lease, &client, reference, &blobs, options, reporter, &source, &arrived, inflating.as_ref()).await?;
             // The manifest refers to its config and layers; GC keeps them while it lives.
             let mut labels = HashMap::from([("containerd.io/gc.ref.content.config".to_string(), config.digest.clone())]);
             for (i, l) in layers.iter().enumerate() {
@@ -285,7 +296,7 @@ pub async fn pull(conn: &Connection, reference: &Reference, options: &PullOption
             match &snapshotter {
                 Some(snapshotter) => {
                     let image = Parts { name: &name, manifest: &man_desc, config: &config, layers: &layers };
-                    unpack_as_they_arrive(conn, &lease, image, snapshotter, watch, reporter).await.map(Some)
+                    unpack_as_they_arrive(conn, &lease, image, snapshotter, watch, diff_ids_tx, reporter).await.map(Some)
                 }
                 None => Ok(None),
             }
@@ -329,16 +340,41 @@ struct Parts<'a> {
     layers: &'a [Descriptor],
 }
 
+/// Blobs in the content store: each with its uncompressed blob, when one was made.
+type Arrived = HashMap<String, Option<Inflated>>;
+
+/// Diff ids of the layers a pull applies, by layer index (`None`: not applied).
+type DiffIds = Option<Arc<Vec<Option<String>>>>;
+
+/// What the downloads need to decompress the layers of a pull that unpacks.
+struct Inflating<'a> {
+    layers: &'a [Descriptor],
+    /// Set by the unpacking once it knows which layers it applies.
+    diff_ids: tokio::sync::watch::Receiver<DiffIds>,
+}
+
+impl Inflating<'_> {
+    /// The diff id of layer `digest` if it is to be applied; `None` otherwise, or when
+    /// the unpacking stopped before saying.
+    async fn diff_id(&self, digest: &str) -> Option<String> {
+        let i = self.layers.iter().position(|l| l.digest == digest)?;
+        let mut rx = self.diff_ids.clone();
+        let ids = rx.wait_for(|ids| ids.is_some()).await.ok()?.clone()?;
+        ids.get(i).cloned().flatten()
+    }
+}
+
 /// Unpacks a pulled image into `snapshotter` under `lease` while its blobs download:
-/// reads the config once it is in, then applies each layer as soon as its blob is in
-/// (`arrived` names the blobs in the content store). Returns the image resolved and
-/// its config's bytes.
+/// reads the config once it is in, says through `diff_ids` which layers it will apply,
+/// then applies each layer as soon as its blob is in (`arrived` names the blobs in the
+/// content store). Returns the image resolved and its config's bytes.
 async fn unpack_as_they_arrive(
     conn: &Connection,
     lease: &Lease,
     image: Parts<'_>,
     snapshotter: &str,
-    mut arrived: tokio::sync::watch::Receiver<HashSet<String>>,
+    mut arrived: tokio::sync::watch::Receiver<Arrived>,
+    diff_ids: tokio::sync::watch::Sender<DiffIds>,
     reporter: &Reporter,
 ) -> Result<(ResolvedImage, Vec<u8>)> {
     arrival(&mut arrived, &image.config.digest).await?;
@@ -347,6 +383,11 @@ async fn unpack_as_they_arrive(
     let resolved = ResolvedImage::from_config(image.name, image.manifest.digest.clone(), store::proto(image.config), &blob, layers)?;
     let forward = |e: unpack::ProgressEvent| reporter.send(&e.digest, Status::Extracting, e.current, e.total);
     let mut unpacker = Unpacker::new(conn, &resolved, snapshotter).await?;
+    // The first layer applied is left compressed: nothing is applied before it for its
+    // decompression to overlap with.
+    let first = unpacker.next_index();
+    let ids = resolved.diff_ids.iter().enumerate().map(|(i, d)| (i > first).then(|| d.clone())).collect();
+    diff_ids.send_replace(Some(Arc::new(ids)));
     while let Some(layer) = unpacker.next_layer() {
         unpacker.apply_next(lease, Some(&forward), arrival(&mut arrived, &layer.digest)).await?;
     }
@@ -354,18 +395,20 @@ async fn unpack_as_they_arrive(
     Ok((resolved, blob))
 }
 
-/// Waits until blob `digest` is in the content store.
-async fn arrival(arrived: &mut tokio::sync::watch::Receiver<HashSet<String>>, digest: &str) -> Result<()> {
+/// Waits until blob `digest` is in the content store; returns its uncompressed blob
+/// when the download made one.
+async fn arrival(arrived: &mut tokio::sync::watch::Receiver<Arrived>, digest: &str) -> Result<Option<Inflated>> {
     arrived
-        .wait_for(|s| s.contains(digest))
+        .wait_for(|s| s.contains_key(digest))
         .await
-        .map(|_| ())
+        .map(|s| s.get(digest).cloned().flatten())
         .map_err(|_| Error::internal(format!("the downloads ended without blob {digest}")))
 }
 
 /// Downloads `blobs` not yet in the content store, at most
 /// `max_concurrent_downloads` at once; the first failure cancels the others. Each blob
-/// is added to `arrived` once it is in the content store.
+/// is added to `arrived` once it is in the content store; with `inflating`, a gzip
+/// layer to be applied is also decompressed into its uncompressed blob as it comes.
 #[allow(clippy::too_many_arguments)]
 async fn fetch_blobs(
     conn: &Connection,
@@ -376,7 +419,8 @@ async fn fetch_blobs(
     options: &PullOptions,
     reporter: &Reporter,
     source: &str,
-    arrived: &tokio::sync::watch::Sender<HashSet<String>>,
+    arrived: &tokio::sync::watch::Sender<Arrived>,
+    inflating: Option<&Inflating<'_>>,
 ) -> Result<()> {
     let mut unique: Vec<&Descriptor> = Vec::new();
     for b in blobs {
@@ -391,7 +435,7 @@ async fn fetch_blobs(
             lease.add_content(&b.digest).await?;
             reporter.send(&b.digest, Status::Exists, b.size as u64, b.size as u64);
             arrived.send_modify(|s| {
-                s.insert(b.digest.clone());
+                s.insert(b.digest.clone(), None);
             });
         } else {
             reporter.send(&b.digest, Status::Waiting, 0, b.size as u64);
@@ -411,11 +455,22 @@ async fn fetch_blobs(
             let mut progress = reporter.download(&b.digest, b.size as u64);
             progress.update(0);
             // The registry client checks the digest of what it streams.
-            let target = BlobTarget { digest: &b.digest, size: b.size as u64, labels: HashMap::new(), source, verified: true };
-            content::write_blob(lease, target, data, &mut progress).await?;
+            let target = BlobTarget { digest: &b.digest, size: Some(b.size as u64), labels: HashMap::new(), source, verified: true };
+            let inflated = match inflating.filter(|_| inflate::is_gzip(&b.media_type)) {
+                Some(inflating) => {
+                    let (feed, inflated) = inflate::start(lease, inflating.diff_id(&b.digest), source);
+                    let (written, inflated) = tokio::join!(content::write_blob(lease, target, feed.tee(data), Some(&mut progress)), inflated);
+                    written?;
+                    inflated
+                }
+                None => {
+                    content::write_blob(lease, target, data, Some(&mut progress)).await?;
+                    None
+                }
+            };
             reporter.send(&b.digest, Status::Done, b.size as u64, b.size as u64);
             arrived.send_modify(|s| {
-                s.insert(b.digest.clone());
+                s.insert(b.digest.clone(), inflated);
             });
             Ok::<_, Error>(())
         }

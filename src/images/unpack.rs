@@ -40,6 +40,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::config::{self, ResolvedImage};
+use super::inflate::Inflated;
 use super::lease::Lease;
 use crate::error::{Code, Error, Result};
 use crate::remote::connection::Connection;
@@ -185,7 +186,7 @@ pub async fn unpack_resolved(conn: &Connection, image: &ResolvedImage, snapshott
     let r = async {
         if let Some(lease) = &lease {
             while unpacker.next_layer().is_some() {
-                unpacker.apply_next(lease, progress, async { Ok(()) }).await?;
+                unpacker.apply_next(lease, progress, async { Ok(None) }).await?;
             }
         }
         // From now on the image keeps its snapshots; only then may the lease end (the
@@ -241,6 +242,11 @@ impl<'a> Unpacker<'a> {
         Ok(Unpacker { conn, image, snapshotter, chains, next })
     }
 
+    /// The index of the next layer to apply (the number of layers when all are there).
+    pub fn next_index(&self) -> usize {
+        self.next
+    }
+
     /// The next layer to apply (`None` when all are there).
     pub fn next_layer(&self) -> Option<&'a CtrDescriptor> {
         self.image.layers.get(self.next)
@@ -248,8 +254,14 @@ impl<'a> Unpacker<'a> {
 
     /// Applies the next layer under `lease` once `ready` says its blob is in the
     /// content store (its snapshot is prepared meanwhile), reporting `extracting` as
-    /// it starts and ends.
-    pub async fn apply_next(&mut self, lease: &Lease, progress: Progress<'_>, ready: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    /// it starts and ends. When `ready` gives the layer's uncompressed blob, that one
+    /// is applied (and deleted afterwards if the pull made it).
+    pub async fn apply_next(
+        &mut self,
+        lease: &Lease,
+        progress: Progress<'_>,
+        ready: impl std::future::Future<Output = Result<Option<Inflated>>>,
+    ) -> Result<()> {
         let (i, image) = (self.next, self.image);
         let Some(layer) = image.layers.get(i) else { return Ok(()) };
         let parent = if i == 0 { "" } else { self.chains[i - 1].as_str() };
@@ -265,9 +277,9 @@ impl<'a> Unpacker<'a> {
             }
         };
         let ready = async {
-            ready.await?;
+            let inflated = ready.await?;
             report(0);
-            Ok(())
+            Ok(inflated)
         };
         apply_layer(self.conn, lease, layer, &image.diff_ids[i], parent, &self.chains[i], self.snapshotter, ready)
             .await
@@ -299,7 +311,8 @@ impl<'a> Unpacker<'a> {
 }
 
 /// Prepare → Apply → Commit of one layer as snapshot `chain` over `parent`; the
-/// snapshot is prepared while `ready` waits for the layer's blob.
+/// snapshot is prepared while `ready` waits for the layer's blob (or gives its
+/// uncompressed blob to apply instead).
 #[allow(clippy::too_many_arguments)]
 async fn apply_layer(
     conn: &Connection,
@@ -309,7 +322,7 @@ async fn apply_layer(
     parent: &str,
     chain: &str,
     snapshotter: &str,
-    ready: impl std::future::Future<Output = Result<()>>,
+    ready: impl std::future::Future<Output = Result<Option<Inflated>>>,
 ) -> Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let key = format!("extract-{}-{} {chain}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
@@ -321,9 +334,11 @@ async fn apply_layer(
         .map_err(|s| Error::from_status(format!("prepare snapshot over {}", if parent.is_empty() { "nothing" } else { parent }), &s))?
         .into_inner()
         .mounts;
+    let mut inflated = None;
     let applied = async {
-        ready.await?;
-        let req = ApplyRequest { diff: Some(layer.clone()), mounts, payloads: HashMap::new(), sync_fs: false };
+        inflated = ready.await?;
+        let diff = inflated.as_ref().map_or_else(|| layer.clone(), |i| i.desc.clone());
+        let req = ApplyRequest { diff: Some(diff), mounts, payloads: HashMap::new(), sync_fs: false };
         let applied = conn
             .diff()
             .apply(lease.request_with_timeout(req, Some(APPLY_TIMEOUT)))
@@ -347,6 +362,9 @@ async fn apply_layer(
         }
     }
     .await;
+    if let Some(i) = &inflated {
+        super::inflate::discard(lease, i).await;
+    }
     if applied.as_ref().is_ok_and(|committed| *committed) {
         return Ok(());
     }

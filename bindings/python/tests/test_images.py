@@ -49,6 +49,9 @@ def test_pull_with_progress_list_and_remove(remote: lcd.Remote, registry: Tuple[
     assert ref not in [i.name for i in remote.images()]
     with pytest.raises(lcd.NotFound):
         remote.remove_image(ref)
+    # The option reaches the core (an unknown key would be InvalidArgument).
+    assert remote.pull(ref, plain_http=[addr], library_decompression=False).name == ref
+    remote.remove_image(ref)
 
 
 def test_pull_errors(remote: lcd.Remote, registry: Tuple[str, str]) -> None:

@@ -117,6 +117,7 @@ class ImagesMixin:
         password: Optional[str] = None,
         token: Optional[str] = None,
         max_concurrent_downloads: Optional[int] = None,
+        library_decompression: Optional[bool] = None,
         timeout: Optional[float] = None,
         cancel: Optional[CancelToken] = None,
     ) -> Image:
@@ -125,7 +126,9 @@ class ImagesMixin:
 
         ``progress`` is called with each :class:`PullProgress`, in order, on one library
         thread, all before this returns; an exception it raises is raised here after
-        the pull. Errors: :class:`~libcontainerd.NotFound` (unknown image or tag),
+        the pull. ``library_decompression`` (default True) has gzip layers above the
+        first decompressed by the library as they download, so that containerd's
+        applier only untars them; False leaves decompression to containerd. Errors: :class:`~libcontainerd.NotFound` (unknown image or tag),
         :class:`~libcontainerd.Unavailable` (registry unreachable),
         :class:`~libcontainerd.PermissionDenied` (credentials refused),
         :class:`~libcontainerd.InvalidArgument` (malformed reference),
@@ -150,6 +153,8 @@ class ImagesMixin:
             opts["auth"] = {"username": username or "", "password": password or ""}
         if max_concurrent_downloads is not None:
             opts["max_concurrent_downloads"] = int(max_concurrent_downloads)
+        if library_decompression is not None:
+            opts["library_decompression"] = bool(library_decompression)
         errors: List[BaseException] = []
 
         def deliver(_user_data: Optional[int], raw: Optional[bytes]) -> None:
