@@ -27,13 +27,9 @@ use tokio::sync::mpsc;
 
 use super::content::{self, BlobTarget};
 use super::lease::Lease;
+use super::manifest;
+use crate::remote::connection::Connection;
 use crate::error::{Code, Error, Result};
-
-/// Media type of the uncompressed blob handed to Diff.Apply.
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-
-/// The gzip layer media types (OCI and Docker).
-const GZIP_LAYERS: [&str; 2] = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip"];
 
 /// Size of the uncompressed pieces sent to the content store.
 const PIECE: usize = 1 << 20;
@@ -43,7 +39,7 @@ const FEED_DEPTH: usize = 16;
 
 /// Whether a layer of `media_type` is gzip-compressed.
 pub fn is_gzip(media_type: &str) -> bool {
-    GZIP_LAYERS.contains(&media_type)
+    media_type == manifest::OCI_LAYER_GZIP || media_type == manifest::DOCKER_LAYER_GZIP
 }
 
 /// A layer's uncompressed blob in the content store, to apply instead of the layer.
@@ -115,7 +111,7 @@ pub fn start<'a>(
         };
         match written {
             Ok(created) => {
-                let desc = CtrDescriptor { media_type: OCI_LAYER_TAR.into(), digest: diff_id.clone(), size: size as i64, annotations: Default::default() };
+                let desc = CtrDescriptor { media_type: manifest::OCI_LAYER.into(), digest: diff_id.clone(), size: size as i64, annotations: Default::default() };
                 Some(Inflated { desc, temporary: created })
             }
             Err(e) => {
@@ -159,16 +155,20 @@ fn inflate(mut input: mpsc::Receiver<Bytes>, output: mpsc::Sender<Result<Bytes>>
     Ok(total)
 }
 
-/// Deletes a temporary uncompressed blob once its layer is applied (failures are only
-/// logged: the pull's lease no longer holds it, and containerd's collector takes it).
-pub async fn discard(lease: &Lease, inflated: &Inflated) {
+/// Deletes a temporary uncompressed blob once its layer is applied, in the
+/// background: the next layer does not wait for it. Failures are only logged (once
+/// the pull's lease ends nothing holds the blob, and containerd's collector takes it).
+pub fn discard(conn: &Connection, inflated: &Inflated) {
     if !inflated.temporary {
         return;
     }
-    let req = DeleteContentRequest { digest: inflated.desc.digest.clone() };
-    if let Err(s) = content::content(lease.conn()).delete(lease.conn().request(req)).await {
-        log::debug!("delete the uncompressed blob {}: {}", inflated.desc.digest, s.message());
-    }
+    let (conn, digest) = (conn.clone(), inflated.desc.digest.clone());
+    crate::runtime::handle().spawn(async move {
+        let req = DeleteContentRequest { digest: digest.clone() };
+        if let Err(s) = content::content(&conn).delete(conn.request(req)).await {
+            log::debug!("delete the uncompressed blob {digest}: {}", s.message());
+        }
+    });
 }
 
 #[cfg(test)]
@@ -230,6 +230,6 @@ mod tests {
         assert!(is_gzip("application/vnd.oci.image.layer.v1.tar+gzip"));
         assert!(is_gzip("application/vnd.docker.image.rootfs.diff.tar.gzip"));
         assert!(!is_gzip("application/vnd.oci.image.layer.v1.tar+zstd"));
-        assert!(!is_gzip(OCI_LAYER_TAR));
+        assert!(!is_gzip(manifest::OCI_LAYER));
     }
 }

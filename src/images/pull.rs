@@ -354,6 +354,13 @@ struct Inflating<'a> {
 }
 
 impl Inflating<'_> {
+    /// Whether blob `b` may be decompressed as it downloads: a gzip layer other than the
+    /// bottom one (that one is applied first, from its compressed blob, and its
+    /// download must not wait for the config to decide).
+    fn may_inflate(&self, b: &Descriptor) -> bool {
+        inflate::is_gzip(&b.media_type) && self.layers.first().is_some_and(|l| l.digest != b.digest)
+    }
+
     /// The diff id of layer `digest` if it is to be applied; `None` otherwise, or when
     /// the unpacking stopped before saying.
     async fn diff_id(&self, digest: &str) -> Option<String> {
@@ -456,7 +463,7 @@ async fn fetch_blobs(
             progress.update(0);
             // The registry client checks the digest of what it streams.
             let target = BlobTarget { digest: &b.digest, size: Some(b.size as u64), labels: HashMap::new(), source, verified: true };
-            let inflated = match inflating.filter(|_| inflate::is_gzip(&b.media_type)) {
+            let inflated = match inflating.filter(|i| i.may_inflate(&b)) {
                 Some(inflating) => {
                     let (feed, inflated) = inflate::start(lease, inflating.diff_id(&b.digest), source);
                     let (written, inflated) = tokio::join!(content::write_blob(lease, target, feed.tee(data), Some(&mut progress)), inflated);

@@ -363,7 +363,7 @@ async fn apply_layer(
     }
     .await;
     if let Some(i) = &inflated {
-        super::inflate::discard(lease, i).await;
+        super::inflate::discard(conn, i);
     }
     if applied.as_ref().is_ok_and(|committed| *committed) {
         return Ok(());
